@@ -1,0 +1,455 @@
+#!/usr/bin/env bash
+# The local two-site sandbox: the seed's RKE etcd cluster on one machine.
+#
+#   sandbox.sh up              build it (or start what is stopped); harmless twice
+#   sandbox.sh down            remove every namespace, process, mount and interface
+#   sandbox.sh status          hosts, their containers, `etcdctl endpoint status`
+#   sandbox.sh power-off A|B   SIGKILL every process of a site's hosts (a power cut)
+#   sandbox.sh power-on A|B    start their sshd and dockerd again, with their disks
+#   sandbox.sh describe        print the machine-readable description (JSON)
+#   sandbox.sh etcdctl ARGS    etcdctl with the sandbox's client certificate
+#   sandbox.sh ssh HOST ARGS   ssh to a host with the sandbox key and known_hosts
+#
+# Hosts are network namespaces on a private bridge. Each has its own mount
+# namespace (its own /var/lib, /etc/kubernetes and /opt/rke), its own sshd
+# (key auth, pinned host key) and its own dockerd; an SSH session on a host
+# talks to that host's dockerd. etcd runs RKE-style in containers named `etcd`
+# with an `etcd-rolling-snapshots` container beside it, mTLS everywhere.
+set -Eeuo pipefail
+trap 'printf "[sandbox] failed at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+SANDBOX_DIR="${ETCD_STANDBY_SANDBOX:-/srv/etcd-standby-sandbox}"
+SUBNET="${ETCD_STANDBY_SUBNET:-10.250.0}"
+BRIDGE="esb-br0"
+CACHE="${ETCD_STANDBY_CACHE:-$HOME/.cache/etcd-standby}"
+SNAPSHOT_INTERVAL="${ETCD_STANDBY_SNAPSHOT_INTERVAL:-30}"
+VOTER_VERSION="v3.4.23"   # Debian's etcd, as the seed's voters ran 3.4
+CLUSTER_TOKEN="etcd-cluster-1"
+HEARTBEAT_MS=500
+ELECTION_MS=5000
+
+# name site last-octet roles
+HOSTS=(
+  "master1 A 101 controlplane,etcd,worker"
+  "master2 A 102 controlplane,etcd,worker"
+  "master3 B 103 controlplane,etcd,worker"
+  "node1 A 104 etcd,worker"
+  "node2 B 105 worker"
+)
+KUBE_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+
+log() { printf '[sandbox] %s\n' "$*" >&2; }
+die() { printf '[sandbox] error: %s\n' "$*" >&2; exit 1; }
+
+host_names() { local h; for h in "${HOSTS[@]}"; do echo "${h%% *}"; done; }
+host_attr() { # host_attr NAME FIELD(2=site 3=octet 4=roles)
+  local h f
+  for h in "${HOSTS[@]}"; do
+    read -r -a f <<< "$h"
+    if [ "${f[0]}" = "$1" ]; then echo "${f[$(( $2 - 1 ))]}"; return 0; fi
+  done
+  die "unknown host $1"
+}
+host_site() { host_attr "$1" 2; }
+host_ip() { echo "$SUBNET.$(host_attr "$1" 3)"; }
+host_roles() { host_attr "$1" 4; }
+site_hosts() { local h; for h in $(host_names); do if [ "$(host_site "$h")" = "$1" ]; then echo "$h"; fi; done; }
+is_etcd_host() { [[ ",$(host_roles "$1")," == *,etcd,* ]]; }
+etcd_hosts() { local h; for h in $(host_names); do if is_etcd_host "$h"; then echo "$h"; fi; done; }
+dashed() { echo "${1//./-}"; }
+
+netns() { echo "esb-$1"; }
+hdir() { echo "$SANDBOX_DIR/hosts/$1"; }
+mntns() { echo "$SANDBOX_DIR/ns/$1"; }
+dsock() { echo "$(hdir "$1")/docker.sock"; }
+in_host() { local h="$1"; shift; nsenter --net="/var/run/netns/$(netns "$h")" --mount="$(mntns "$h")" -- "$@"; }
+hdocker() { local h="$1"; shift; docker -H "unix://$(dsock "$h")" "$@"; }
+pids_of() { ip netns pids "$(netns "$1")" 2>/dev/null || true; }
+
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local secs="$1" what="$2"; shift 2
+  local end=$(( $(date +%s) + secs ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$end" ] || die "timed out after ${secs}s waiting for $what"
+    sleep 0.2
+  done
+}
+
+# ------------------------------------------------------------ pieces ----
+ensure_tools() {
+  local t
+  for t in ip nsenter unshare dockerd docker sshd ssh ssh-keygen openssl etcdctl busybox; do
+    command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || die "missing $t: run scripts/bootstrap.sh first"
+  done
+  [ -x "$CACHE/bin/etcd-3.5" ] || die "missing etcd 3.5 build in $CACHE/bin: run scripts/bootstrap.sh first"
+}
+
+make_pki() {
+  local p="$SANDBOX_DIR/pki" h ip
+  [ -f "$p/.complete" ] && return
+  rm -rf "$p"; mkdir -p "$p"
+  log "making the CA and per-host certificates (RKE file names)"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$p/kube-ca-key.pem" 2>/dev/null
+  openssl req -x509 -new -key "$p/kube-ca-key.pem" -subj "/CN=kube-ca" -days 3650 -out "$p/kube-ca.pem" 2>/dev/null
+  for h in $(host_names); do
+    ip=$(host_ip "$h")
+    local base="$p/kube-etcd-$(dashed "$ip")"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$base-key.pem.ec" 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in "$base-key.pem.ec" -out "$base-key.pem" 2>/dev/null
+    rm -f "$base-key.pem.ec"
+    openssl req -new -key "$base-key.pem" -subj "/CN=kube-etcd-$(dashed "$ip")" -out "$base.csr" 2>/dev/null
+    printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:localhost,DNS:%s\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n' "$ip" "$h" > "$base.ext"
+    openssl x509 -req -in "$base.csr" -CA "$p/kube-ca.pem" -CAkey "$p/kube-ca-key.pem" -CAcreateserial \
+      -days 3650 -extfile "$base.ext" -out "$base.pem" 2>/dev/null
+    rm -f "$base.csr" "$base.ext"
+  done
+  chmod 600 "$p"/*-key.pem
+  touch "$p/.complete"
+}
+
+make_ssh_keys() {
+  local s="$SANDBOX_DIR/ssh" h
+  mkdir -p "$s"; chmod 700 "$s"
+  [ -f "$s/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C etcd-standby-sandbox -f "$s/id_ed25519"
+  cp "$s/id_ed25519.pub" "$s/authorized_keys"
+  : > "$s/known_hosts.tmp"
+  for h in $(host_names); do
+    local k="$(hdir "$h")/ssh_host_ed25519_key"
+    [ -f "$k" ] || ssh-keygen -q -t ed25519 -N '' -C "$h" -f "$k"
+    printf '%s %s\n' "$(host_ip "$h")" "$(cut -d' ' -f1,2 "$k.pub")" >> "$s/known_hosts.tmp"
+  done
+  mv "$s/known_hosts.tmp" "$s/known_hosts"
+}
+
+build_rootfs() { # build_rootfs DIR [BINARY...]: busybox plus the given binaries in /usr/local/bin
+  local r="$1" b; shift
+  rm -rf "$r"; mkdir -p "$r/bin" "$r/usr/local/bin" "$r/tmp" "$r/etc" "$r/lib64" "$r/lib/x86_64-linux-gnu"
+  chmod 1777 "$r/tmp"
+  cp /bin/busybox "$r/bin/busybox"
+  for b in sh ls cat date sleep rm mkdir mv cp tail head sort xargs echo test find wc du df stat ps kill true false; do ln -s busybox "$r/bin/$b"; done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$r/etc/passwd"
+  printf 'root:x:0:\n' > "$r/etc/group"
+  printf 'hosts: files\n' > "$r/etc/nsswitch.conf"
+  printf '127.0.0.1 localhost\n' > "$r/etc/hosts"
+  local src dst name
+  for src in "$@"; do
+    name=$(basename "$src"); name="${name%-3.[0-9]}"
+    dst="$r/usr/local/bin/$name"
+    cp "$src" "$dst"
+    # Debian's 3.4 binaries are dynamically linked: bring their libraries.
+    { ldd "$src" 2>/dev/null || true; } | awk '/=>/ {print $3} /ld-linux/ {print $1}' | while read -r lib; do
+      [ -f "$lib" ] && cp -L "$lib" "$r$lib" 2>/dev/null || true
+    done
+  done
+}
+
+make_images() {
+  local img="$SANDBOX_DIR/images"
+  mkdir -p "$img"
+  [ -f "$img/.complete" ] && return
+  log "making container images from local etcd binaries (docker import, no registry)"
+  build_rootfs "$img/rootfs-34" /usr/bin/etcd /usr/bin/etcdctl
+  tar -C "$img/rootfs-34" -cf "$img/etcd-v3.4.23.tar" .
+  build_rootfs "$img/rootfs-35" "$CACHE/bin/etcd-3.5" "$CACHE/bin/etcdctl-3.5" "$CACHE/bin/etcdutl-3.5"
+  tar -C "$img/rootfs-35" -cf "$img/etcd-v3.5.tar" .
+  build_rootfs "$img/rootfs-36" "$CACHE/bin/etcd-3.6" "$CACHE/bin/etcdctl-3.6" "$CACHE/bin/etcdutl-3.6"
+  tar -C "$img/rootfs-36" -cf "$img/etcd-v3.6.tar" .
+  build_rootfs "$img/rootfs-kube"
+  tar -C "$img/rootfs-kube" -cf "$img/kube-placeholder.tar" .
+  rm -rf "$img"/rootfs-*
+  touch "$img/.complete"
+}
+
+etcd_version_of() { "$1" --version 2>/dev/null | awk '/etcd Version/ {print "v"$3}'; }
+
+import_images() { # import_images HOST
+  local h="$1" img="$SANDBOX_DIR/images" v35 v36
+  v35=$(etcd_version_of "$CACHE/bin/etcd-3.5"); v36=$(etcd_version_of "$CACHE/bin/etcd-3.6")
+  hdocker "$h" image inspect "rancher/mirrored-coreos-etcd:$VOTER_VERSION" >/dev/null 2>&1 ||
+    hdocker "$h" import "$img/etcd-v3.4.23.tar" "rancher/mirrored-coreos-etcd:$VOTER_VERSION" >/dev/null
+  hdocker "$h" image inspect "rancher/mirrored-coreos-etcd:$v35" >/dev/null 2>&1 ||
+    hdocker "$h" import "$img/etcd-v3.5.tar" "rancher/mirrored-coreos-etcd:$v35" >/dev/null
+  hdocker "$h" image inspect "rancher/mirrored-coreos-etcd:$v36" >/dev/null 2>&1 ||
+    hdocker "$h" import "$img/etcd-v3.6.tar" "rancher/mirrored-coreos-etcd:$v36" >/dev/null
+  hdocker "$h" image inspect "rancher/hyperkube:placeholder" >/dev/null 2>&1 ||
+    hdocker "$h" import "$img/kube-placeholder.tar" "rancher/hyperkube:placeholder" >/dev/null
+}
+
+make_bridge() {
+  ip link show "$BRIDGE" >/dev/null 2>&1 && return
+  ip link add "$BRIDGE" type bridge
+  ip addr add "$SUBNET.1/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+}
+
+make_host() { # namespaces, interfaces, folders
+  local h="$1" ns d m ip
+  ns=$(netns "$h"); d=$(hdir "$h"); m=$(mntns "$h"); ip=$(host_ip "$h")
+  mkdir -p "$d/var-lib/etcd" "$d/var-lib/docker" "$d/etc-kubernetes/ssl" "$d/opt-rke/etcd-snapshots" "$d/exec"
+  chmod 700 "$d/var-lib/etcd"
+  if ! ip netns list | grep -qw "$ns"; then
+    ip netns add "$ns"
+    ip link add "esb-$h" type veth peer name eth0 netns "$ns"
+    ip link set "esb-$h" master "$BRIDGE" up
+    ip -n "$ns" addr add "$ip/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+  fi
+  if [ ! -e "$m" ] || ! nsenter --mount="$m" true 2>/dev/null; then
+    touch "$m"
+    unshare --mount="$m" --propagation private /bin/sh -ec '
+      mount --bind "$1/var-lib" /var/lib
+      mount --bind "$1/etc-kubernetes" /etc/kubernetes
+      mount --bind "$1/opt-rke" /opt/rke
+    ' sh "$d"
+  fi
+  # certificates under RKE's names: the CA and this host's own pair
+  local p="$SANDBOX_DIR/pki" base="kube-etcd-$(dashed "$ip")"
+  cp "$p/kube-ca.pem" "$p/$base.pem" "$p/$base-key.pem" "$d/etc-kubernetes/ssl/"
+}
+
+start_dockerd() {
+  local h="$1" d; d=$(hdir "$h")
+  if [ -f "$d/dockerd.pid" ] && kill -0 "$(cat "$d/dockerd.pid")" 2>/dev/null &&
+     hdocker "$h" version >/dev/null 2>&1; then return; fi
+  rm -f "$d/dockerd.pid" "$(dsock "$h")"
+  # nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroups.
+  setsid nsenter --net="/var/run/netns/$(netns "$h")" --mount="$(mntns "$h")" -- \
+    dockerd --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
+      --data-root=/var/lib/docker --exec-root="$d/exec" --pidfile="$d/dockerd.pid" \
+      -H "unix://$(dsock "$h")" --storage-driver=overlay2 --log-level=warn \
+      </dev/null >>"$d/dockerd.log" 2>&1 &
+}
+
+start_sshd() {
+  local h="$1" d ip; d=$(hdir "$h"); ip=$(host_ip "$h")
+  if [ -f "$d/sshd.pid" ] && kill -0 "$(cat "$d/sshd.pid")" 2>/dev/null; then return; fi
+  mkdir -p /run/sshd; chmod 755 /run/sshd
+  cat > "$d/sshd_config" <<EOF
+ListenAddress $ip
+Port 22
+HostKey $d/ssh_host_ed25519_key
+PidFile $d/sshd.pid
+AuthorizedKeysFile $SANDBOX_DIR/ssh/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+MaxSessions 50
+MaxStartups 100:30:200
+SetEnv DOCKER_HOST=unix://$(dsock "$h") ESB_HOST=$h
+Subsystem sftp internal-sftp
+EOF
+  in_host "$h" /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log"
+}
+
+etcd_container_args() { # the RKE-style etcd container of a host
+  local h="$1" ip cluster="" e
+  ip=$(host_ip "$h")
+  for e in $(etcd_hosts); do cluster+="${cluster:+,}etcd-$e=https://$(host_ip "$e"):2380"; done
+  local ssl=/etc/kubernetes/ssl base="kube-etcd-$(dashed "$ip")"
+  echo run -d --name etcd --restart=always --net=host \
+    -v /var/lib/etcd:/var/lib/rancher/etcd/ -v /etc/kubernetes:/etc/kubernetes \
+    "rancher/mirrored-coreos-etcd:$VOTER_VERSION" /usr/local/bin/etcd \
+    --name="etcd-$h" --data-dir=/var/lib/rancher/etcd/ \
+    --listen-client-urls=https://0.0.0.0:2379 --advertise-client-urls="https://$ip:2379" \
+    --listen-peer-urls=https://0.0.0.0:2380 --initial-advertise-peer-urls="https://$ip:2380" \
+    --initial-cluster="$cluster" --initial-cluster-state=new --initial-cluster-token="$CLUSTER_TOKEN" \
+    --heartbeat-interval=$HEARTBEAT_MS --election-timeout=$ELECTION_MS \
+    --client-cert-auth=true --peer-client-cert-auth=true \
+    --trusted-ca-file=$ssl/kube-ca.pem --cert-file=$ssl/$base.pem --key-file=$ssl/$base-key.pem \
+    --peer-trusted-ca-file=$ssl/kube-ca.pem --peer-cert-file=$ssl/$base.pem --peer-key-file=$ssl/$base-key.pem \
+    --enable-v2=true
+}
+
+start_containers() { # first creation only: later `up`s never re-create removed containers
+  local h="$1" d ip; d=$(hdir "$h"); ip=$(host_ip "$h")
+  [ -f "$d/containers-created" ] && return
+  import_images "$h"
+  if is_etcd_host "$h"; then
+    # shellcheck disable=SC2046
+    hdocker "$h" $(etcd_container_args "$h") >/dev/null
+    local ssl=/etc/kubernetes/ssl base="kube-etcd-$(dashed "$ip")"
+    hdocker "$h" run -d --name etcd-rolling-snapshots --restart=always --net=host \
+      -v /etc/kubernetes:/etc/kubernetes -v /opt/rke:/opt/rke \
+      -e ETCDCTL_API=3 -e "ETCDCTL_ENDPOINTS=https://$ip:2379" -e "ETCDCTL_CACERT=$ssl/kube-ca.pem" \
+      -e "ETCDCTL_CERT=$ssl/$base.pem" -e "ETCDCTL_KEY=$ssl/$base-key.pem" \
+      "rancher/mirrored-coreos-etcd:$VOTER_VERSION" /bin/sh -c "
+        trap 'exit 0' TERM
+        while :; do
+          f=/opt/rke/etcd-snapshots/\$(date +%Y%m%dT%H%M%S).db
+          etcdctl --command-timeout=20s snapshot save \$f.part >/dev/null 2>&1 && mv \$f.part \$f || rm -f \$f.part
+          ls -1t /opt/rke/etcd-snapshots/*.db 2>/dev/null | tail -n +6 | xargs rm -f
+          sleep $SNAPSHOT_INTERVAL & wait \$!
+        done" >/dev/null
+  fi
+  if [ "$(host_site "$h")" = B ]; then
+    local c
+    for c in "${KUBE_COMPONENTS[@]}"; do
+      hdocker "$h" run -d --name "$c" --restart=always --net=host rancher/hyperkube:placeholder \
+        /bin/sh -c "trap 'exit 0' TERM; echo $c started; while :; do sleep 3600 & wait \$!; done" >/dev/null
+    done
+  fi
+  touch "$d/containers-created"
+}
+
+etcdctl_sb() { # etcdctl with the client certificate (master1's, as in the seed)
+  local p="$SANDBOX_DIR/pki" base="kube-etcd-$(dashed "$(host_ip master1)")"
+  ETCDCTL_API=3 etcdctl --cacert="$p/kube-ca.pem" --cert="$p/$base.pem" --key="$p/$base-key.pem" \
+    --dial-timeout=2s --command-timeout=5s "$@"
+}
+all_endpoints() { local e out=""; for e in $(etcd_hosts); do out+="${out:+,}https://$(host_ip "$e"):2379"; done; echo "$out"; }
+
+write_description() {
+  local f="$SANDBOX_DIR/sandbox.json" p="$SANDBOX_DIR/pki" base first=1 h
+  base="kube-etcd-$(dashed "$(host_ip master1)")"
+  {
+    printf '{\n  "dir": "%s",\n  "subnet": "%s.0/24",\n' "$SANDBOX_DIR" "$SUBNET"
+    printf '  "etcd": {\n    "endpoints": [%s],\n' "$(for e in $(etcd_hosts); do printf '"https://%s:2379",' "$(host_ip "$e")"; done | sed 's/,$//')"
+    printf '    "caFile": "%s/kube-ca.pem",\n    "certFile": "%s/%s.pem",\n    "keyFile": "%s/%s-key.pem",\n' "$p" "$p" "$base" "$p" "$base"
+    printf '    "clusterToken": "%s",\n    "heartbeatMs": %d,\n    "electionMs": %d,\n' "$CLUSTER_TOKEN" "$HEARTBEAT_MS" "$ELECTION_MS"
+    printf '    "images": {"v3.4": "rancher/mirrored-coreos-etcd:%s", "v3.5": "rancher/mirrored-coreos-etcd:%s", "v3.6": "rancher/mirrored-coreos-etcd:%s"}\n  },\n' \
+      "$VOTER_VERSION" "$(etcd_version_of "$CACHE/bin/etcd-3.5")" "$(etcd_version_of "$CACHE/bin/etcd-3.6")"
+    printf '  "ssh": {\n    "user": "root",\n    "port": 22,\n    "privateKeyFile": "%s/ssh/id_ed25519",\n    "knownHostsFile": "%s/ssh/known_hosts"\n  },\n' "$SANDBOX_DIR" "$SANDBOX_DIR"
+    printf '  "hosts": [\n'
+    for h in $(host_names); do
+      [ $first = 1 ] || printf ',\n'; first=0
+      local ip; ip=$(host_ip "$h")
+      printf '    {"name": "%s", "site": "%s", "address": "%s", "roles": ["%s"], "netns": "%s", "dockerHost": "unix://%s", "hostPublicKey": "%s", "sslDir": "%s/etc-kubernetes/ssl", "etcdMember": %s}' \
+        "$h" "$(host_site "$h")" "$ip" "$(host_roles "$h" | sed 's/,/", "/g')" "$(netns "$h")" "$(dsock "$h")" \
+        "$(cut -d' ' -f1,2 "$(hdir "$h")/ssh_host_ed25519_key.pub")" "$(hdir "$h")" \
+        "$(is_etcd_host "$h" && printf '"etcd-%s"' "$h" || echo null)"
+    done
+    printf '\n  ]\n}\n'
+  } > "$f.tmp"
+  mv "$f.tmp" "$f"
+}
+
+host_is_on() { [ -n "$(pids_of "$1")" ]; }
+cluster_healthy() { etcdctl_sb --endpoints="$(all_endpoints)" endpoint health >/dev/null 2>&1; }
+any_healthy() { local e; for e in "$@"; do etcdctl_sb --endpoints="https://$(host_ip "$e"):2379" endpoint health >/dev/null 2>&1 && return 0; done; return 1; }
+
+start_hosts() { # start_hosts HOST... : daemons up (parallel), then containers
+  local h
+  for h in "$@"; do start_dockerd "$h"; start_sshd "$h"; done
+  for h in "$@"; do
+    wait_for 60 "dockerd on $h" hdocker "$h" version
+    wait_for 30 "sshd on $h" timeout 1 bash -c "</dev/tcp/$(host_ip "$h")/22"
+    rm -f "$(hdir "$h")/powered-off"
+  done
+  local pids=() pid
+  for h in "$@"; do start_containers "$h" & pids+=("$!"); done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+}
+
+# ------------------------------------------------------------ commands ----
+cmd_up() {
+  ensure_tools
+  mkdir -p "$SANDBOX_DIR/ns" /etc/kubernetes /opt/rke
+  [ -f "$SANDBOX_DIR/created-dirs" ] || printf '%s\n' /etc/kubernetes /opt/rke > "$SANDBOX_DIR/created-dirs"
+  if ! mountpoint -q "$SANDBOX_DIR/ns"; then
+    mount --bind "$SANDBOX_DIR/ns" "$SANDBOX_DIR/ns"
+    mount --make-private "$SANDBOX_DIR/ns"
+  fi
+  make_pki; make_images; make_bridge
+  local h
+  for h in $(host_names); do make_host "$h"; done
+  make_ssh_keys
+  start_hosts $(host_names)
+  write_description
+  log "waiting for the etcd cluster to be healthy (election timeout ${ELECTION_MS} ms)"
+  wait_for 90 "a healthy etcd member" any_healthy $(etcd_hosts)
+  log "up: $SANDBOX_DIR/sandbox.json"
+}
+
+cmd_power_off() {
+  local site="${1:-}" h
+  [[ "$site" == A || "$site" == B ]] || die "power-off takes a site: A or B"
+  [ -f "$SANDBOX_DIR/sandbox.json" ] || die "the sandbox is not up"
+  for h in $(site_hosts "$site"); do
+    local p; p=$(pids_of "$h")
+    # shellcheck disable=SC2086
+    [ -z "$p" ] || kill -9 $p 2>/dev/null || true
+    touch "$(hdir "$h")/powered-off"
+  done
+  for h in $(site_hosts "$site"); do wait_for 20 "every process on $h to die" sh -c "[ -z \"\$(ip netns pids $(netns "$h"))\" ]"; done
+  log "site $site is powered off: $(site_hosts "$site" | tr '\n' ' ')"
+}
+
+cmd_power_on() {
+  local site="${1:-}"
+  [[ "$site" == A || "$site" == B ]] || die "power-on takes a site: A or B"
+  [ -f "$SANDBOX_DIR/sandbox.json" ] || die "the sandbox is not up"
+  # shellcheck disable=SC2046
+  start_hosts $(site_hosts "$site")
+  log "site $site is powered on: $(site_hosts "$site" | tr '\n' ' ')"
+}
+
+cmd_status() {
+  [ -f "$SANDBOX_DIR/sandbox.json" ] || { echo "sandbox: down"; return 0; }
+  local h
+  printf '%-8s %-4s %-13s %-5s %s\n' HOST SITE ADDRESS POWER CONTAINERS
+  for h in $(host_names); do
+    local power=off containers="-"
+    if host_is_on "$h"; then
+      power=on
+      containers=$(hdocker "$h" ps --format '{{.Names}}' 2>/dev/null | sort | tr '\n' ' ')
+    fi
+    printf '%-8s %-4s %-13s %-5s %s\n' "$h" "$(host_site "$h")" "$(host_ip "$h")" "$power" "${containers:--}"
+  done
+  echo
+  # every member's client URL (a learner may run on any host), else the RKE etcd hosts
+  local eps
+  eps=$(etcdctl_sb --endpoints="$(all_endpoints)" member list 2>/dev/null | awk -F', ' '{print $5}' | grep '^https' | sort -u | paste -sd, -)
+  [ -n "$eps" ] || eps=$(all_endpoints)
+  etcdctl_sb --endpoints="$eps" endpoint status --write-out=table 2>&1 | grep -v '^{"level"' || true
+}
+
+cmd_down() {
+  local h
+  for h in $(host_names); do
+    if [ -S "$(dsock "$h")" ] && host_is_on "$h"; then
+      hdocker "$h" rm -f $(hdocker "$h" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+    fi
+    local p; p=$(pids_of "$h")
+    # shellcheck disable=SC2086
+    [ -z "$p" ] || kill -9 $p 2>/dev/null || true
+  done
+  for h in $(host_names); do
+    local p; p=$(pids_of "$h")
+    [ -z "$p" ] || wait_for 20 "processes on $h to die" sh -c "[ -z \"\$(ip netns pids $(netns "$h"))\" ]"
+    # cgroups of containers whose engine died with them
+    local c
+    for c in "$(hdir "$h")"/var-lib/docker/containers/*; do
+      [ -d "$c" ] || continue
+      rmdir /sys/fs/cgroup/*/docker/"$(basename "$c")" 2>/dev/null || true
+    done
+    [ -e "$(mntns "$h")" ] && umount "$(mntns "$h")" 2>/dev/null || true
+    ip netns list | grep -qw "$(netns "$h")" && ip netns del "$(netns "$h")"
+    ip link show "esb-$h" >/dev/null 2>&1 && ip link del "esb-$h"
+  done
+  rmdir /sys/fs/cgroup/*/docker 2>/dev/null || true
+  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
+  if mountpoint -q "$SANDBOX_DIR/ns" 2>/dev/null; then umount "$SANDBOX_DIR/ns"; fi
+  if [ -f "$SANDBOX_DIR/created-dirs" ]; then
+    while read -r d; do rmdir "$d" 2>/dev/null || true; done < "$SANDBOX_DIR/created-dirs"
+  fi
+  rm -rf "$SANDBOX_DIR"
+  log "down: nothing left"
+}
+
+case "${1:-}" in
+  up) cmd_up; cmd_status ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  power-off) cmd_power_off "${2:-}" ;;
+  power-on) cmd_power_on "${2:-}" ;;
+  describe) cat "$SANDBOX_DIR/sandbox.json" ;;
+  etcdctl) shift; etcdctl_sb "$@" ;;
+  ssh) shift; h="${1:?host}"; shift
+       exec ssh -i "$SANDBOX_DIR/ssh/id_ed25519" -o UserKnownHostsFile="$SANDBOX_DIR/ssh/known_hosts" \
+         -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 "root@$(host_ip "$h")" "$@" ;;
+  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

@@ -1,0 +1,97 @@
+/** Test access to the local two-site sandbox (sandbox/sandbox.sh). */
+import * as fs from "fs";
+import * as path from "path";
+import { run, RunResult } from "./exec";
+
+/** The repository root. */
+export const ROOT = path.resolve(__dirname, "..", "..", "..");
+/** The sandbox command. */
+export const SANDBOX = path.join(ROOT, "sandbox", "sandbox.sh");
+/** Where the sandbox lives (the script's default unless overridden). */
+export const SANDBOX_DIR = process.env.ETCD_STANDBY_SANDBOX ?? "/srv/etcd-standby-sandbox";
+
+/** One host of the sandbox, as `sandbox.sh describe` reports it. */
+export interface SandboxHost {
+  name: string;
+  site: "A" | "B";
+  address: string;
+  roles: string[];
+  netns: string;
+  dockerHost: string;
+  hostPublicKey: string;
+  sslDir: string;
+  etcdMember: string | null;
+}
+
+/** The machine-readable description `sandbox.sh up` writes. */
+export interface SandboxDescription {
+  dir: string;
+  subnet: string;
+  etcd: {
+    endpoints: string[];
+    caFile: string;
+    certFile: string;
+    keyFile: string;
+    clusterToken: string;
+    heartbeatMs: number;
+    electionMs: number;
+    images: { "v3.4": string; "v3.5": string; "v3.6": string };
+  };
+  ssh: { user: string; port: number; privateKeyFile: string; knownHostsFile: string };
+  hosts: SandboxHost[];
+}
+
+/** Runs `sandbox.sh ARGS`. */
+export function sandbox(args: string[], timeoutMs = 300_000): Promise<RunResult> {
+  return run(["bash", SANDBOX, ...args], { timeoutMs });
+}
+
+/** Reads the description of a running sandbox. */
+export function describe(): SandboxDescription {
+  return JSON.parse(fs.readFileSync(path.join(SANDBOX_DIR, "sandbox.json"), "utf8")) as SandboxDescription;
+}
+
+/** Finds a host by name. */
+export function host(d: SandboxDescription, name: string): SandboxHost {
+  const h = d.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`no sandbox host ${name}`);
+  return h;
+}
+
+/** etcdctl (Debian's 3.4) with the sandbox client certificate: an independent client. */
+export function etcdctl(d: SandboxDescription, args: string[], opts: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<RunResult> {
+  return run(
+    ["etcdctl", `--cacert=${d.etcd.caFile}`, `--cert=${d.etcd.certFile}`, `--key=${d.etcd.keyFile}`, "--dial-timeout=2s", "--command-timeout=5s", ...args],
+    { env: { ...process.env, ETCDCTL_API: "3" }, allowFailure: opts.allowFailure, timeoutMs: opts.timeoutMs ?? 30_000 },
+  );
+}
+
+/** OpenSSH to a sandbox host with strict host key checking against the sandbox's known_hosts. */
+export function ssh(d: SandboxDescription, hostName: string, remote: string, opts: { allowFailure?: boolean } = {}): Promise<RunResult> {
+  const h = host(d, hostName);
+  return run(
+    [
+      "ssh", "-i", d.ssh.privateKeyFile, "-o", `UserKnownHostsFile=${d.ssh.knownHostsFile}`, "-o", "StrictHostKeyChecking=yes",
+      "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", `${d.ssh.user}@${h.address}`, remote,
+    ],
+    { allowFailure: opts.allowFailure, timeoutMs: 30_000 },
+  );
+}
+
+/** Parsed `etcdctl member list -w json` members. */
+export interface CtlMember {
+  ID: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs?: string[];
+  isLearner?: boolean;
+}
+
+/** `etcdctl member list` as JSON, IDs as 16-digit hex. */
+export async function memberList(d: SandboxDescription, endpoints = d.etcd.endpoints): Promise<CtlMember[]> {
+  const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "member", "list", "-w", "json"]);
+  // etcdctl prints uint64 IDs as JSON numbers: keep their digits exact.
+  const text = r.stdout.replace(/"ID":\s*(\d+)/g, '"ID":"$1"');
+  const parsed = JSON.parse(text) as { members: CtlMember[] };
+  return parsed.members.map((m) => ({ ...m, ID: BigInt(m.ID).toString(16).padStart(16, "0") }));
+}
