@@ -1,0 +1,276 @@
+/**
+ * Docker helpers over an {@link SshSession}. Every command is an argv array
+ * built from validated values; an invalid name, image or path throws
+ * InvalidInput before anything is sent to the host.
+ */
+import { EtcdStandbyError } from "../lib/errors";
+import { quoteValue, validateAbsolutePath, validateContainerName, validateImage } from "../lib/validate";
+import type { SshSession } from "./ssh";
+
+/** What `docker inspect` says about a container. */
+export interface ContainerInfo {
+  /** False when no container has that name (all other fields are then empty). */
+  exists: boolean;
+  /** True when the container is running. */
+  running: boolean;
+  /** Full container ID. */
+  id: string;
+  /** The image reference the container was created from (Config.Image). */
+  image: string;
+  /** Container name without the leading "/". */
+  name: string;
+  /** Creation time (RFC 3339, as docker reports it). */
+  createdAt: string;
+  /** Docker state: "created", "running", "exited", "paused", "restarting", "dead" or "" when absent. */
+  state: string;
+  /** The container's labels ({} when absent). */
+  labels: Record<string, string>;
+}
+
+/** A bind mount for {@link runContainer}. */
+export interface VolumeSpec {
+  /** Absolute path on the host. */
+  host: string;
+  /** Absolute path inside the container. */
+  container: string;
+  /** Mount read-only. */
+  ro?: boolean;
+}
+
+/** Docker restart policies accepted by {@link runContainer}. */
+export type RestartPolicy = "no" | "always" | "unless-stopped" | "on-failure";
+
+/** A container to start with {@link runContainer}. */
+export interface RunContainerSpec {
+  /** Container name. */
+  name: string;
+  /** Image reference. */
+  image: string;
+  /** Restart policy (default: docker's own default, "no"). */
+  restart?: RestartPolicy;
+  /** Network mode; only host networking is used for etcd. */
+  network: "host";
+  /** Bind mounts. */
+  volumes: VolumeSpec[];
+  /** Environment variables (names `[A-Za-z_][A-Za-z0-9_]*`). */
+  env?: Record<string, string>;
+  /** Command and arguments after the image (each one argument). */
+  command: string[];
+  /** Labels (names `[a-z0-9.-]`, values without line breaks). */
+  labels?: Record<string, string>;
+}
+
+const RESTART_POLICIES: readonly RestartPolicy[] = ["no", "always", "unless-stopped", "on-failure"];
+
+function check(problems: string[], host: string): void {
+  if (problems.length > 0) {
+    throw new EtcdStandbyError("InvalidInput", problems.join("; "), "fix the values above; nothing was run", { host });
+  }
+}
+
+function docker(s: SshSession, ...args: string[]): string[] {
+  return [...s.dockerCommand, ...args];
+}
+
+const NO_SUCH = /no such (container|object)/i;
+
+function argvProblems(values: readonly string[], field: string): string[] {
+  return values.flatMap((v, i) =>
+    typeof v !== "string"
+      ? [`${field}[${i}] ${quoteValue(v)} must be a string`]
+      : /[\0\r\n]/.test(v)
+        ? [`${field}[${i}] ${quoteValue(v)} must not contain NUL or line breaks`]
+        : [],
+  );
+}
+
+interface RawInspect {
+  Id?: string;
+  Name?: string;
+  Created?: string;
+  Config?: { Image?: string; Labels?: Record<string, string> | null };
+  State?: { Status?: string; Running?: boolean };
+}
+
+/** Inspects container `name`; an absent container gives `exists: false`, not an error. */
+export async function inspectContainer(s: SshSession, name: string): Promise<ContainerInfo> {
+  check(validateContainerName(name, "container name"), s.host);
+  const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", name), {
+    allowFailure: true,
+  });
+  if (r.code !== 0) {
+    if (NO_SUCH.test(r.stderr)) {
+      return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {} };
+    }
+    throw new EtcdStandbyError(
+      "RemoteCommandFailed",
+      `docker inspect ${name} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`,
+      "check that docker is running on the host and the user may use it (or set sudo)",
+      { host: s.host },
+    );
+  }
+  let raw: RawInspect;
+  try {
+    raw = JSON.parse(r.stdout.trim()) as RawInspect;
+  } catch {
+    throw new EtcdStandbyError(
+      "RemoteCommandFailed",
+      `docker inspect ${name} printed something that is not JSON: ${r.stdout.trim().slice(0, 200)}`,
+      "check that dockerCommand runs the docker CLI",
+      { host: s.host },
+    );
+  }
+  return {
+    exists: true,
+    running: raw.State?.Running === true,
+    id: raw.Id ?? "",
+    image: raw.Config?.Image ?? "",
+    name: (raw.Name ?? name).replace(/^\//, ""),
+    createdAt: raw.Created ?? "",
+    state: raw.State?.Status ?? "",
+    labels: raw.Config?.Labels ?? {},
+  };
+}
+
+/**
+ * Stops container `name` (docker stop with a grace period in seconds, default 30).
+ * Returns false when no such container exists.
+ */
+export async function stopContainer(s: SshSession, name: string, graceSeconds = 30): Promise<boolean> {
+  const problems = validateContainerName(name, "container name");
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 3600) {
+    problems.push(`graceSeconds ${quoteValue(graceSeconds)} must be an integer from 0 to 3600`);
+  }
+  check(problems, s.host);
+  return absentIsFalse(s, name, "stop", ["stop", "--time", String(graceSeconds), name], graceSeconds * 1000 + 30_000);
+}
+
+/**
+ * Removes container `name` (`force` also removes a running one).
+ * Returns false when no such container exists.
+ */
+export async function removeContainer(s: SshSession, name: string, opts: { force?: boolean } = {}): Promise<boolean> {
+  check(validateContainerName(name, "container name"), s.host);
+  return absentIsFalse(s, name, "rm", ["rm", ...(opts.force ? ["--force"] : []), name]);
+}
+
+/**
+ * Changes container `name`'s restart policy (`docker update --restart`), e.g.
+ * to "no" before stopping an RKE container so the daemon does not restart it.
+ * Returns false when no such container exists.
+ */
+export async function setRestartPolicy(s: SshSession, name: string, policy: RestartPolicy): Promise<boolean> {
+  const problems = validateContainerName(name, "container name");
+  if (!RESTART_POLICIES.includes(policy)) problems.push(`restart policy ${quoteValue(policy)} must be one of ${RESTART_POLICIES.join(", ")}`);
+  check(problems, s.host);
+  return absentIsFalse(s, name, "update", ["update", "--restart", policy, name]);
+}
+
+/** Renames container `from` to `to`. Throws NotFound when `from` does not exist. */
+export async function renameContainer(s: SshSession, from: string, to: string): Promise<void> {
+  check([...validateContainerName(from, "container name"), ...validateContainerName(to, "new container name")], s.host);
+  const ok = await absentIsFalse(s, from, "rename", ["rename", from, to]);
+  if (!ok) {
+    throw new EtcdStandbyError("NotFound", `cannot rename container ${from}: it does not exist`, "list containers with `docker ps -a`", {
+      host: s.host,
+    });
+  }
+}
+
+async function absentIsFalse(
+  s: SshSession,
+  name: string,
+  verb: string,
+  args: string[],
+  timeoutMs?: number,
+): Promise<boolean> {
+  const r = await s.run(docker(s, ...args), { allowFailure: true, ...(timeoutMs ? { timeoutMs } : {}) });
+  if (r.code === 0) return true;
+  if (NO_SUCH.test(r.stderr)) return false;
+  throw new EtcdStandbyError(
+    "RemoteCommandFailed",
+    `docker ${verb} ${name} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`,
+    "read docker's message above; check the docker daemon on the host",
+    { host: s.host },
+  );
+}
+
+/** Validates a {@link RunContainerSpec}, returning every problem. */
+export function validateRunSpec(spec: RunContainerSpec): string[] {
+  const problems = [...validateContainerName(spec.name, "name"), ...validateImage(spec.image, "image")];
+  if (spec.restart !== undefined && !RESTART_POLICIES.includes(spec.restart)) {
+    problems.push(`restart ${quoteValue(spec.restart)} must be one of ${RESTART_POLICIES.join(", ")}`);
+  }
+  if (spec.network !== "host") problems.push(`network ${quoteValue(spec.network)} must be "host"`);
+  if (!Array.isArray(spec.volumes)) {
+    problems.push("volumes must be a list");
+  } else {
+    spec.volumes.forEach((v, i) => {
+      problems.push(
+        ...validateAbsolutePath(v.host, `volumes[${i}].host`),
+        ...validateAbsolutePath(v.container, `volumes[${i}].container`),
+      );
+      if (/[:,]/.test(v.host) || /[:,]/.test(v.container)) {
+        problems.push(`volumes[${i}] paths must not contain ":" or "," (docker's --volume separators)`);
+      }
+    });
+  }
+  for (const [k, v] of Object.entries(spec.env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) problems.push(`env name ${quoteValue(k)} must match [A-Za-z_][A-Za-z0-9_]*`);
+    problems.push(...argvProblems([v], `env.${k}`));
+  }
+  for (const [k, v] of Object.entries(spec.labels ?? {})) {
+    if (!/^[a-z0-9][a-z0-9.-]*$/.test(k)) problems.push(`label name ${quoteValue(k)} must match [a-z0-9][a-z0-9.-]*`);
+    problems.push(...argvProblems([v], `labels.${k}`));
+  }
+  if (!Array.isArray(spec.command)) problems.push("command must be a list of arguments");
+  else problems.push(...argvProblems(spec.command, "command"));
+  return problems;
+}
+
+/**
+ * Creates and starts a detached container from `spec` and returns its ID.
+ * Validates the whole spec first; nothing is run when any value is invalid.
+ */
+export async function runContainer(s: SshSession, spec: RunContainerSpec, opts: { timeoutMs?: number } = {}): Promise<string> {
+  check(validateRunSpec(spec), s.host);
+  const args = ["run", "--detach", "--name", spec.name, "--network", "host"];
+  if (spec.restart !== undefined) args.push("--restart", spec.restart);
+  for (const v of spec.volumes) args.push("--volume", `${v.host}:${v.container}${v.ro ? ":ro" : ""}`);
+  for (const [k, v] of Object.entries(spec.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    args.push("--env", `${k}=${v}`);
+  }
+  for (const [k, v] of Object.entries(spec.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    args.push("--label", `${k}=${v}`);
+  }
+  args.push(spec.image, ...spec.command);
+  const r = await s.run(docker(s, ...args), { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+  return r.stdout.trim().split("\n").pop() ?? "";
+}
+
+/** The last `lines` lines of a container's logs (stdout and stderr together). */
+export async function containerLogsTail(s: SshSession, name: string, lines = 50): Promise<string> {
+  const problems = validateContainerName(name, "container name");
+  if (!Number.isInteger(lines) || lines < 1 || lines > 100_000) problems.push(`lines ${quoteValue(lines)} must be an integer from 1 to 100000`);
+  check(problems, s.host);
+  const r = await s.run(docker(s, "logs", "--tail", String(lines), name));
+  return [r.stdout, r.stderr].filter((x) => x !== "").join("");
+}
+
+/** True when image `image` is present on the host. */
+export async function imageExists(s: SshSession, image: string): Promise<boolean> {
+  check(validateImage(image, "image"), s.host);
+  const r = await s.run(docker(s, "image", "inspect", "--format", "{{.Id}}", image), { allowFailure: true });
+  if (r.code === 0) return true;
+  if (/no such image/i.test(r.stderr)) return false;
+  throw new EtcdStandbyError("RemoteCommandFailed", `docker image inspect ${image} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check the docker daemon on the host", { host: s.host });
+}
+
+/** Names of all containers on the host, running or not. */
+export async function listContainers(s: SshSession): Promise<string[]> {
+  const r = await s.run(docker(s, "ps", "--all", "--format", "{{.Names}}"));
+  return r.stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+}

@@ -1,0 +1,573 @@
+/**
+ * The etcd client layer: short-lived mTLS sessions over the `etcd3` package,
+ * each call with its own deadline, bounded retries, and errors translated to
+ * {@link EtcdStandbyError} naming the endpoint and the next step.
+ *
+ * Pulumi serialises dynamic-provider closures, so this module only imports
+ * etcd3's *types* at the top; the library itself is `require`d inside
+ * {@link withEtcd} when a client is actually needed.
+ */
+import type * as Etcd3Lib from "etcd3";
+import type { Etcd3, IOptions, IMember, IStatusResponse } from "etcd3";
+import { EtcdStandbyError, describeError, isEtcdStandbyError } from "../lib/errors";
+import type { EtcdStandbyErrorCode } from "../lib/errors";
+import { fromRawMember, hexToId, idToHex, normaliseHexId } from "../lib/members";
+import type { Member } from "../lib/members";
+import { validateClientUrl, validatePeerUrl } from "../lib/validate";
+
+/** How to reach a cluster: plain, already-resolved values (no Pulumi Outputs). */
+export interface ClusterConnectionArgs {
+  /** Client URLs, `https://host:port`. Requests go to any of them. */
+  endpoints: string[];
+  /** PEM of the CA that signed the etcd server certificates. */
+  caPem: string;
+  /** PEM of the client certificate (chain) presented to etcd. */
+  certPem: string;
+  /** PEM of the client certificate's private key. Never appears in errors. */
+  keyPem: string;
+  /** Deadline for each call, in milliseconds (default 10000). */
+  timeoutMs?: number;
+}
+
+/** A member's view of itself, from the Maintenance/Status call. */
+export interface EtcdStatus {
+  /** The endpoint that answered. */
+  endpoint: string;
+  /** Hex ID of the answering member. */
+  memberId: string;
+  /** Hex ID of the leader as the answering member sees it ("0000000000000000" if none). */
+  leaderId: string;
+  /** Raft committed index. */
+  raftIndex: number;
+  /** Raft applied index (etcd 3.4+); undefined when the server does not report it. */
+  raftAppliedIndex: number | undefined;
+  /** Raft term. */
+  raftTerm: number;
+  /** Backend database size in bytes. */
+  dbSize: number;
+  /** Server version, e.g. "3.4.23". */
+  version: string;
+  /** True when the answering member is a learner (etcd 3.4+). */
+  isLearner: boolean;
+  /** Alarm and health messages reported by the member (etcd 3.4+). */
+  errors: string[];
+}
+
+/** Health of one member, from {@link EtcdSession.memberHealth}. */
+export interface MemberHealth {
+  /** Hex member ID. */
+  id: string;
+  /** Member name ("" when never started). */
+  name: string;
+  /** True for a raft learner; learners are reported but never count as voters. */
+  isLearner: boolean;
+  /** True when a status call to one of its client URLs succeeded within the deadline. */
+  healthy: boolean;
+  /** The client URL that answered (healthy members only). */
+  endpoint?: string;
+  /** The status it returned (healthy members only). */
+  status?: EtcdStatus;
+  /** Why it is considered unhealthy (redacted). */
+  error?: string;
+}
+
+/** A healthy member, from {@link EtcdSession.healthyMemberIds}. */
+export interface HealthyMember {
+  /** Hex member ID. */
+  id: string;
+  /** Member name. */
+  name: string;
+  /** True for a learner: healthy, but not a voter. */
+  isLearner: boolean;
+  /** The client URL that answered. */
+  endpoint: string;
+}
+
+/** Result of {@link EtcdSession.memberAddLearner}. */
+export interface AddLearnerResult {
+  /** The new (unstarted) learner. */
+  member: Member;
+  /** All members after the addition. */
+  members: Member[];
+}
+
+/** Result of {@link EtcdSession.moveLeader}. */
+export interface MoveLeaderResult {
+  /** Hex ID of the leader before the call. */
+  previousLeaderId: string;
+  /** Hex ID of the requested leader. */
+  leaderId: string;
+  /** False when the target was already the leader and nothing was sent. */
+  moved: boolean;
+}
+
+/**
+ * Operations on one cluster within a {@link withEtcd} session. Every call
+ * carries its own deadline (`timeoutMs`) and throws {@link EtcdStandbyError}.
+ * Member IDs are 16-digit lowercase hex strings throughout.
+ */
+export interface EtcdSession {
+  /** The endpoints this session talks to. */
+  readonly endpoints: readonly string[];
+  /** Lists all members (linearizable where the server supports it, etcd 3.5+). */
+  memberList(): Promise<Member[]>;
+  /** The cluster ID (hex), from a member list response header. */
+  clusterId(): Promise<string>;
+  /** Status of the member behind `endpoint`, using a client for that endpoint alone. */
+  statusOf(endpoint: string): Promise<EtcdStatus>;
+  /** Health of every member: status of its client URLs in turn until one answers. */
+  memberHealth(members: readonly Member[]): Promise<MemberHealth[]>;
+  /** Members whose status call succeeded; learners included, flagged `isLearner`. */
+  healthyMemberIds(members: readonly Member[]): Promise<HealthyMember[]>;
+  /** Adds a raft learner with the given peer URLs (never retried). */
+  memberAddLearner(peerURLs: string[]): Promise<AddLearnerResult>;
+  /** Removes member `id` (hex); returns the remaining members (never retried). */
+  memberRemove(id: string): Promise<Member[]>;
+  /** Promotes learner `id` (hex) to voter; returns all members (never retried). */
+  memberPromote(id: string): Promise<Member[]>;
+  /** Transfers leadership to voter `targetId` (hex), sending the request to the current leader. */
+  moveLeader(targetId: string): Promise<MoveLeaderResult>;
+  /** Writes a key (for tests and markers). */
+  put(key: string, value: string): Promise<void>;
+  /** Reads a key as a string, or null when absent. */
+  get(key: string): Promise<string | null>;
+  /** Counts keys under a prefix. */
+  getPrefixCount(prefix: string): Promise<number>;
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+type FaultHandling = NonNullable<IOptions["faultHandling"]>;
+type GlobalPolicy = NonNullable<FaultHandling["global"]>;
+
+/** The few cockatiel exports used here (cockatiel is etcd3's own dependency). */
+interface CockatielSubset {
+  noop: GlobalPolicy;
+  handleWhen(predicate: (e: Error) => boolean): unknown;
+  retry(policy: unknown, opts: { maxAttempts: number; backoff?: unknown }): GlobalPolicy;
+  ConstantBackoff: new (delayMs: number) => unknown;
+}
+
+interface Libraries {
+  etcd3: typeof Etcd3Lib;
+  cockatiel: CockatielSubset;
+}
+
+function loadLibraries(): Libraries {
+  const etcd3 = require("etcd3") as typeof Etcd3Lib;
+  // Load cockatiel as etcd3 itself resolves it, so the copy always matches.
+  const { createRequire } = require("node:module") as typeof import("node:module");
+  const cockatiel = createRequire(require.resolve("etcd3"))("cockatiel") as CockatielSubset;
+  return { etcd3, cockatiel };
+}
+
+interface ResolvedConn {
+  endpoints: string[];
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+  timeoutMs: number;
+  secrets: string[];
+}
+
+function resolveConn(conn: ClusterConnectionArgs): ResolvedConn {
+  const problems: string[] = [];
+  if (!Array.isArray(conn.endpoints) || conn.endpoints.length === 0) {
+    problems.push("endpoints must list at least one client URL such as https://10.0.0.5:2379");
+  } else {
+    conn.endpoints.forEach((e, i) => {
+      const p = validateClientUrl(e, `endpoints[${i}]`);
+      problems.push(...p);
+      if (p.length === 0 && !e.startsWith("https://")) {
+        problems.push(`endpoints[${i}] ${JSON.stringify(e)} must use https://; this client always uses mutual TLS`);
+      }
+    });
+  }
+  for (const f of ["caPem", "certPem", "keyPem"] as const) {
+    if (typeof conn[f] !== "string" || conn[f].trim() === "") problems.push(`${f} must be a non-empty PEM string`);
+  }
+  const timeoutMs = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) problems.push(`timeoutMs ${String(timeoutMs)} must be a positive integer`);
+  const secrets = typeof conn.keyPem === "string" ? [conn.keyPem] : [];
+  if (problems.length > 0) {
+    throw new EtcdStandbyError("InvalidInput", `invalid etcd connection: ${problems.join("; ")}`, "fix the connection settings", {
+      secrets,
+    });
+  }
+  return {
+    endpoints: [...conn.endpoints],
+    ca: Buffer.from(conn.caPem),
+    cert: Buffer.from(conn.certPem),
+    key: Buffer.from(conn.keyPem),
+    timeoutMs,
+    secrets,
+  };
+}
+
+function openClient(libs: Libraries, conn: ResolvedConn, endpoints: string[], retryOnce: boolean): Etcd3 {
+  const { cockatiel } = libs;
+  const isUnavailable = (e: Error): boolean => e instanceof libs.etcd3.GRPCUnavailableError;
+  const global =
+    retryOnce && endpoints.length > 1
+      ? cockatiel.retry(cockatiel.handleWhen(isUnavailable), {
+          maxAttempts: 1,
+          backoff: new cockatiel.ConstantBackoff(100),
+        })
+      : cockatiel.noop;
+  const options: IOptions = {
+    hosts: endpoints,
+    credentials: { rootCertificate: conn.ca, certChain: conn.cert, privateKey: conn.key },
+    // etcd3 1.1.2 documents dialTimeout but does not act on it; the per-call
+    // deadlines below are what bound connection time.
+    dialTimeout: conn.timeoutMs,
+    faultHandling: {
+      host: () => cockatiel.noop,
+      global,
+    },
+    grpcOptions: {
+      "grpc.initial_reconnect_backoff_ms": 200,
+      "grpc.max_reconnect_backoff_ms": 1000,
+    },
+  };
+  try {
+    return new libs.etcd3.Etcd3(options);
+  } catch (e) {
+    throw new EtcdStandbyError(
+      "InvalidInput",
+      `could not set up an etcd client for ${endpoints.join(", ")}: ${describeError(e, conn.secrets)}`,
+      "check that caPem, certPem and keyPem are PEM-encoded and that the key matches the certificate",
+      { host: endpoints.join(", "), secrets: conn.secrets },
+    );
+  }
+}
+
+const CONNECT_NEXT_STEP =
+  "check that the endpoint is reachable from here, that it serves TLS on that port, and that the CA, client certificate and key belong to this cluster (the server certificate must be signed by the CA and name the endpoint's host or IP)";
+
+/** Translates an etcd3/grpc error into an EtcdStandbyError naming the endpoint. */
+function translate(e: unknown, action: string, endpoint: string, conn: ResolvedConn, member?: string): EtcdStandbyError {
+  if (isEtcdStandbyError(e)) return e;
+  // grpc-js appends an empty "Resolution note:" to connection errors.
+  const msg = describeError(e, conn.secrets).replace(/\s*Resolution note:\s*$/, "");
+  const kind = e instanceof Error ? e.constructor.name : "";
+  let code: EtcdStandbyErrorCode;
+  let next: string;
+  if (/member not found|member ID not found/i.test(msg)) {
+    code = "NotFound";
+    next = "list the members again; the member may already have been removed";
+  } else if (/not enough started members|unhealthy cluster|learner.*not.*sync|in sync with leader/i.test(msg)) {
+    code = "QuorumRisk";
+    next = /sync/i.test(msg)
+      ? "wait for the learner to catch up with the leader (compare raft indexes) and try again"
+      : "bring the unhealthy members back (check `etcdctl endpoint health --cluster`) before changing membership";
+  } else if (kind === "GRPCDeadlineExceededError" || /deadline exceeded|request timed out/i.test(msg)) {
+    code = "Timeout";
+    next = `${CONNECT_NEXT_STEP}; or raise timeoutMs if the cluster is slow`;
+  } else if (/etcdserver:/.test(msg) || kind === "EtcdError") {
+    code = "Refused";
+    next = /too many learner/i.test(msg)
+      ? "promote or remove the existing learner first"
+      : /already exists/i.test(msg)
+        ? "a member with that peer URL already exists; reuse or remove it"
+        : "read the etcd error above; the request reached etcd and was refused";
+  } else if (kind === "GRPCUnauthenticatedError" || kind === "EtcdPermissionDeniedError" || /permission denied|unauthenticated/i.test(msg)) {
+    code = "Refused";
+    next = "the client certificate was not accepted; check it is signed by the cluster's client CA and its CN has the needed role";
+  } else {
+    code = "Unreachable";
+    next = CONNECT_NEXT_STEP;
+  }
+  return new EtcdStandbyError(code, `etcd ${action} via ${endpoint} failed: ${msg}`, next, {
+    host: endpoint,
+    member,
+    secrets: conn.secrets,
+    cause: e,
+  });
+}
+
+function toNumber(s: string | undefined): number {
+  const n = Number(s ?? "0");
+  return Number.isFinite(n) ? n : 0;
+}
+
+function toStatus(endpoint: string, r: IStatusResponse): EtcdStatus {
+  const raftIndex = toNumber(r.raftIndex);
+  const applied = toNumber(r.raftAppliedIndex);
+  return {
+    endpoint,
+    memberId: idToHex(r.header?.member_id ?? "0"),
+    leaderId: idToHex(r.leader ?? "0"),
+    raftIndex,
+    // Absent (pre-3.4) decodes as 0; a live member with committed entries has applied > 0.
+    raftAppliedIndex: applied === 0 && raftIndex > 0 ? undefined : applied,
+    raftTerm: toNumber(r.raftTerm),
+    dbSize: toNumber(r.dbSize),
+    version: r.version ?? "",
+    isLearner: r.isLearner === true,
+    errors: [...(r.errors ?? [])],
+  };
+}
+
+function toMembers(raw: readonly IMember[] | undefined): Member[] {
+  return (raw ?? []).map((m) => fromRawMember(m));
+}
+
+class Session implements EtcdSession {
+  private mutator: Etcd3 | undefined;
+  private readonly opened: Etcd3[] = [];
+
+  public constructor(
+    private readonly libs: Libraries,
+    private readonly conn: ResolvedConn,
+    private readonly main: Etcd3,
+  ) {}
+
+  public get endpoints(): readonly string[] {
+    return this.conn.endpoints;
+  }
+
+  private get all(): string {
+    return this.conn.endpoints.join(", ");
+  }
+
+  private deadline(): { deadline: Date } {
+    return { deadline: new Date(Date.now() + this.conn.timeoutMs) };
+  }
+
+  /** A client for membership changes: never retried, so a change is sent at most once. */
+  private mutationClient(): Etcd3 {
+    if (this.mutator === undefined) {
+      this.mutator = openClient(this.libs, this.conn, this.conn.endpoints, false);
+      this.opened.push(this.mutator);
+    }
+    return this.mutator;
+  }
+
+  private async withEndpoint<T>(endpoint: string, fn: (c: Etcd3) => Promise<T>): Promise<T> {
+    const problems = validateClientUrl(endpoint, "endpoint");
+    if (problems.length === 0 && !endpoint.startsWith("https://")) {
+      problems.push(`endpoint ${JSON.stringify(endpoint)} must use https://`);
+    }
+    if (problems.length > 0) {
+      throw new EtcdStandbyError("InvalidInput", problems.join("; "), "give a client URL such as https://10.0.0.5:2379", {
+        host: endpoint,
+      });
+    }
+    const client = openClient(this.libs, this.conn, [endpoint], false);
+    try {
+      return await fn(client);
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Closes every client this session opened (the main one is closed by withEtcd). */
+  public closeAll(): void {
+    for (const c of this.opened.splice(0)) {
+      try {
+        c.close();
+      } catch {
+        // closing is best effort
+      }
+    }
+  }
+
+  public async memberList(): Promise<Member[]> {
+    try {
+      const r = await this.main.cluster.memberList({ linearizable: true }, this.deadline());
+      return toMembers(r.members);
+    } catch (e) {
+      throw translate(e, "member list", this.all, this.conn);
+    }
+  }
+
+  public async clusterId(): Promise<string> {
+    try {
+      const r = await this.main.cluster.memberList({ linearizable: true }, this.deadline());
+      return idToHex(r.header.cluster_id);
+    } catch (e) {
+      throw translate(e, "member list (cluster ID)", this.all, this.conn);
+    }
+  }
+
+  public async statusOf(endpoint: string): Promise<EtcdStatus> {
+    return this.withEndpoint(endpoint, async (c) => {
+      try {
+        return toStatus(endpoint, await c.maintenance.status(this.deadline()));
+      } catch (e) {
+        throw translate(e, "status", endpoint, this.conn);
+      }
+    });
+  }
+
+  public async memberHealth(members: readonly Member[]): Promise<MemberHealth[]> {
+    return Promise.all(
+      members.map(async (m): Promise<MemberHealth> => {
+        const base = { id: m.id, name: m.name, isLearner: m.isLearner };
+        if (m.clientURLs.length === 0) {
+          return { ...base, healthy: false, error: "member has no client URLs (never started)" };
+        }
+        const errors: string[] = [];
+        for (const url of m.clientURLs) {
+          try {
+            const status = await this.statusOf(url);
+            if (status.memberId !== m.id) {
+              errors.push(`${url} answered as member ${status.memberId}, not ${m.id}`);
+              continue;
+            }
+            return { ...base, healthy: true, endpoint: url, status };
+          } catch (e) {
+            errors.push(isEtcdStandbyError(e) ? e.summary : describeError(e, this.conn.secrets));
+          }
+        }
+        return { ...base, healthy: false, error: errors.join("; ") };
+      }),
+    );
+  }
+
+  public async healthyMemberIds(members: readonly Member[]): Promise<HealthyMember[]> {
+    const health = await this.memberHealth(members);
+    return health
+      .filter((h) => h.healthy && h.endpoint !== undefined)
+      .map((h) => ({ id: h.id, name: h.name, isLearner: h.isLearner, endpoint: h.endpoint as string }));
+  }
+
+  public async memberAddLearner(peerURLs: string[]): Promise<AddLearnerResult> {
+    const problems = Array.isArray(peerURLs) && peerURLs.length > 0
+      ? peerURLs.flatMap((u, i) => validatePeerUrl(u, `peerURLs[${i}]`))
+      : ["peerURLs must list at least one peer URL"];
+    if (problems.length > 0) {
+      throw new EtcdStandbyError("InvalidInput", problems.join("; "), "give the learner's peer URLs as https://HOST:2380");
+    }
+    try {
+      const r = await this.mutationClient().cluster.memberAdd({ peerURLs, isLearner: true }, this.deadline());
+      return { member: fromRawMember(r.member), members: toMembers(r.members) };
+    } catch (e) {
+      throw translate(e, `member add --learner ${peerURLs.join(",")}`, this.all, this.conn);
+    }
+  }
+
+  public async memberRemove(id: string): Promise<Member[]> {
+    const hex = normaliseHexId(id);
+    try {
+      const r = await this.mutationClient().cluster.memberRemove({ ID: hexToId(hex) }, this.deadline());
+      return toMembers(r.members);
+    } catch (e) {
+      throw translate(e, `member remove ${hex}`, this.all, this.conn, hex);
+    }
+  }
+
+  public async memberPromote(id: string): Promise<Member[]> {
+    const hex = normaliseHexId(id);
+    try {
+      const r = await this.mutationClient().cluster.memberPromote({ ID: hexToId(hex) }, this.deadline());
+      return toMembers(r.members);
+    } catch (e) {
+      throw translate(e, `member promote ${hex}`, this.all, this.conn, hex);
+    }
+  }
+
+  public async moveLeader(targetId: string): Promise<MoveLeaderResult> {
+    const target = normaliseHexId(targetId);
+    const members = await this.memberList();
+    const t = members.find((m) => m.id === target);
+    if (t === undefined || t.isLearner || !t.started) {
+      throw new EtcdStandbyError(
+        t === undefined ? "NotFound" : "InvalidInput",
+        t === undefined
+          ? `cannot move leadership to ${target}: no such member`
+          : `cannot move leadership to ${t.name || target}: it is ${t.isLearner ? "a learner" : "not started"}`,
+        t === undefined ? "list the members and pick an existing voter" : "promote and start the member first",
+        { member: target, host: this.all },
+      );
+    }
+    let current: EtcdStatus;
+    try {
+      current = toStatus(this.all, await this.main.maintenance.status(this.deadline()));
+    } catch (e) {
+      throw translate(e, "status (find leader)", this.all, this.conn);
+    }
+    const leaderId = current.leaderId;
+    if (leaderId === target) return { previousLeaderId: leaderId, leaderId: target, moved: false };
+    const leader = members.find((m) => m.id === leaderId);
+    if (leader === undefined || leader.clientURLs.length === 0) {
+      throw new EtcdStandbyError(
+        "NotFound",
+        `the current leader ${leaderId} is not in the member list or has no client URLs`,
+        "check cluster health with `etcdctl endpoint status --cluster` and retry",
+        { member: leaderId, host: this.all },
+      );
+    }
+    const failures: EtcdStandbyError[] = [];
+    for (const url of leader.clientURLs) {
+      try {
+        await this.withEndpoint(url, async (c) => {
+          try {
+            await c.maintenance.moveLeader({ targetID: hexToId(target) }, this.deadline());
+          } catch (e) {
+            throw translate(e, `move-leader to ${t.name}`, url, this.conn, leader.name || leaderId);
+          }
+        });
+        return { previousLeaderId: leaderId, leaderId: target, moved: true };
+      } catch (e) {
+        if (isEtcdStandbyError(e, "Unreachable")) {
+          failures.push(e);
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw new EtcdStandbyError(
+      "Unreachable",
+      `move-leader must be sent to the leader ${leader.name || leaderId}, but none of its client URLs answered: ${failures.map((f) => f.summary).join("; ")}`,
+      CONNECT_NEXT_STEP,
+      { member: leader.name || leaderId, host: leader.clientURLs.join(", "), secrets: this.conn.secrets },
+    );
+  }
+
+  public async put(key: string, value: string): Promise<void> {
+    try {
+      await this.main.put(key).value(value).options(this.deadline()).exec();
+    } catch (e) {
+      throw translate(e, "put", this.all, this.conn);
+    }
+  }
+
+  public async get(key: string): Promise<string | null> {
+    try {
+      return await this.main.get(key).options(this.deadline()).string();
+    } catch (e) {
+      throw translate(e, "get", this.all, this.conn);
+    }
+  }
+
+  public async getPrefixCount(prefix: string): Promise<number> {
+    try {
+      return await this.main.getAll().prefix(prefix).options(this.deadline()).count();
+    } catch (e) {
+      throw translate(e, "count", this.all, this.conn);
+    }
+  }
+}
+
+/**
+ * Opens an mTLS etcd client for `conn`, runs `fn` with a session on it, and
+ * always closes every client it opened, whether `fn` succeeds or throws.
+ *
+ * Reads are retried at most once, and only when a host was unavailable and
+ * another endpoint exists; membership changes are never retried. Errors from
+ * session calls are {@link EtcdStandbyError}s; errors thrown by `fn` itself
+ * pass through unchanged.
+ */
+export async function withEtcd<T>(conn: ClusterConnectionArgs, fn: (c: EtcdSession) => Promise<T>): Promise<T> {
+  const resolved = resolveConn(conn);
+  const libs = loadLibraries();
+  const main = openClient(libs, resolved, resolved.endpoints, true);
+  const session = new Session(libs, resolved, main);
+  try {
+    return await fn(session);
+  } finally {
+    session.closeAll();
+    main.close();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * File-system checks and moves on a host over an {@link SshSession}: is a data
+ * directory absent or empty, archive it by renaming, read a (public) file such
+ * as a certificate. Every path is validated (absolute, clean) before any
+ * command is built; commands are argv arrays, never concatenated strings.
+ */
+import { EtcdStandbyError } from "../lib/errors";
+import { validateAbsolutePath } from "../lib/validate";
+import type { SshSession } from "./ssh";
+
+/** What is at a path on the host. */
+export type PathState = "absent" | "empty-dir" | "non-empty-dir" | "file";
+
+function checkPath(s: SshSession, path: string, field: string): void {
+  const problems = validateAbsolutePath(path, field, { allowRoot: false });
+  if (problems.length > 0) {
+    throw new EtcdStandbyError("InvalidInput", problems.join("; "), "pass an absolute, clean path; nothing was run", { host: s.host });
+  }
+}
+
+/** Says whether `path` is absent, an empty directory, a directory with entries, or something else. */
+export async function pathState(s: SshSession, path: string): Promise<PathState> {
+  checkPath(s, path, "path");
+  // `ls -A` lists a directory's entries (none when empty); fails when absent.
+  const r = await s.run(["sh", "-c", 'if [ ! -e "$1" ]; then echo absent; elif [ -d "$1" ]; then if [ -z "$(ls -A "$1")" ]; then echo empty-dir; else echo non-empty-dir; fi; else echo file; fi', "sh", path]);
+  const state = r.stdout.trim();
+  if (state === "absent" || state === "empty-dir" || state === "non-empty-dir" || state === "file") return state;
+  throw new EtcdStandbyError("RemoteCommandFailed", `could not tell what is at ${path}: ${r.stdout.trim().slice(0, 200)}`, "check the host's shell", { host: s.host });
+}
+
+/**
+ * Renames `path` to `to` (both absolute); returns false when `path` is absent.
+ * Refuses to overwrite an existing `to`.
+ */
+export async function archivePath(s: SshSession, path: string, to: string): Promise<boolean> {
+  checkPath(s, path, "path");
+  checkPath(s, to, "archive path");
+  const r = await s.run(["sh", "-c", 'if [ ! -e "$1" ]; then echo absent; exit 0; fi; if [ -e "$2" ]; then echo "exists: $2" >&2; exit 3; fi; mv -- "$1" "$2" && echo moved', "sh", path, to]);
+  return r.stdout.trim() === "moved";
+}
+
+/** Creates directory `path` (and parents) with mode 0700 when missing. */
+export async function makeDir(s: SshSession, path: string): Promise<void> {
+  checkPath(s, path, "path");
+  await s.run(["mkdir", "-p", "-m", "0700", "--", path]);
+}
+
+/** Reads a small, non-secret file such as a certificate (at most 1 MiB). Null when unreadable or absent. */
+export async function readPublicFile(s: SshSession, path: string): Promise<string | null> {
+  checkPath(s, path, "path");
+  const r = await s.run(["sh", "-c", 'test -r "$1" && head -c 1048576 -- "$1"', "sh", path], { allowFailure: true });
+  return r.code === 0 ? r.stdout : null;
+}
+
+/** True when `path` is a readable file on the host. The content is never read. */
+export async function fileReadable(s: SshSession, path: string): Promise<boolean> {
+  checkPath(s, path, "path");
+  const r = await s.run(["test", "-r", path], { allowFailure: true });
+  return r.code === 0;
+}

@@ -1,0 +1,224 @@
+/**
+ * What every resource implementation shares: reading connection inputs out of
+ * the property bags Pulumi hands a dynamic provider, validating them (all
+ * problems at once, unknown preview values skipped), progress output, and the
+ * error shape that lets the engine record a half-done create.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import type { ClusterConnectionArgs } from "../connection/etcd";
+import type { HostConnectionArgs } from "../connection/ssh";
+import { parsePinnedHostKey } from "../connection/ssh";
+import { describeError } from "../lib/errors";
+import { validateAbsolutePath, validateClientUrl, validateContainerName, validateEach, validateHostAddress, validateMemberName, validatePeerUrl, validatePort } from "../lib/validate";
+
+/** The property bag a dynamic provider receives (inputs or outputs). */
+export type Props = Record<string, unknown>;
+
+/**
+ * What each implementation module exports as `provider`: every CRUD method,
+ * typed with property bags instead of the SDK's `any`.
+ */
+export interface ProviderImpl {
+  check(olds: Props, news: Props): Promise<pulumi.dynamic.CheckResult>;
+  diff(id: string, olds: Props, news: Props): Promise<pulumi.dynamic.DiffResult>;
+  create(inputs: Props): Promise<{ id: string; outs: Props }>;
+  read(id: string, props: Props): Promise<{ id: string; props: Props }>;
+  update(id: string, olds: Props, news: Props): Promise<{ outs: Props }>;
+  delete(id: string, props: Props): Promise<void>;
+}
+
+/** The value Pulumi's dynamic provider runtime passes for a value not known during preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+/** True when `v` (or anything inside it) is not known yet (preview). */
+export function hasUnknown(v: unknown): boolean {
+  if (v === UNKNOWN) return true;
+  if (Array.isArray(v)) return v.some(hasUnknown);
+  if (v !== null && typeof v === "object") return Object.values(v as Props).some(hasUnknown);
+  return false;
+}
+
+/** Collects validation problems under property names, for `check`. */
+export class Problems {
+  readonly failures: pulumi.dynamic.CheckFailure[] = [];
+
+  /** Adds each reason under `property` unless the value is unknown (preview). */
+  add(property: string, value: unknown, reasons: string[]): void {
+    if (hasUnknown(value)) return;
+    for (const reason of reasons) this.failures.push({ property, reason });
+  }
+
+  /** The `check` result: the inputs as given, and every problem found. */
+  result(inputs: Props): pulumi.dynamic.CheckResult {
+    return this.failures.length > 0 ? { inputs, failures: this.failures } : { inputs };
+  }
+}
+
+function isObject(v: unknown): v is Props {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function optional(p: Problems, field: string, v: unknown, validate: (v: unknown, f: string) => string[]): void {
+  if (v !== undefined && v !== null) p.add(field, v, validate(v, field));
+}
+
+function pem(p: Problems, field: string, v: unknown, kind: "certificate" | "private key"): void {
+  if (hasUnknown(v)) return;
+  if (typeof v !== "string" || !v.includes("-----BEGIN")) {
+    // Never echo the value: it may be a key.
+    p.add(field, v, [`${field} must be a PEM ${kind} (text starting with -----BEGIN)`]);
+  }
+}
+
+/** Validates a cluster connection input (`cluster`): endpoints, CA, client certificate and key. */
+export function checkCluster(p: Problems, v: unknown, field = "cluster"): void {
+  if (hasUnknown(v)) return;
+  if (!isObject(v)) {
+    p.add(field, v, [`${field} is required: { endpoints, caPem, certPem, keyPem }`]);
+    return;
+  }
+  const eps = v.endpoints;
+  if (!hasUnknown(eps) && (!Array.isArray(eps) || eps.length === 0)) {
+    p.add(`${field}.endpoints`, eps, [`${field}.endpoints must list at least one client URL such as https://10.0.0.1:2379`]);
+  } else {
+    p.add(`${field}.endpoints`, eps, validateEach(eps, `${field}.endpoints`, validateClientUrl));
+  }
+  pem(p, `${field}.caPem`, v.caPem, "certificate");
+  pem(p, `${field}.certPem`, v.certPem, "certificate");
+  pem(p, `${field}.keyPem`, v.keyPem, "private key");
+  optional(p, `${field}.timeoutMs`, v.timeoutMs, positiveInt);
+}
+
+/** Validates a host connection input (`host`): address, user, key, and a pinned host key unless opted out. */
+export function checkHost(p: Problems, v: unknown, field = "host"): void {
+  if (hasUnknown(v)) return;
+  if (!isObject(v)) {
+    p.add(field, v, [`${field} is required: { host, user, privateKey, hostPublicKey }`]);
+    return;
+  }
+  p.add(`${field}.host`, v.host, validateHostAddress(v.host, `${field}.host`));
+  optional(p, `${field}.port`, v.port, validatePort);
+  if (!hasUnknown(v.user) && (typeof v.user !== "string" || !/^[a-z_][a-z0-9_.-]{0,31}$/i.test(v.user))) {
+    p.add(`${field}.user`, v.user, [`${field}.user must be a login name (letters, digits, _ . -)`]);
+  }
+  pem(p, `${field}.privateKey`, v.privateKey, "private key");
+  if (v.insecureIgnoreHostKey !== true) {
+    if (v.hostPublicKey === undefined || v.hostPublicKey === null || v.hostPublicKey === "") {
+      p.add(`${field}.hostPublicKey`, v.hostPublicKey, [
+        `${field}.hostPublicKey is required to verify the host: record it with \`ssh-keyscan -t ed25519 ${String(v.host)}\` and pass the key line (or set insecureIgnoreHostKey: true for a throwaway test host)`,
+      ]);
+    } else if (!hasUnknown(v.hostPublicKey)) {
+      try {
+        if (typeof v.hostPublicKey !== "string") throw new Error("hostPublicKey must be a string");
+        parsePinnedHostKey(v.hostPublicKey, typeof v.host === "string" ? v.host : "");
+      } catch (e) {
+        p.add(`${field}.hostPublicKey`, v.hostPublicKey, [describeError(e)]);
+      }
+    }
+  }
+  if (v.dockerCommand !== undefined && !hasUnknown(v.dockerCommand)) {
+    const dc = v.dockerCommand;
+    if (!Array.isArray(dc) || dc.length === 0 || dc.some((a) => typeof a !== "string" || !/^[A-Za-z0-9._\/=:-]+$/.test(a))) {
+      p.add(`${field}.dockerCommand`, dc, [`${field}.dockerCommand must be a non-empty list of plain words such as ["docker"] or ["/usr/bin/docker", "--host=unix:///run/docker.sock"]`]);
+    }
+  }
+  optional(p, `${field}.timeoutMs`, v.timeoutMs, positiveInt);
+}
+
+/** Validates a member selector: a name, a peer URL, or both. */
+export function checkMemberSelector(p: Problems, name: unknown, peerURL: unknown): void {
+  if (hasUnknown(name) || hasUnknown(peerURL)) return;
+  if ((name === undefined || name === null || name === "") && (peerURL === undefined || peerURL === null || peerURL === "")) {
+    p.add("memberName", name, ["give memberName or peerURL (or both) to say which member"]);
+    return;
+  }
+  optional(p, "memberName", name === "" ? undefined : name, validateMemberName);
+  optional(p, "peerURL", peerURL === "" ? undefined : peerURL, validatePeerUrl);
+}
+
+/** A positive whole number. */
+export function positiveInt(v: unknown, field: string): string[] {
+  return typeof v === "number" && Number.isInteger(v) && v > 0 ? [] : [`${field} must be a positive whole number, got ${JSON.stringify(v)}`];
+}
+
+/** Validates container names and an absolute path in one go. */
+export function checkNamesAndPath(p: Problems, names: { field: string; value: unknown }[], paths: { field: string; value: unknown }[]): void {
+  for (const n of names) optional(p, n.field, n.value, validateContainerName);
+  for (const d of paths) optional(p, d.field, d.value, (v, f) => validateAbsolutePath(v, f, { allowRoot: false }));
+}
+
+/** The plain cluster connection from validated props. */
+export function clusterOf(props: Props, field = "cluster"): ClusterConnectionArgs {
+  const c = props[field] as Props;
+  return {
+    endpoints: c.endpoints as string[],
+    caPem: c.caPem as string,
+    certPem: c.certPem as string,
+    keyPem: c.keyPem as string,
+    timeoutMs: c.timeoutMs as number | undefined,
+  };
+}
+
+/** The plain host connection from validated props. */
+export function hostOf(props: Props, field = "host"): HostConnectionArgs {
+  const h = props[field] as Props;
+  return {
+    host: h.host as string,
+    port: h.port as number | undefined,
+    user: h.user as string,
+    privateKey: h.privateKey as string,
+    hostPublicKey: h.hostPublicKey as string | undefined,
+    insecureIgnoreHostKey: h.insecureIgnoreHostKey as boolean | undefined,
+    sudo: h.sudo as boolean | undefined,
+    dockerCommand: h.dockerCommand as string[] | undefined,
+    timeoutMs: h.timeoutMs as number | undefined,
+  };
+}
+
+/** Progress for the Pulumi output: `console.log` from a dynamic provider reaches the engine's output. */
+export function progress(resource: string, message: string): void {
+  console.log(`[etcd-standby] ${resource}: ${message}`);
+}
+
+/**
+ * An error for a create that got part of the way: the engine records `id` and
+ * `properties` (which must carry `__provider`), so the next `pulumi up` can
+ * update or clean up what exists instead of losing track of it.
+ */
+export class PartialCreateError extends Error {
+  readonly id: string;
+  readonly properties: Props;
+  readonly reasons: string[];
+
+  constructor(message: string, id: string, properties: Props) {
+    super(message);
+    this.name = "PartialCreateError";
+    this.id = id;
+    this.properties = properties;
+    this.reasons = [message];
+  }
+}
+
+/** Shallow equality of JSON-like values, for diffs. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/**
+ * A diff from lists of fields: those that changed and need a replacement, and
+ * those that changed and can be updated in place.
+ */
+export function diffFields(olds: Props, news: Props, replaceOn: string[], updateOn: string[]): pulumi.dynamic.DiffResult {
+  const replaces = replaceOn.filter((f) => !sameValue(olds[f], news[f]));
+  const updates = updateOn.filter((f) => !sameValue(olds[f], news[f]));
+  return {
+    changes: replaces.length + updates.length > 0,
+    replaces,
+    deleteBeforeReplace: replaces.length > 0,
+  };
+}
+
+/** The current time as a compact UTC stamp for backup names: 20260101T120000Z. */
+export function stamp(d = new Date()): string {
+  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}

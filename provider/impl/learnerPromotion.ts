@@ -1,0 +1,102 @@
+/**
+ * EtcdLearnerPromotion: the learner is a voter.
+ *
+ * create promotes it when etcd accepts (etcd refuses a learner that is not in
+ * sync with the leader), retrying with backoff until the timeout and
+ * reporting progress; a member that already votes is success. read reports
+ * voter or learner. delete changes nothing: a voter is not demoted.
+ */
+import { withEtcd } from "../connection/etcd";
+import type { EtcdSession } from "../connection/etcd";
+import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
+import { resolveMember } from "../lib/members";
+import { checkPromotion } from "../lib/quorum";
+import { checkCluster, checkMemberSelector, clusterOf, diffFields, positiveInt, Problems, progress } from "./common";
+import type { ProviderImpl, Props } from "./common";
+
+const WHAT = "EtcdLearnerPromotion";
+
+function selector(props: Props): { name?: string; peerURL?: string } {
+  return {
+    name: typeof props.memberName === "string" && props.memberName !== "" ? props.memberName : undefined,
+    peerURL: typeof props.peerURL === "string" && props.peerURL !== "" ? props.peerURL : undefined,
+  };
+}
+
+async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
+  const who = [selector(props).name, selector(props).peerURL].filter(Boolean).join(" / ");
+  const timeoutMs = typeof props.timeoutMs === "number" ? props.timeoutMs : 300_000;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 500;
+  let attempt = 0;
+  for (;;) {
+    const members = await etcd.memberList();
+    const m = resolveMember(members, selector(props));
+    if (!m) {
+      throw new EtcdStandbyError("NotFound", `member ${who} is not in the cluster`, "create the learner first (EtcdLearner), then promote it", { member: who });
+    }
+    if (!m.isLearner) {
+      progress(WHAT, `${m.name || m.id} is a voter`);
+      return { memberId: m.id, isVoter: true, isLearner: false };
+    }
+    if (!m.started) {
+      throw new EtcdStandbyError("Refused", `learner ${m.id} at ${m.peerURLs.join(", ")} was never started`, "start the learner (EtcdLearner) before promoting it", { member: who });
+    }
+    const health = await etcd.memberHealth(members);
+    const decision = checkPromotion(members, health.filter((h) => h.healthy).map((h) => h.id), m.id);
+    if (!decision.ok) {
+      throw new EtcdStandbyError("QuorumRisk", `refusing to promote ${m.name}: ${decision.reason}; ${decision.needed} healthy voters would be needed`, "bring the unhealthy members back first", { member: m.name });
+    }
+    attempt++;
+    try {
+      await etcd.memberPromote(m.id);
+      progress(WHAT, `promoted ${m.name} (${m.id}) to voter after ${attempt} attempt(s): ${decision.reason}`);
+      return { memberId: m.id, isVoter: true, isLearner: false };
+    } catch (e) {
+      const notInSync = isEtcdStandbyError(e, "QuorumRisk") && /sync/i.test(e.message);
+      if (!notInSync) throw e;
+      if (Date.now() + delay > deadline) {
+        throw new EtcdStandbyError("Timeout", `learner ${m.name} was still not in sync with the leader after ${timeoutMs} ms (${attempt} attempts): ${describeError(e)}`, "check the learner's lag (etcdctl endpoint status) and raise timeoutMs", { member: m.name });
+      }
+      progress(WHAT, `${m.name} is not in sync with the leader yet; retrying in ${delay} ms (attempt ${attempt})`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+/** The provider implementation, loaded by the serialised facade. */
+export const provider: ProviderImpl = {
+  async check(_olds, news) {
+    const p = new Problems();
+    checkCluster(p, news.cluster);
+    checkMemberSelector(p, news.memberName, news.peerURL);
+    if (news.timeoutMs !== undefined) p.add("timeoutMs", news.timeoutMs, positiveInt(news.timeoutMs, "timeoutMs"));
+    return p.result(news);
+  },
+
+  async diff(_id, olds, news) {
+    const d = diffFields(olds, news, ["memberName", "peerURL"], ["cluster", "timeoutMs"]);
+    if (olds.isVoter === false && !(d.replaces ?? []).length) return { changes: true, replaces: ["memberName"], deleteBeforeReplace: true };
+    return d;
+  },
+
+  async create(inputs) {
+    const outs = await withEtcd(clusterOf(inputs), (etcd) => promote(etcd, inputs));
+    return { id: `promotion-${String(outs.memberId)}`, outs: { ...inputs, ...outs } };
+  },
+
+  async read(id, props) {
+    const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
+    const m = resolveMember(members, selector(props));
+    return { id, props: { ...props, memberId: m?.id ?? "", isVoter: m !== undefined && !m.isLearner, isLearner: m?.isLearner ?? false } };
+  },
+
+  async update(_id, olds, news) {
+    return { outs: { ...olds, ...news } };
+  },
+
+  async delete() {
+    // A voter is not demoted by deleting the resource.
+  },
+};

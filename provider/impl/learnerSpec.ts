@@ -1,0 +1,141 @@
+/**
+ * Pure pieces of EtcdLearner: its settings with defaults, the etcd command
+ * line, the container spec, and the diagnosis of a failed start from the
+ * learner's log. No I/O here, so all of it is unit-tested.
+ */
+import type { RunContainerSpec } from "../connection/docker";
+import { hostOfUrl } from "../lib/members";
+import type { Props } from "./common";
+
+/** Labels that mark a container as managed by etcd-standby. */
+export const MANAGED_LABEL = "io.etcd-standby.resource";
+/** Label carrying the member name of a managed container. */
+export const MEMBER_LABEL = "io.etcd-standby.member";
+
+/** TLS file paths on the learner's host. */
+export interface LearnerTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** EtcdLearner's settings, defaults applied. */
+export interface LearnerSettings {
+  memberName: string;
+  peerURL: string;
+  clientURL: string;
+  image: string;
+  etcdBinary: string;
+  containerName: string;
+  dataDir: string;
+  tls: LearnerTls;
+  heartbeatMs: number;
+  electionMs: number;
+  extraFlags: string[];
+  catchUpThreshold: number;
+  timeoutMs: number;
+  maxLearners: number;
+}
+
+/** RKE's TLS file names for a host address: `/etc/kubernetes/ssl/kube-etcd-<address with dashes>.pem`. */
+export function rkeTls(address: string): LearnerTls {
+  const dashed = address.replace(/[.:]/g, "-");
+  return {
+    caFile: "/etc/kubernetes/ssl/kube-ca.pem",
+    certFile: `/etc/kubernetes/ssl/kube-etcd-${dashed}.pem`,
+    keyFile: `/etc/kubernetes/ssl/kube-etcd-${dashed}-key.pem`,
+  };
+}
+
+/** Reads the settings out of the props, with defaults (RKE's heartbeat 500 ms and election 5000 ms). */
+export function learnerSettings(props: Props): LearnerSettings {
+  const peerURL = String(props.peerURL);
+  const tlsIn = (props.tls ?? {}) as Partial<LearnerTls>;
+  const rke = rkeTls(hostOfUrl(peerURL));
+  return {
+    memberName: String(props.memberName),
+    peerURL,
+    clientURL: String(props.clientURL),
+    image: String(props.image),
+    etcdBinary: typeof props.etcdBinary === "string" ? props.etcdBinary : "/usr/local/bin/etcd",
+    containerName: typeof props.containerName === "string" ? props.containerName : "etcd-learner",
+    dataDir: typeof props.dataDir === "string" ? props.dataDir : "/var/lib/etcd",
+    tls: { caFile: tlsIn.caFile ?? rke.caFile, certFile: tlsIn.certFile ?? rke.certFile, keyFile: tlsIn.keyFile ?? rke.keyFile },
+    heartbeatMs: typeof props.heartbeatMs === "number" ? props.heartbeatMs : 500,
+    electionMs: typeof props.electionMs === "number" ? props.electionMs : 5000,
+    extraFlags: Array.isArray(props.extraFlags) ? (props.extraFlags as string[]) : [],
+    catchUpThreshold: typeof props.catchUpThreshold === "number" ? props.catchUpThreshold : 100,
+    timeoutMs: typeof props.timeoutMs === "number" ? props.timeoutMs : 300_000,
+    maxLearners: typeof props.maxLearners === "number" ? props.maxLearners : 1,
+  };
+}
+
+/** The etcd command line of the learner, joining an existing cluster. */
+export function learnerCommand(s: LearnerSettings, initialCluster: string): string[] {
+  return [
+    s.etcdBinary,
+    `--name=${s.memberName}`,
+    `--data-dir=${s.dataDir}`,
+    `--initial-advertise-peer-urls=${s.peerURL}`,
+    `--listen-peer-urls=${s.peerURL}`,
+    `--advertise-client-urls=${s.clientURL}`,
+    `--listen-client-urls=${s.clientURL}`,
+    `--initial-cluster=${initialCluster}`,
+    "--initial-cluster-state=existing",
+    `--trusted-ca-file=${s.tls.caFile}`,
+    `--cert-file=${s.tls.certFile}`,
+    `--key-file=${s.tls.keyFile}`,
+    `--peer-trusted-ca-file=${s.tls.caFile}`,
+    `--peer-cert-file=${s.tls.certFile}`,
+    `--peer-key-file=${s.tls.keyFile}`,
+    "--client-cert-auth=true",
+    "--peer-client-cert-auth=true",
+    `--heartbeat-interval=${s.heartbeatMs}`,
+    `--election-timeout=${s.electionMs}`,
+    ...s.extraFlags,
+  ];
+}
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}
+
+/** The container that runs the learner: host network, its data dir and TLS folders mounted at the same paths. */
+export function learnerContainer(s: LearnerSettings, initialCluster: string): RunContainerSpec {
+  const tlsDirs = [...new Set([s.tls.caFile, s.tls.certFile, s.tls.keyFile].map(dirOf))].sort();
+  return {
+    name: s.containerName,
+    image: s.image,
+    restart: "always",
+    network: "host",
+    labels: { [MANAGED_LABEL]: "EtcdLearner", [MEMBER_LABEL]: s.memberName },
+    volumes: [{ host: s.dataDir, container: s.dataDir }, ...tlsDirs.map((d) => ({ host: d, container: d, ro: true }))],
+    command: learnerCommand(s, initialCluster),
+  };
+}
+
+/** Known failure signatures in an etcd log, with what they usually mean. */
+const DIAGNOSES: { pattern: RegExp; cause: string }[] = [
+  { pattern: /couldn't find local name|missing from --initial-cluster|not in the cluster|does not match/i, cause: "the member name or peer URL does not match what was added to the cluster (--name / --initial-advertise-peer-urls vs member add)" },
+  { pattern: /member count is unequal|unmatched member while checking PeerURLs/i, cause: "--initial-cluster does not match the live member list" },
+  { pattern: /x509: certificate is valid for|certificate is not valid for any names|doesn't contain any IP SANs|cannot validate certificate for/i, cause: "TLS certificate SAN mismatch: the certificate does not name the learner's address" },
+  { pattern: /x509: certificate signed by unknown authority|bad certificate|certificate required|remote error: tls/i, cause: "TLS trust mismatch: the learner's certificate or CA is not the cluster's" },
+  { pattern: /certificate has expired|not yet valid/i, cause: "a TLS certificate has expired or is not valid yet" },
+  { pattern: /no space left on device|database space exceeded/i, cause: "the learner's disk is full" },
+  { pattern: /already been bootstrapped|data-dir used by this member must be removed|member has already been bootstrapped/i, cause: "the data directory holds another member's data" },
+  { pattern: /connection refused|i\/o timeout|no route to host|dial tcp/i, cause: "peers cannot be reached on their peer port (firewall, wrong address, or they are down)" },
+  { pattern: /bind: address already in use/i, cause: "another process already listens on the learner's peer or client port" },
+  { pattern: /permission denied/i, cause: "the container cannot read its TLS files or data directory" },
+];
+
+/** The likely causes of a failed learner start, from its log (most specific first); empty when unknown. */
+export function diagnose(log: string): string[] {
+  return DIAGNOSES.filter((d) => d.pattern.test(log)).map((d) => d.cause);
+}
+
+/** Applied-index progress as a percentage of the leader's committed index (0 to 100). */
+export function catchUpPercent(learnerApplied: number, leaderIndex: number): number {
+  if (leaderIndex <= 0) return 100;
+  return Math.max(0, Math.min(100, Math.floor((learnerApplied / leaderIndex) * 100)));
+}

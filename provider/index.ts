@@ -1,0 +1,13 @@
+/**
+ * etcd-standby: Pulumi dynamic resources that keep a two-site etcd cluster in
+ * a declared shape. See README.md for what each resource does and refuses.
+ */
+export { EtcdMemberRemoval } from "./resources/memberRemoval";
+export type { EtcdMemberRemovalArgs } from "./resources/memberRemoval";
+export { RkeContainerCleanup } from "./resources/containerCleanup";
+export type { RkeContainerCleanupArgs } from "./resources/containerCleanup";
+export { EtcdLearner } from "./resources/learner";
+export type { EtcdLearnerArgs, LearnerTlsFiles } from "./resources/learner";
+export { EtcdLearnerPromotion } from "./resources/learnerPromotion";
+export type { EtcdLearnerPromotionArgs } from "./resources/learnerPromotion";
+export type { ClusterConnection, HostConnection, MemberInfo } from "./resources/types";

@@ -1,0 +1,74 @@
+/** RkeContainerCleanup: RKE's etcd containers are gone from a host. */
+import * as pulumi from "@pulumi/pulumi";
+import { lazyProvider } from "./lazy";
+import { secretCluster, secretHost, withSecretConnections } from "./types";
+import type { ClusterConnection, HostConnection } from "./types";
+
+/** Inputs of {@link RkeContainerCleanup}. */
+export interface RkeContainerCleanupArgs {
+  /** The host to clean. */
+  host: pulumi.Input<HostConnection>;
+  /**
+   * The cluster, to check that no member still has a peer URL on this host
+   * (the seed's order: remove the member, then clean). Required unless `force`.
+   */
+  cluster?: pulumi.Input<ClusterConnection>;
+  /** Containers to remove (default `["etcd", "etcd-rolling-snapshots"]`). */
+  containers?: pulumi.Input<pulumi.Input<string>[]>;
+  /** `remove` (default) or `rename`: keep them as `<name>-removed-<stamp>` backups. */
+  mode?: pulumi.Input<"remove" | "rename">;
+  /** The etcd data directory on the host (default `/var/lib/etcd`). */
+  dataDir?: pulumi.Input<string>;
+  /** Archive (rename) a non-empty data dir to `<dataDir>.removed-<stamp>` (default true): a learner must start empty. */
+  archiveDataDir?: pulumi.Input<boolean>;
+  /** Clean even though a member still lives on the host, or a container is managed by etcd-standby (default false). */
+  force?: pulumi.Input<boolean>;
+}
+
+const provider = lazyProvider("containerCleanup");
+
+/**
+ * Ensures RKE's etcd containers are gone from a host (the seed's `docker stop`
+ * / `docker rm` of `etcd` and `etcd-rolling-snapshots`), so a removed member
+ * does not crash-loop.
+ *
+ * - create: refuses while a member of the cluster still has a peer URL on the
+ *   host (unless `force`). Clears each container's restart policy, stops it,
+ *   removes or renames it, verifies it is gone, and archives the data dir.
+ *   Containers already absent are fine.
+ * - refresh: containers that reappeared (e.g. `rke up`) make the next
+ *   `pulumi up` clean again.
+ * - delete: changes nothing on the host.
+ */
+export class RkeContainerCleanup extends pulumi.dynamic.Resource {
+  /** Containers removed. */
+  declare public readonly removedContainers: pulumi.Output<string[]>;
+  /** Containers renamed, old name to backup name. */
+  declare public readonly renamedContainers: pulumi.Output<Record<string, string>>;
+  /** Containers that were already absent. */
+  declare public readonly alreadyAbsent: pulumi.Output<string[]>;
+  /** Where the data dir was archived; empty when it was absent or empty. */
+  declare public readonly dataDirArchivedTo: pulumi.Output<string>;
+  /** Set by refresh: containers that are back on the host. */
+  declare public readonly reappeared: pulumi.Output<string[]>;
+
+  constructor(name: string, args: RkeContainerCleanupArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      provider,
+      name,
+      {
+        ...args,
+        host: secretHost(args.host),
+        cluster: args.cluster === undefined ? undefined : secretCluster(args.cluster),
+        removedContainers: undefined,
+        renamedContainers: undefined,
+        alreadyAbsent: undefined,
+        dataDirArchivedTo: undefined,
+        reappeared: undefined,
+      },
+      withSecretConnections(opts),
+      "etcdstandby",
+      "RkeContainerCleanup",
+    );
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * The provider object Pulumi serialises into state as `__provider`.
+ *
+ * Pulumi's closure serialiser copies a dynamic provider's code, and every
+ * function it reaches, into the state file; deep implementation code (SSH
+ * sessions, timers, gRPC clients) trips it and would bloat every resource.
+ * So the serialised object is this small facade: each method loads the real
+ * implementation from the project's compiled `dist/provider/impl/` at run time,
+ * relative to the provider process's working directory, which Pulumi sets to
+ * the project root (where Pulumi.yaml is). Nothing secret or machine-specific
+ * is captured: only the implementation's relative file name.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import type { ProviderImpl, Props } from "../impl/common";
+
+/** Names of the implementation modules under `dist/provider/impl/`. */
+export type ImplName = "memberRemoval" | "containerCleanup" | "learner" | "learnerPromotion";
+
+/** Builds the serialisable facade for one resource type. Call once per type and reuse it. */
+export function lazyProvider(impl: ImplName): pulumi.dynamic.ResourceProvider {
+  const load = (): ProviderImpl => {
+    const path = require("path") as typeof import("path");
+    return (require(path.resolve("dist", "provider", "impl", `${impl}.js`)) as { provider: ProviderImpl }).provider;
+  };
+  return {
+    check: (olds: Props, news: Props) => load().check(olds, news),
+    diff: (id: string, olds: Props, news: Props) => load().diff(id, olds, news),
+    create: (inputs: Props) => load().create(inputs),
+    read: (id: string, props: Props) => load().read(id, props),
+    update: (id: string, olds: Props, news: Props) => load().update(id, olds, news),
+    delete: (id: string, props: Props) => load().delete(id, props),
+  };
+}
