@@ -210,9 +210,10 @@ make_host() { # namespaces, interfaces, folders
 
 start_dockerd() {
   local h="$1" d; d=$(hdir "$h")
-  if [ -f "$d/dockerd.pid" ] && kill -0 "$(cat "$d/dockerd.pid")" 2>/dev/null &&
-     hdocker "$h" version >/dev/null 2>&1; then return; fi
-  rm -f "$d/dockerd.pid" "$(dsock "$h")"
+  if alive "$d/dockerd.pid" "$d/exec" && hdocker "$h" version >/dev/null 2>&1; then return; fi
+  # After a power cut the pid files are stale, and a recycled PID in
+  # containerd.pid makes dockerd wait for a containerd that is not there.
+  rm -f "$d/dockerd.pid" "$(dsock "$h")" "$d/exec/containerd/containerd.pid"
   # nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroups.
   setsid nsenter --net="/var/run/netns/$(netns "$h")" --mount="$(mntns "$h")" -- \
     dockerd --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
@@ -223,7 +224,7 @@ start_dockerd() {
 
 start_sshd() {
   local h="$1" d ip; d=$(hdir "$h"); ip=$(host_ip "$h")
-  if [ -f "$d/sshd.pid" ] && kill -0 "$(cat "$d/sshd.pid")" 2>/dev/null; then return; fi
+  if alive "$d/sshd.pid" "$d/sshd_config"; then return; fi
   mkdir -p /run/sshd; chmod 755 /run/sshd
   cat > "$d/sshd_config" <<EOF
 ListenAddress $ip
@@ -327,6 +328,10 @@ write_description() {
   mv "$f.tmp" "$f"
 }
 
+# alive PIDFILE WORD: the pid file's process runs and its command line names WORD
+# (PIDs are recycled quickly here, so a live PID alone proves nothing).
+alive() { local p; p=$(cat "$1" 2>/dev/null) || return 1; [ -n "$p" ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$2"; }
+
 host_is_on() { [ -n "$(pids_of "$1")" ]; }
 cluster_healthy() { etcdctl_sb --endpoints="$(all_endpoints)" endpoint health >/dev/null 2>&1; }
 any_healthy() { local e; for e in "$@"; do etcdctl_sb --endpoints="https://$(host_ip "$e"):2379" endpoint health >/dev/null 2>&1 && return 0; done; return 1; }
@@ -427,11 +432,12 @@ cmd_down() {
       rmdir /sys/fs/cgroup/*/docker/"$(basename "$c")" 2>/dev/null || true
     done
     [ -e "$(mntns "$h")" ] && umount "$(mntns "$h")" 2>/dev/null || true
-    ip netns list | grep -qw "$(netns "$h")" && ip netns del "$(netns "$h")"
-    ip link show "esb-$h" >/dev/null 2>&1 && ip link del "esb-$h"
+    ip netns del "$(netns "$h")" 2>/dev/null || true
+    # deleting the namespace takes the veth pair with it, asynchronously
+    ip link del "esb-$h" 2>/dev/null || true
   done
   rmdir /sys/fs/cgroup/*/docker 2>/dev/null || true
-  ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
+  ip link del "$BRIDGE" 2>/dev/null || true
   if mountpoint -q "$SANDBOX_DIR/ns" 2>/dev/null; then umount "$SANDBOX_DIR/ns"; fi
   if [ -f "$SANDBOX_DIR/created-dirs" ]; then
     while read -r d; do rmdir "$d" 2>/dev/null || true; done < "$SANDBOX_DIR/created-dirs"

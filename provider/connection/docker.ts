@@ -25,6 +25,8 @@ export interface ContainerInfo {
   state: string;
   /** The container's labels ({} when absent). */
   labels: Record<string, string>;
+  /** How many times the daemon restarted it (restart policy). */
+  restartCount: number;
 }
 
 /** A bind mount for {@link runContainer}. */
@@ -90,6 +92,7 @@ interface RawInspect {
   Created?: string;
   Config?: { Image?: string; Labels?: Record<string, string> | null };
   State?: { Status?: string; Running?: boolean };
+  RestartCount?: number;
 }
 
 /** Inspects container `name`; an absent container gives `exists: false`, not an error. */
@@ -100,7 +103,7 @@ export async function inspectContainer(s: SshSession, name: string): Promise<Con
   });
   if (r.code !== 0) {
     if (NO_SUCH.test(r.stderr)) {
-      return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {} };
+      return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {}, restartCount: 0 };
     }
     throw new EtcdStandbyError(
       "RemoteCommandFailed",
@@ -129,6 +132,7 @@ export async function inspectContainer(s: SshSession, name: string): Promise<Con
     createdAt: raw.Created ?? "",
     state: raw.State?.Status ?? "",
     labels: raw.Config?.Labels ?? {},
+    restartCount: raw.RestartCount ?? 0,
   };
 }
 

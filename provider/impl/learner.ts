@@ -25,7 +25,7 @@ import { checkAddLearner, checkRemoval } from "../lib/quorum";
 import { validateClientUrl, validateEach, validateExtraFlag, validateImage, validateMemberName, validatePeerUrl } from "../lib/validate";
 import { checkCluster, checkHost, checkNamesAndPath, clusterOf, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
-import { catchUpPercent, diagnose, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
+import { catchUpPercent, diagnose, learnerContainer, learnerSettings, logExcerpt, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
 import type { LearnerSettings } from "./learnerSpec";
 
 const WHAT = "EtcdLearner";
@@ -175,6 +175,9 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
       return st;
     }
     const info = await inspectContainer(ssh, s.containerName);
+    if (info.exists && info.restartCount >= 3 && !st.started) {
+      throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} keeps exiting (restarted ${info.restartCount} times)`, "see the log below", { member: s.memberName, host: ssh.host });
+    }
     if (!info.exists || (!info.running && info.state !== "restarting" && info.state !== "created")) {
       throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} is ${info.exists ? info.state : "gone"}`, "see the log tail below", { member: s.memberName, host: ssh.host });
     }
@@ -218,7 +221,7 @@ async function rollback(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, 
 
 async function logTail(ssh: SshSession, s: LearnerSettings): Promise<string> {
   try {
-    return await containerLogsTail(ssh, s.containerName, 40);
+    return await containerLogsTail(ssh, s.containerName, 400);
   } catch {
     return "";
   }
@@ -261,7 +264,7 @@ async function startLearner(props: Props): Promise<Props> {
           isEtcdStandbyError(e) ? e.code : "Refused",
           `learner ${s.memberName} on ${host.host} failed: ${why}` +
             (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
-            (log ? `\nLast lines of the learner's log:\n${log.trim().split("\n").slice(-15).join("\n")}` : "") +
+            (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : "") +
             (left.length ? `\nCould not roll back: ${left.join("; ")}` : "\nRolled back: container removed, member removed, data dir archived."),
           causes.length ? "fix the cause above and run pulumi up again" : "read the log above, fix, and run pulumi up again",
           { member: s.memberName, host: host.host },
@@ -409,7 +412,7 @@ export const provider: ProviderImpl = {
         } catch (e) {
           const log = await logTail(ssh, s);
           const causes = diagnose(log);
-          throw new EtcdStandbyError("Refused", `restarted learner ${s.memberName} did not catch up: ${describeError(e)}` + (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") + (log ? `\nLast lines of the learner's log:\n${log.trim().split("\n").slice(-15).join("\n")}` : ""), "fix the settings and run pulumi up again (the member and data dir are kept)", { member: s.memberName, host: ssh.host });
+          throw new EtcdStandbyError("Refused", `restarted learner ${s.memberName} did not catch up: ${describeError(e)}` + (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") + (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : ""), "fix the settings and run pulumi up again (the member and data dir are kept)", { member: s.memberName, host: ssh.host });
         }
       }),
     );

@@ -117,6 +117,7 @@ export function learnerContainer(s: LearnerSettings, initialCluster: string): Ru
 
 /** Known failure signatures in an etcd log, with what they usually mean. */
 const DIAGNOSES: { pattern: RegExp; cause: string }[] = [
+  { pattern: /flag provided but not defined|unknown flag|invalid value .* for flag/i, cause: "an etcd flag is not known to this etcd version or has a bad value (check extraFlags and the image's version)" },
   { pattern: /couldn't find local name|missing from --initial-cluster|not in the cluster|does not match/i, cause: "the member name or peer URL does not match what was added to the cluster (--name / --initial-advertise-peer-urls vs member add)" },
   { pattern: /member count is unequal|unmatched member while checking PeerURLs/i, cause: "--initial-cluster does not match the live member list" },
   { pattern: /x509: certificate is valid for|certificate is not valid for any names|doesn't contain any IP SANs|cannot validate certificate for/i, cause: "TLS certificate SAN mismatch: the certificate does not name the learner's address" },
@@ -132,6 +133,16 @@ const DIAGNOSES: { pattern: RegExp; cause: string }[] = [
 /** The likely causes of a failed learner start, from its log (most specific first); empty when unknown. */
 export function diagnose(log: string): string[] {
   return DIAGNOSES.filter((d) => d.pattern.test(log)).map((d) => d.cause);
+}
+
+/**
+ * The lines of a log worth showing in an error: those that read like errors
+ * (the last `max` of them), or else the last `max` lines.
+ */
+export function logExcerpt(log: string, max = 15): string {
+  const lines = log.trim().split("\n").filter((l) => l.trim() !== "");
+  const errors = lines.filter((l) => /"level":"(error|fatal|panic)"|\b(error|fatal|panic|failed)\b|flag provided but not defined|^[EFC] \|/i.test(l));
+  return (errors.length > 0 ? errors : lines).slice(-max).join("\n");
 }
 
 /** Applied-index progress as a percentage of the leader's committed index (0 to 100). */

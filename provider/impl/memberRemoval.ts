@@ -8,11 +8,12 @@
  * changes nothing in the cluster: a removal is not undone.
  */
 import { withEtcd } from "../connection/etcd";
-import { EtcdStandbyError } from "../lib/errors";
-import { resolveMember } from "../lib/members";
+import type { EtcdSession } from "../connection/etcd";
+import { EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
+import { resolveMember, sameUrl } from "../lib/members";
 import type { Member } from "../lib/members";
 import { checkRemoval } from "../lib/quorum";
-import { checkCluster, checkMemberSelector, clusterOf, diffFields, Problems, progress } from "./common";
+import { checkCluster, checkMemberSelector, clusterOf, diffFields, positiveInt, Problems, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
 
 const WHAT = "EtcdMemberRemoval";
@@ -39,6 +40,33 @@ function selector(props: Props): { name?: string; peerURL?: string } {
 function label(props: Props): string {
   const s = selector(props);
   return [s.name, s.peerURL].filter(Boolean).join(" / ");
+}
+
+/**
+ * etcd refuses a membership change with "unhealthy cluster" until every other
+ * member has been connected for a few seconds (strict reconfig check); that
+ * refusal is definite, so retrying it is safe. Anything else is thrown.
+ */
+async function removeWhenReady(etcd: EtcdSession, target: Member, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 500;
+  for (;;) {
+    try {
+      await etcd.memberRemove(target.id);
+      return;
+    } catch (e) {
+      // An answer lost in transit (the connection dropped): look before deciding.
+      if (isEtcdStandbyError(e, "Unreachable") || isEtcdStandbyError(e, "Timeout")) {
+        const now = await etcd.memberList();
+        if (!now.some((m) => m.id === target.id)) return;
+      }
+      const transient = isEtcdStandbyError(e, "QuorumRisk") && /unhealthy cluster/i.test(e.message);
+      if (!transient || Date.now() + delay > deadline) throw e;
+      progress(WHAT, `etcd says the cluster is not ready for a membership change yet (peers recently reconnected); retrying in ${delay} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 4000);
+    }
+  }
 }
 
 async function removeMember(props: Props): Promise<Props> {
@@ -72,7 +100,11 @@ async function removeMember(props: Props): Promise<Props> {
       progress(WHAT, `${target.name} is the leader: moving leadership to ${to.name} first`);
       await etcd.moveLeader(to.id);
     }
-    await etcd.memberRemove(target.id);
+    // Never send the removal through the member being removed: it drops the connection.
+    const conn = clusterOf(props);
+    const others = conn.endpoints.filter((e) => !target.clientURLs.some((u) => sameUrl(u, e)));
+    const via = others.length > 0 ? others : members.filter((m) => m.id !== target.id && !m.isLearner).flatMap((m) => m.clientURLs);
+    await withEtcd({ ...conn, endpoints: via }, (safe) => removeWhenReady(safe, target, typeof props.timeoutMs === "number" ? props.timeoutMs : 60_000));
     const after = await etcd.memberList();
     if (after.some((m) => m.id === target.id)) {
       throw new EtcdStandbyError("Refused", `member ${target.name} (${target.id}) is still listed after removal`, "check the cluster with etcdctl member list and run pulumi up again", { member: target.name });
@@ -88,6 +120,7 @@ export const provider: ProviderImpl = {
     const p = new Problems();
     checkCluster(p, news.cluster);
     checkMemberSelector(p, news.memberName, news.peerURL);
+    if (news.timeoutMs !== undefined) p.add("timeoutMs", news.timeoutMs, positiveInt(news.timeoutMs, "timeoutMs"));
     return p.result(news);
   },
 

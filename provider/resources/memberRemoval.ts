@@ -12,6 +12,8 @@ export interface EtcdMemberRemovalArgs {
   memberName?: pulumi.Input<string>;
   /** Peer URL of the member, e.g. `https://192.168.31.103:2380`. */
   peerURL?: pulumi.Input<string>;
+  /** How long to retry while etcd says the cluster is not ready for a membership change, in ms (default 60000). */
+  timeoutMs?: pulumi.Input<number>;
 }
 
 const provider = lazyProvider("memberRemoval");

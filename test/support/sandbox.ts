@@ -78,6 +78,16 @@ export function ssh(d: SandboxDescription, hostName: string, remote: string, opt
   );
 }
 
+/** JSON.parse that keeps etcdctl's uint64 numbers (IDs) exact by reading every long integer as a string. */
+export function parseEtcdctlJson<T>(text: string): T {
+  return JSON.parse(text.replace(/(:\s*)(\d{15,})/g, '$1"$2"')) as T;
+}
+
+/** A uint64 ID as etcdctl's JSON prints it, as 16-digit hex. */
+export function hexId(id: string | number): string {
+  return BigInt(id).toString(16).padStart(16, "0");
+}
+
 /** Parsed `etcdctl member list -w json` members. */
 export interface CtlMember {
   ID: string;
@@ -90,8 +100,6 @@ export interface CtlMember {
 /** `etcdctl member list` as JSON, IDs as 16-digit hex. */
 export async function memberList(d: SandboxDescription, endpoints = d.etcd.endpoints): Promise<CtlMember[]> {
   const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "member", "list", "-w", "json"]);
-  // etcdctl prints uint64 IDs as JSON numbers: keep their digits exact.
-  const text = r.stdout.replace(/"ID":\s*(\d+)/g, '"ID":"$1"');
-  const parsed = JSON.parse(text) as { members: CtlMember[] };
-  return parsed.members.map((m) => ({ ...m, ID: BigInt(m.ID).toString(16).padStart(16, "0") }));
+  const parsed = parseEtcdctlJson<{ members: CtlMember[] }>(r.stdout);
+  return parsed.members.map((m) => ({ ...m, ID: hexId(m.ID) }));
 }
