@@ -33,12 +33,13 @@ export function makeWorkspace(prefix: string): Workspace {
 }
 
 /** Runs `pulumi ARGS` in a workspace, non-interactively. */
-export function pulumi(ws: Workspace, args: string[], opts: { allowFailure?: boolean; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
+export function pulumi(ws: Workspace, args: string[], opts: { allowFailure?: boolean; timeoutMs?: number; cwd?: string; input?: string } = {}): Promise<RunResult> {
   return run(["pulumi", ...args, "--non-interactive"], {
     cwd: opts.cwd ?? ws.dir,
     env: ws.env,
     allowFailure: opts.allowFailure,
     timeoutMs: opts.timeoutMs ?? 300_000,
+    input: opts.input,
   });
 }
 
