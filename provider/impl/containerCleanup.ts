@@ -16,6 +16,7 @@ import { archivePath, pathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
 import { EtcdStandbyError } from "../lib/errors";
 import { hostOfUrl } from "../lib/members";
+import { validateEach, validateMemberName } from "../lib/validate";
 import { MANAGED_LABEL } from "./learnerSpec";
 import { checkCluster, checkHost, checkNamesAndPath, clusterOf, diffFields, hostOf, Problems, progress, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
@@ -49,7 +50,8 @@ function settings(props: Props): Settings {
 async function refuseLiveMember(props: Props, address: string): Promise<void> {
   if (props.cluster === undefined || props.cluster === null) return;
   const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
-  const onHost = members.filter((m) => m.peerURLs.some((u) => hostOfUrl(u) === address));
+  const ignored = Array.isArray(props.ignoreMembers) ? (props.ignoreMembers as string[]) : [];
+  const onHost = members.filter((m) => m.peerURLs.some((u) => hostOfUrl(u) === address) && !(m.name !== "" && ignored.includes(m.name)));
   if (onHost.length === 0) return;
   const names = onHost.map((m) => `${m.name || "(unstarted)"} (${m.id})`).join(", ");
   if (settings(props).force) {
@@ -130,6 +132,7 @@ export const provider: ProviderImpl = {
       (Array.isArray(news.containers) ? (news.containers as unknown[]) : []).map((value, i) => ({ field: `containers[${i}]`, value })),
       [{ field: "dataDir", value: news.dataDir }],
     );
+    if (news.ignoreMembers !== undefined) p.add("ignoreMembers", news.ignoreMembers, validateEach(news.ignoreMembers, "ignoreMembers", validateMemberName));
     if (news.mode !== undefined && news.mode !== "remove" && news.mode !== "rename") {
       p.add("mode", news.mode, [`mode must be "remove" or "rename", got ${JSON.stringify(news.mode)}`]);
     }
@@ -137,7 +140,7 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const d = diffFields(olds, news, ["host", "containers", "dataDir"], ["cluster", "mode", "archiveDataDir", "force"]);
+    const d = diffFields(olds, news, ["host", "containers", "dataDir"], ["cluster", "mode", "archiveDataDir", "force", "ignoreMembers"]);
     if (Array.isArray(olds.reappeared) && olds.reappeared.length > 0 && !(d.replaces ?? []).length) {
       return { changes: true, replaces: ["containers"], deleteBeforeReplace: true };
     }

@@ -319,7 +319,7 @@ const REPLACE_ON = ["memberName", "peerURL", "clientURL", "dataDir", "containerN
 /** Inputs whose change restarts the container on the same data dir. */
 const RESTART_ON = ["image", "etcdBinary", "extraFlags", "heartbeatMs", "electionMs", "tls"];
 /** Inputs that change nothing on the host. */
-const RECORD_ON = ["cluster", "catchUpThreshold", "timeoutMs", "maxLearners"];
+const RECORD_ON = ["cluster", "catchUpThreshold", "timeoutMs", "maxLearners", "allowPromoted"];
 
 /** The provider implementation, loaded by the serialised facade. */
 export const provider: ProviderImpl = {
@@ -395,9 +395,17 @@ export const provider: ProviderImpl = {
   },
 
   async update(_id, olds, news) {
-    const restart = RESTART_ON.some((f) => JSON.stringify(olds[f] ?? null) !== JSON.stringify(news[f] ?? null));
     const s = learnerSettings(news);
-    if (!restart) return { outs: { ...olds, ...news } };
+    const live = await withEtcd(clusterOf(news), (etcd) => observe(etcd, s));
+    // Gone from the cluster, or a voter where a learner is wanted: start it again as a learner.
+    if (!live.present || (!live.isLearner && news.allowPromoted !== true)) {
+      progress(WHAT, live.present ? `${s.memberName} is a voter but a learner is wanted: removing it and adding it back as a learner` : `${s.memberName} is not in the cluster: starting it again`);
+      await removeLearner(news);
+      const outs = await startLearner(news);
+      return { outs: { ...news, ...outs } };
+    }
+    const restart = RESTART_ON.some((f) => JSON.stringify(olds[f] ?? null) !== JSON.stringify(news[f] ?? null));
+    if (!restart) return { outs: { ...olds, ...news, ...outputsOf(live, olds.containerRunning === true) } };
     const st = await withEtcd(clusterOf(news), (etcd) =>
       withSsh(hostOf(news), async (ssh) => {
         const members = await etcd.memberList();

@@ -21,6 +21,11 @@ export interface RkeContainerCleanupArgs {
   dataDir?: pulumi.Input<string>;
   /** Archive (rename) a non-empty data dir to `<dataDir>.removed-<stamp>` (default true): a learner must start empty. */
   archiveDataDir?: pulumi.Input<boolean>;
+  /**
+   * Members allowed to live on the host (by name), e.g. the learner etcd-standby
+   * starts there later: a re-clean after `rke up` must not be blocked by it.
+   */
+  ignoreMembers?: pulumi.Input<pulumi.Input<string>[]>;
   /** Clean even though a member still lives on the host, or a container is managed by etcd-standby (default false). */
   force?: pulumi.Input<boolean>;
 }

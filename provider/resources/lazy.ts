@@ -6,8 +6,8 @@
  * sessions, timers, gRPC clients) trips it and would bloat every resource.
  * So the serialised object is this small facade: each method loads the real
  * implementation from the project's compiled `dist/provider/impl/` at run time,
- * relative to the provider process's working directory, which Pulumi sets to
- * the project root (where Pulumi.yaml is). Nothing secret or machine-specific
+ * found from the provider process's working directory (the program's folder)
+ * upwards. Nothing secret or machine-specific
  * is captured: only the implementation's relative file name.
  */
 import type * as pulumi from "@pulumi/pulumi";
@@ -20,7 +20,17 @@ export type ImplName = "memberRemoval" | "containerCleanup" | "learner" | "learn
 export function lazyProvider(impl: ImplName): pulumi.dynamic.ResourceProvider {
   const load = (): ProviderImpl => {
     const path = require("path") as typeof import("path");
-    return (require(path.resolve("dist", "provider", "impl", `${impl}.js`)) as { provider: ProviderImpl }).provider;
+    const fs = require("fs") as typeof import("fs");
+    // The provider process runs in the program's folder (the project root, or
+    // dist/stacks for the stack program): look upwards for the compiled code.
+    for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+      for (const file of [path.join(dir, "dist", "provider", "impl", `${impl}.js`), path.join(dir, "provider", "impl", `${impl}.js`)]) {
+        if (fs.existsSync(file)) return (require(file) as { provider: ProviderImpl }).provider;
+      }
+      if (path.dirname(dir) === dir) {
+        throw new Error(`etcd-standby: cannot find the compiled provider (provider/impl/${impl}.js) above ${process.cwd()}; run \`npm run build\` and run pulumi from the project`);
+      }
+    }
   };
   return {
     check: (olds: Props, news: Props) => load().check(olds, news),

@@ -48,6 +48,11 @@ export interface EtcdLearnerArgs {
   timeoutMs?: pulumi.Input<number>;
   /** Learners the cluster allows (default 1, etcd 3.4/3.5's limit). */
   maxLearners?: pulumi.Input<number>;
+  /**
+   * The member may have been promoted to voter (by EtcdLearnerPromotion); default false.
+   * When false, an update finding a voter removes it (quorum permitting) and adds it back as a learner.
+   */
+  allowPromoted?: pulumi.Input<boolean>;
 }
 
 const provider = lazyProvider("learner");
@@ -65,7 +70,10 @@ const provider = lazyProvider("learner");
  *   the container and the member, archives the data dir, and names the likely
  *   cause with the tail of the learner's log.
  * - update: an image, flag, timing or TLS change restarts the container on the
- *   same data dir and waits for catch-up. A name, URL, host, data dir or
+ *   same data dir and waits for catch-up. A member gone from the cluster is
+ *   started again; a promoted one is turned back into a learner unless
+ *   `allowPromoted` (etcd cannot demote: it is removed, quorum permitting, and
+ *   added back on an empty data dir). A name, URL, host, data dir or
  *   container name change replaces it (deleting first: one learner slot).
  * - refresh: reports presence, learner or voter, started, lag, db size and
  *   version; a learner gone from the cluster is re-created by the next up.

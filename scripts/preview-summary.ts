@@ -1,0 +1,64 @@
+/**
+ * Turns `pulumi preview --json` into a short Markdown summary for a pull
+ * request: one row per resource step with its operation, the fields that
+ * change, and whether it replaces. Pure; used by scripts/preview-ci.ts.
+ */
+
+/** One step of `pulumi preview --json` (the fields used here). */
+export interface PreviewStep {
+  op: string;
+  urn: string;
+  diffReasons?: string[];
+  replaceReasons?: string[];
+  detailedDiff?: Record<string, { kind: string; inputDiff?: boolean }> | null;
+  newState?: { type?: string };
+  oldState?: { type?: string };
+}
+
+/** The parts of `pulumi preview --json` output used here. */
+export interface PreviewJson {
+  steps?: PreviewStep[];
+  changeSummary?: Record<string, number>;
+  diagnostics?: { severity?: string; message?: string; urn?: string }[];
+}
+
+/** Steps that change something (not "same", not the stack itself when unchanged). */
+export function changes(p: PreviewJson): PreviewStep[] {
+  return (p.steps ?? []).filter((s) => s.op !== "same" && s.op !== "read");
+}
+
+function nameOf(urn: string): string {
+  return urn.split("::").pop() ?? urn;
+}
+
+function typeOf(s: PreviewStep): string {
+  const t = s.newState?.type ?? s.oldState?.type ?? s.urn.split("::")[2] ?? "";
+  return t.replace(/^pulumi-nodejs:dynamic\/etcdstandby:/, "").replace(/^pulumi-nodejs:dynamic:Resource$/, "dynamic");
+}
+
+/** The Markdown summary: a headline, a table of changing resources, and errors if any. */
+export function summarize(p: PreviewJson, stack: string): string {
+  const rows = changes(p);
+  const errors = (p.diagnostics ?? []).filter((d) => d.severity === "error");
+  const lines: string[] = [];
+  const counts = Object.entries(p.changeSummary ?? {})
+    .filter(([op]) => op !== "same")
+    .map(([op, n]) => `${n} to ${op}`)
+    .join(", ");
+  lines.push(`### pulumi preview: \`${stack}\``);
+  lines.push("");
+  lines.push(rows.length === 0 ? "No changes: the live cluster matches the declared topology." : `${rows.length} change${rows.length === 1 ? "" : "s"} (${counts}).`);
+  if (rows.length > 0) {
+    lines.push("", "| resource | type | operation | fields | replaces |", "| --- | --- | --- | --- | --- |");
+    for (const s of rows) {
+      const fields = [...new Set([...(s.diffReasons ?? []), ...Object.keys(s.detailedDiff ?? {})])].sort();
+      const replace = s.op.includes("replace") || (s.replaceReasons ?? []).length > 0;
+      lines.push(`| ${nameOf(s.urn)} | ${typeOf(s)} | ${s.op} | ${fields.join(", ") || "-"} | ${replace ? `yes (${(s.replaceReasons ?? []).join(", ") || "replace"})` : "no"} |`);
+    }
+  }
+  if (errors.length > 0) {
+    lines.push("", "**Errors**", "");
+    for (const e of errors) lines.push("```", (e.message ?? "").trim(), "```");
+  }
+  return lines.join("\n") + "\n";
+}
