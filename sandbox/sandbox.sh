@@ -215,11 +215,11 @@ start_dockerd() {
   # containerd.pid makes dockerd wait for a containerd that is not there.
   rm -f "$d/dockerd.pid" "$(dsock "$h")" "$d/exec/containerd/containerd.pid"
   # nsenter, not `ip netns exec`: the latter remounts /sys and hides the cgroups.
-  setsid nsenter --net="/var/run/netns/$(netns "$h")" --mount="$(mntns "$h")" -- \
+  ( close_fds; exec setsid nsenter --net="/var/run/netns/$(netns "$h")" --mount="$(mntns "$h")" -- \
     dockerd --bridge=none --iptables=false --ip-masq=false --ip-forward=false --userland-proxy=false \
       --data-root=/var/lib/docker --exec-root="$d/exec" --pidfile="$d/dockerd.pid" \
       -H "unix://$(dsock "$h")" --storage-driver=overlay2 --log-level=warn \
-      </dev/null >>"$d/dockerd.log" 2>&1 &
+      </dev/null >>"$d/dockerd.log" 2>&1 ) &
 }
 
 start_sshd() {
@@ -243,7 +243,7 @@ MaxStartups 100:30:200
 SetEnv DOCKER_HOST=unix://$(dsock "$h") ESB_HOST=$h
 Subsystem sftp internal-sftp
 EOF
-  in_host "$h" /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log"
+  ( close_fds; in_host "$h" /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" )
 }
 
 etcd_container_args() { # the RKE-style etcd container of a host
@@ -331,6 +331,10 @@ write_description() {
 # alive PIDFILE WORD: the pid file's process runs and its command line names WORD
 # (PIDs are recycled quickly here, so a live PID alone proves nothing).
 alive() { local p; p=$(cat "$1" 2>/dev/null) || return 1; [ -n "$p" ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$2"; }
+
+# close_fds: close every inherited descriptor above 2 (a caller's lock file,
+# say), so long-lived daemons do not hold it for their whole life.
+close_fds() { local fd; for fd in $(ls /proc/$BASHPID/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done; return 0; }
 
 host_is_on() { [ -n "$(pids_of "$1")" ]; }
 cluster_healthy() { etcdctl_sb --endpoints="$(all_endpoints)" endpoint health >/dev/null 2>&1; }

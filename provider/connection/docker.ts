@@ -5,7 +5,7 @@
  */
 import { EtcdStandbyError } from "../lib/errors";
 import { quoteValue, validateAbsolutePath, validateContainerName, validateImage } from "../lib/validate";
-import type { SshSession } from "./ssh";
+import type { RunResult, SshSession } from "./ssh";
 
 /** What `docker inspect` says about a container. */
 export interface ContainerInfo {
@@ -27,6 +27,8 @@ export interface ContainerInfo {
   labels: Record<string, string>;
   /** How many times the daemon restarted it (restart policy). */
   restartCount: number;
+  /** Host paths bind-mounted into it. */
+  mountSources: string[];
 }
 
 /** A bind mount for {@link runContainer}. */
@@ -93,6 +95,7 @@ interface RawInspect {
   Config?: { Image?: string; Labels?: Record<string, string> | null };
   State?: { Status?: string; Running?: boolean };
   RestartCount?: number;
+  Mounts?: { Source?: string }[] | null;
 }
 
 /** Inspects container `name`; an absent container gives `exists: false`, not an error. */
@@ -103,7 +106,7 @@ export async function inspectContainer(s: SshSession, name: string): Promise<Con
   });
   if (r.code !== 0) {
     if (NO_SUCH.test(r.stderr)) {
-      return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {}, restartCount: 0 };
+      return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {}, restartCount: 0, mountSources: [] };
     }
     throw new EtcdStandbyError(
       "RemoteCommandFailed",
@@ -133,6 +136,7 @@ export async function inspectContainer(s: SshSession, name: string): Promise<Con
     state: raw.State?.Status ?? "",
     labels: raw.Config?.Labels ?? {},
     restartCount: raw.RestartCount ?? 0,
+    mountSources: (raw.Mounts ?? []).map((m) => m.Source ?? "").filter((x) => x !== ""),
   };
 }
 
@@ -271,10 +275,164 @@ export async function imageExists(s: SshSession, image: string): Promise<boolean
 }
 
 /** Names of all containers on the host, running or not. */
-export async function listContainers(s: SshSession): Promise<string[]> {
-  const r = await s.run(docker(s, "ps", "--all", "--format", "{{.Names}}"));
+export async function listContainers(s: SshSession, opts: { label?: string } = {}): Promise<string[]> {
+  if (opts.label !== undefined && !/^[a-z0-9][a-z0-9.-]*$/.test(opts.label)) check([`label ${quoteValue(opts.label)} must match [a-z0-9][a-z0-9.-]*`], s.host);
+  const r = await s.run(docker(s, "ps", "--all", ...(opts.label !== undefined ? ["--filter", `label=${opts.label}`] : []), "--format", "{{.Names}}"));
   return r.stdout
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l !== "");
+}
+
+/** A container's runtime state, from {@link inspectState}. */
+export interface ContainerState {
+  /** False when no container has that name (all other fields are then empty). */
+  exists: boolean;
+  /** Full container ID. */
+  id: string;
+  /** True when the container is running. */
+  running: boolean;
+  /** Docker state: "created", "running", "exited", "restarting", ... or "" when absent. */
+  status: string;
+  /** When the container last started (RFC 3339 with nanoseconds, as docker reports it). */
+  startedAt: string;
+  /** When the container last stopped ("0001-01-01T00:00:00Z" if never). */
+  finishedAt: string;
+  /** Exit code of the last run. */
+  exitCode: number;
+  /** The restart policy's name ("no", "always", ...). */
+  restartPolicy: string;
+  /** How many times the daemon restarted it (restart policy). */
+  restartCount: number;
+  /** The container's labels ({} when absent). */
+  labels: Record<string, string>;
+}
+
+interface RawState {
+  Id?: string;
+  State?: { Status?: string; Running?: boolean; StartedAt?: string; FinishedAt?: string; ExitCode?: number };
+  HostConfig?: { RestartPolicy?: { Name?: string } };
+  Config?: { Labels?: Record<string, string> | null };
+  RestartCount?: number;
+}
+
+/** Runtime state of container `name` (start/finish times, exit code, restart policy); absent gives `exists: false`. */
+export async function inspectState(s: SshSession, name: string): Promise<ContainerState> {
+  check(validateContainerName(name, "container name"), s.host);
+  const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", name), { allowFailure: true });
+  if (r.code !== 0) {
+    if (NO_SUCH.test(r.stderr)) {
+      return { exists: false, id: "", running: false, status: "", startedAt: "", finishedAt: "", exitCode: 0, restartPolicy: "", restartCount: 0, labels: {} };
+    }
+    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${name} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check that docker is running on the host and the user may use it (or set sudo)", { host: s.host });
+  }
+  let raw: RawState;
+  try {
+    raw = JSON.parse(r.stdout.trim()) as RawState;
+  } catch {
+    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${name} printed something that is not JSON: ${r.stdout.trim().slice(0, 200)}`, "check that dockerCommand runs the docker CLI", { host: s.host });
+  }
+  return {
+    exists: true,
+    id: raw.Id ?? "",
+    running: raw.State?.Running === true,
+    status: raw.State?.Status ?? "",
+    startedAt: raw.State?.StartedAt ?? "",
+    finishedAt: raw.State?.FinishedAt ?? "",
+    exitCode: raw.State?.ExitCode ?? 0,
+    restartPolicy: raw.HostConfig?.RestartPolicy?.Name || "no",
+    restartCount: raw.RestartCount ?? 0,
+    labels: raw.Config?.Labels ?? {},
+  };
+}
+
+/**
+ * Restarts container `name` (`docker restart --time graceSeconds`), bounded
+ * by `timeoutMs` (default: grace + 30 s). Returns false when no such container exists.
+ */
+export async function restartContainer(s: SshSession, name: string, graceSeconds = 10, timeoutMs?: number): Promise<boolean> {
+  const problems = validateContainerName(name, "container name");
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 3600) {
+    problems.push(`graceSeconds ${quoteValue(graceSeconds)} must be an integer from 0 to 3600`);
+  }
+  if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs <= 0)) problems.push(`timeoutMs ${quoteValue(timeoutMs)} must be a positive integer`);
+  check(problems, s.host);
+  return absentIsFalse(s, name, "restart", ["restart", "--time", String(graceSeconds), name], timeoutMs ?? graceSeconds * 1000 + 30_000);
+}
+
+function envProblems(env: Record<string, string> | undefined): string[] {
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(env ?? {})) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) problems.push(`env name ${quoteValue(k)} must match [A-Za-z_][A-Za-z0-9_]*`);
+    problems.push(...argvProblems([v], `env.${k}`));
+  }
+  return problems;
+}
+
+function sortedEnv(env: Record<string, string> | undefined): string[] {
+  return Object.entries(env ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .flatMap(([k, v]) => ["--env", `${k}=${v}`]);
+}
+
+/** Options for {@link execInContainer} and {@link runOneShot}. */
+export interface ExecOptions {
+  /** Environment variables for the command. */
+  env?: Record<string, string>;
+  /** Deadline in ms (default: the host's). */
+  timeoutMs?: number;
+  /** Return a non-zero exit instead of throwing (default false). */
+  allowFailure?: boolean;
+}
+
+/**
+ * Runs `argv` inside running container `name` (`docker exec`), each element
+ * one argument. Validates the name, argv and env first; nothing is run when
+ * any is invalid.
+ */
+export async function execInContainer(s: SshSession, name: string, argv: string[], opts: ExecOptions = {}): Promise<RunResult> {
+  const problems = validateContainerName(name, "container name");
+  if (!Array.isArray(argv) || argv.length === 0) problems.push("argv must be a non-empty list of arguments");
+  else problems.push(...argvProblems(argv, "argv"));
+  problems.push(...envProblems(opts.env));
+  check(problems, s.host);
+  return s.run(docker(s, "exec", ...sortedEnv(opts.env), name, ...argv), {
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    allowFailure: opts.allowFailure === true,
+  });
+}
+
+/** A short-lived container for {@link runOneShot}: no network, removed when it exits. */
+export interface OneShotSpec {
+  /** Container name (lets a leftover from a killed run be found and removed). */
+  name: string;
+  /** Image reference. */
+  image: string;
+  /** Bind mounts. */
+  volumes: VolumeSpec[];
+  /** Environment variables. */
+  env?: Record<string, string>;
+  /** Labels (names `[a-z0-9.-]`). */
+  labels?: Record<string, string>;
+  /** Command and arguments after the image (each one argument). */
+  command: string[];
+}
+
+/**
+ * Runs a container to completion in the foreground (`docker run --rm
+ * --network none`) and returns its exit status and output. Validates the
+ * whole spec first; nothing is run when any value is invalid.
+ */
+export async function runOneShot(s: SshSession, spec: OneShotSpec, opts: Omit<ExecOptions, "env"> = {}): Promise<RunResult> {
+  const problems = validateRunSpec({ ...spec, network: "host" });
+  if (Array.isArray(spec.command) && spec.command.length === 0) problems.push("command must not be empty");
+  check(problems, s.host);
+  const args = ["run", "--rm", "--name", spec.name, "--network", "none"];
+  for (const v of spec.volumes) args.push("--volume", `${v.host}:${v.container}${v.ro ? ":ro" : ""}`);
+  args.push(...sortedEnv(spec.env));
+  for (const [k, v] of Object.entries(spec.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    args.push("--label", `${k}=${v}`);
+  }
+  args.push(spec.image, ...spec.command);
+  return s.run(docker(s, ...args), { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), allowFailure: opts.allowFailure === true });
 }

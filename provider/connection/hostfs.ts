@@ -58,3 +58,34 @@ export async function fileReadable(s: SshSession, path: string): Promise<boolean
   const r = await s.run(["test", "-r", path], { allowFailure: true });
   return r.code === 0;
 }
+
+/**
+ * Writes `content` (at most 1 MiB, not secret: mode 0600 anyway) to `path`
+ * atomically: a temporary file beside it, then a rename. The parent directory
+ * must exist.
+ */
+export async function writeFileAtomic(s: SshSession, path: string, content: string): Promise<void> {
+  checkPath(s, path, "path");
+  if (typeof content !== "string" || Buffer.byteLength(content) > 1_048_576) {
+    throw new EtcdStandbyError("InvalidInput", `content for ${path} must be a string of at most 1 MiB`, "write less; nothing was run", { host: s.host });
+  }
+  await s.run(["sh", "-c", 'umask 077 && cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"', "sh", path], { stdin: content });
+}
+
+/** Size in bytes and modification time (whole seconds since the epoch) of a file; null when absent. */
+export async function fileStat(s: SshSession, path: string): Promise<{ size: number; mtime: number } | null> {
+  checkPath(s, path, "path");
+  const r = await s.run(["sh", "-c", 'if [ -f "$1" ]; then stat -c "%s %Y" -- "$1"; else echo absent; fi', "sh", path]);
+  const out = r.stdout.trim();
+  if (out === "absent") return null;
+  const m = /^(\d+) (\d+)$/.exec(out);
+  if (!m) throw new EtcdStandbyError("RemoteCommandFailed", `could not read the size and time of ${path}: ${out.slice(0, 200)}`, "check the host's stat command", { host: s.host });
+  return { size: Number(m[1]), mtime: Number(m[2]) };
+}
+
+/** Removes `path` when it is an empty directory (`rmdir`); false when absent. Never removes content: throws when not empty. */
+export async function removeEmptyDir(s: SshSession, path: string): Promise<boolean> {
+  checkPath(s, path, "path");
+  const r = await s.run(["sh", "-c", 'if [ ! -e "$1" ]; then echo absent; exit 0; fi; rmdir -- "$1" && echo removed', "sh", path]);
+  return r.stdout.trim() === "removed";
+}

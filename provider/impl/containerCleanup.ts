@@ -10,7 +10,7 @@
  * empty one. read reports containers that reappeared (e.g. `rke up`), so the
  * next preview shows the cleanup again. delete changes nothing.
  */
-import { inspectContainer, removeContainer, renameContainer, setRestartPolicy, stopContainer } from "../connection/docker";
+import { inspectContainer, listContainers, removeContainer, renameContainer, setRestartPolicy, stopContainer } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import { archivePath, pathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
@@ -103,7 +103,15 @@ async function clean(props: Props): Promise<Props> {
       throw new EtcdStandbyError("Refused", `containers ${still.join(", ")} are still present on ${host.host} after cleanup`, "check whether something re-creates them (rke up, a supervisor) and run pulumi up again", { host: host.host });
     }
     let dataDirArchivedTo = "";
-    if (s.archiveDataDir) {
+    // Never archive a data dir that one of our own containers (a learner, a restored etcd) uses.
+    const users: string[] = [];
+    for (const name of await listContainers(ssh, { label: MANAGED_LABEL })) {
+      const info = await inspectContainer(ssh, name);
+      if (info.mountSources.some((m) => m === s.dataDir || m.startsWith(`${s.dataDir}/`))) users.push(name);
+    }
+    if (s.archiveDataDir && users.length > 0) {
+      progress(WHAT, `not archiving ${s.dataDir} on ${host.host}: it is in use by ${users.join(", ")} (managed by etcd-standby)`);
+    } else if (s.archiveDataDir) {
       const st = await pathState(ssh, s.dataDir);
       if (st === "non-empty-dir" || st === "file") {
         const to = `${s.dataDir}.removed-${when}`;
