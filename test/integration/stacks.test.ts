@@ -43,7 +43,7 @@ describe("stack program on the sandbox (real engine)", function () {
     fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(ws.dir, "Pulumi.yaml"));
     fs.copyFileSync(path.join(ROOT, "package.json"), path.join(ws.dir, "package.json"));
     fs.mkdirSync(path.join(ws.dir, "stacks"));
-    const cfg = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.sandbox.yaml"), "utf8").replace(/\n    keyFile: .*\n/, "\n");
+    const cfg = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.sandbox.yaml"), "utf8").replace(/\n    keyFile: .*\n/, "\n").replace(/^encryptionsalt: .*\n/m, "");
     fs.writeFileSync(path.join(ws.dir, "stacks", "Pulumi.sandbox.yaml"), cfg);
     fs.symlinkSync(path.join(ROOT, "dist"), path.join(ws.dir, "dist"), "dir");
     etcdKey = fs.readFileSync(d.etcd.keyFile, "utf8");
