@@ -136,6 +136,23 @@ export function checkMemberSelector(p: Problems, name: unknown, peerURL: unknown
   optional(p, "peerURL", peerURL === "" ? undefined : peerURL, validatePeerUrl);
 }
 
+/** The member a resource addresses (`memberName`, `peerURL`, or both), from its props. */
+export function memberSelector(props: Props): { name?: string; peerURL?: string } {
+  return {
+    name: typeof props.memberName === "string" && props.memberName !== "" ? props.memberName : undefined,
+    peerURL: typeof props.peerURL === "string" && props.peerURL !== "" ? props.peerURL : undefined,
+  };
+}
+
+/** `check` of a resource that addresses one member of a cluster: cluster, selector, optional timeoutMs. */
+export function checkMemberResource(news: Props): pulumi.dynamic.CheckResult {
+  const p = new Problems();
+  checkCluster(p, news.cluster);
+  checkMemberSelector(p, news.memberName, news.peerURL);
+  if (news.timeoutMs !== undefined) p.add("timeoutMs", news.timeoutMs, positiveInt(news.timeoutMs, "timeoutMs"));
+  return p.result(news);
+}
+
 /** A positive whole number. */
 export function positiveInt(v: unknown, field: string): string[] {
   return typeof v === "number" && Number.isInteger(v) && v > 0 ? [] : [`${field} must be a positive whole number, got ${JSON.stringify(v)}`];

@@ -11,27 +11,20 @@ import type { EtcdSession } from "../connection/etcd";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { resolveMember } from "../lib/members";
 import { checkPromotion } from "../lib/quorum";
-import { checkCluster, checkMemberSelector, clusterOf, diffFields, positiveInt, Problems, progress } from "./common";
+import { checkMemberResource, clusterOf, diffFields, memberSelector, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
 
 const WHAT = "EtcdLearnerPromotion";
 
-function selector(props: Props): { name?: string; peerURL?: string } {
-  return {
-    name: typeof props.memberName === "string" && props.memberName !== "" ? props.memberName : undefined,
-    peerURL: typeof props.peerURL === "string" && props.peerURL !== "" ? props.peerURL : undefined,
-  };
-}
-
 async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
-  const who = [selector(props).name, selector(props).peerURL].filter(Boolean).join(" / ");
+  const who = [memberSelector(props).name, memberSelector(props).peerURL].filter(Boolean).join(" / ");
   const timeoutMs = typeof props.timeoutMs === "number" ? props.timeoutMs : 300_000;
   const deadline = Date.now() + timeoutMs;
   let delay = 500;
   let attempt = 0;
   for (;;) {
     const members = await etcd.memberList();
-    const m = resolveMember(members, selector(props));
+    const m = resolveMember(members, memberSelector(props));
     if (!m) {
       throw new EtcdStandbyError("NotFound", `member ${who} is not in the cluster`, "create the learner first (EtcdLearner), then promote it", { member: who });
     }
@@ -68,11 +61,7 @@ async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
 /** The provider implementation, loaded by the serialised facade. */
 export const provider: ProviderImpl = {
   async check(_olds, news) {
-    const p = new Problems();
-    checkCluster(p, news.cluster);
-    checkMemberSelector(p, news.memberName, news.peerURL);
-    if (news.timeoutMs !== undefined) p.add("timeoutMs", news.timeoutMs, positiveInt(news.timeoutMs, "timeoutMs"));
-    return p.result(news);
+    return checkMemberResource(news);
   },
 
   async diff(_id, olds, news) {
@@ -88,7 +77,7 @@ export const provider: ProviderImpl = {
 
   async read(id, props) {
     const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
-    const m = resolveMember(members, selector(props));
+    const m = resolveMember(members, memberSelector(props));
     return { id, props: { ...props, memberId: m?.id ?? "", isVoter: m !== undefined && !m.isLearner, isLearner: m?.isLearner ?? false } };
   },
 

@@ -13,7 +13,7 @@ import { EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { resolveMember, sameUrl } from "../lib/members";
 import type { Member } from "../lib/members";
 import { checkRemoval } from "../lib/quorum";
-import { checkCluster, checkMemberSelector, clusterOf, diffFields, positiveInt, Problems, progress } from "./common";
+import { checkMemberResource, clusterOf, diffFields, memberSelector, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
 
 const WHAT = "EtcdMemberRemoval";
@@ -31,14 +31,8 @@ function summary(m: Member): MemberSummary {
   return { id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
 }
 
-function selector(props: Props): { name?: string; peerURL?: string } {
-  const name = typeof props.memberName === "string" && props.memberName !== "" ? props.memberName : undefined;
-  const peerURL = typeof props.peerURL === "string" && props.peerURL !== "" ? props.peerURL : undefined;
-  return { name, peerURL };
-}
-
 function label(props: Props): string {
-  const s = selector(props);
+  const s = memberSelector(props);
   return [s.name, s.peerURL].filter(Boolean).join(" / ");
 }
 
@@ -73,7 +67,7 @@ async function removeMember(props: Props): Promise<Props> {
   const who = label(props);
   return withEtcd(clusterOf(props), async (etcd) => {
     const members = await etcd.memberList();
-    const target = resolveMember(members, selector(props));
+    const target = resolveMember(members, memberSelector(props));
     const clusterId = await etcd.clusterId();
     if (!target) {
       progress(WHAT, `member ${who} is not in the cluster: nothing to remove`);
@@ -117,11 +111,7 @@ async function removeMember(props: Props): Promise<Props> {
 /** The provider implementation, loaded by the serialised facade. */
 export const provider: ProviderImpl = {
   async check(_olds, news) {
-    const p = new Problems();
-    checkCluster(p, news.cluster);
-    checkMemberSelector(p, news.memberName, news.peerURL);
-    if (news.timeoutMs !== undefined) p.add("timeoutMs", news.timeoutMs, positiveInt(news.timeoutMs, "timeoutMs"));
-    return p.result(news);
+    return checkMemberResource(news);
   },
 
   async diff(_id, olds, news) {
@@ -140,7 +130,7 @@ export const provider: ProviderImpl = {
 
   async read(id, props) {
     const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
-    const back = resolveMember(members, selector(props));
+    const back = resolveMember(members, memberSelector(props));
     return { id, props: { ...props, memberPresent: back !== undefined, presentMemberId: back?.id ?? "" } };
   },
 
