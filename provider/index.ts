@@ -10,4 +10,8 @@ export { EtcdLearner } from "./resources/learner";
 export type { EtcdLearnerArgs, LearnerTlsFiles } from "./resources/learner";
 export { EtcdLearnerPromotion } from "./resources/learnerPromotion";
 export type { EtcdLearnerPromotionArgs } from "./resources/learnerPromotion";
+export { EtcdStandaloneRestore } from "./resources/standaloneRestore";
+export type { EtcdStandaloneRestoreArgs, StandaloneRestoreLearner, StandaloneRestorePhases } from "./resources/standaloneRestore";
+export { KubeComponentsRestart } from "./resources/kubeComponentsRestart";
+export type { KubeComponentsRestartArgs } from "./resources/kubeComponentsRestart";
 export type { ClusterConnection, HostConnection, MemberInfo } from "./resources/types";

@@ -411,7 +411,7 @@ cmd_status() {
   echo
   # every member's client URL (a learner may run on any host), else the RKE etcd hosts
   local eps
-  eps=$(etcdctl_sb --endpoints="$(all_endpoints)" member list 2>/dev/null | awk -F', ' '{print $5}' | grep '^https' | sort -u | paste -sd, -)
+  eps=$(etcdctl_sb --endpoints="$(all_endpoints)" member list 2>/dev/null | awk -F', ' '{print $5}' | grep '^https' | sort -u | paste -sd, -) || eps=""
   [ -n "$eps" ] || eps=$(all_endpoints)
   etcdctl_sb --endpoints="$eps" endpoint status --write-out=table 2>&1 | grep -v '^{"level"' || true
 }

@@ -184,8 +184,8 @@ export function parseLayout(raw: RawConfig): Layout {
   if (mode === "learner-standby" && learnerHosts.length > etcd.maxLearners) {
     problems.push(`learner-standby needs ${learnerHosts.length} learners (${learnerHosts.join(", ")}) but etcd allows ${etcd.maxLearners}; list fewer in topology.learners, or raise etcd.maxLearners if your etcd allows more`);
   }
-  if (mode === "learner-standby" && learnerHosts.length === 0) {
-    problems.push(`learner-standby needs an etcd host in the standby site ${standbySite} to hold the learner`);
+  if ((mode === "learner-standby" || mode === "failover") && learnerHosts.length === 0) {
+    problems.push(`${mode} needs an etcd host in the standby site ${standbySite} to hold the learner`);
   }
   if (etcd.electionMs < 5 * etcd.heartbeatMs) problems.push(`etcd.electionMs (${etcd.electionMs}) must be at least 5 times etcd.heartbeatMs (${etcd.heartbeatMs})`);
 

@@ -7,6 +7,7 @@
  * etcd3's *types* at the top; the library itself is `require`d inside
  * {@link withEtcd} when a client is actually needed.
  */
+import { X509Certificate } from "node:crypto";
 import type * as Etcd3Lib from "etcd3";
 import type { Etcd3, IOptions, IMember, IStatusResponse } from "etcd3";
 import { EtcdStandbyError, describeError, isEtcdStandbyError } from "../lib/errors";
@@ -170,6 +171,26 @@ interface ResolvedConn {
   secrets: string[];
 }
 
+/**
+ * A problem when the client certificate is outside its validity period: etcd
+ * then only answers the TLS alert "bad certificate", which does not say why.
+ * An unparsable certificate is left to the TLS setup to report.
+ */
+function certificateDateProblem(certPem: string, now = Date.now()): string | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch {
+    return undefined;
+  }
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  const who = `certPem (the client certificate ${cert.subject.replace(/\n/g, ", ")}, valid ${new Date(from).toISOString()} to ${new Date(to).toISOString()})`;
+  if (now > to) return `${who} has expired, so etcd would refuse the TLS handshake ("bad certificate"): issue a new one from the cluster's CA`;
+  if (now < from) return `${who} is not valid yet, so etcd would refuse the TLS handshake: check this machine's clock, or the certificate's start date`;
+  return undefined;
+}
+
 function resolveConn(conn: ClusterConnectionArgs): ResolvedConn {
   const problems: string[] = [];
   if (!Array.isArray(conn.endpoints) || conn.endpoints.length === 0) {
@@ -185,6 +206,10 @@ function resolveConn(conn: ClusterConnectionArgs): ResolvedConn {
   }
   for (const f of ["caPem", "certPem", "keyPem"] as const) {
     if (typeof conn[f] !== "string" || conn[f].trim() === "") problems.push(`${f} must be a non-empty PEM string`);
+  }
+  if (typeof conn.certPem === "string" && conn.certPem.trim() !== "") {
+    const dates = certificateDateProblem(conn.certPem);
+    if (dates !== undefined) problems.push(dates);
   }
   const timeoutMs = conn.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) problems.push(`timeoutMs ${String(timeoutMs)} must be a positive integer`);

@@ -94,7 +94,8 @@ const KILL_SCRIPT =
 type ExecOutcome =
   | { kind: "done"; result: RunResult }
   | { kind: "timeout"; pid: number | undefined }
-  | { kind: "error"; error: unknown };
+  | { kind: "error"; error: unknown }
+  | { kind: "dropped" };
 const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 
 /** A parsed pinned host key. */
@@ -349,6 +350,14 @@ class Session implements SshSession {
     if (outcome.kind === "error") {
       throw new EtcdStandbyError("Unreachable", `could not run command ${shown}: ${describeError(outcome.error, secrets)}`, "check the SSH connection to the host and that sshd allows exec sessions for this user", { host: this.h.label, secrets });
     }
+    if (outcome.kind === "dropped") {
+      throw new EtcdStandbyError(
+        "Unreachable",
+        `the SSH connection to ${this.h.label} dropped while running ${shown}: no exit status came back, so whether the command took effect is unknown`,
+        "check that the host and its sshd are up, then run again (the next run looks at what is on the host)",
+        { host: this.h.label, secrets },
+      );
+    }
     const result = outcome.result;
     if ((result.code !== 0 || result.signal !== undefined) && opts.allowFailure !== true) {
       const tail = result.stderr.trim().slice(-2000) || result.stdout.trim().slice(-2000);
@@ -434,6 +443,12 @@ class Session implements SshSession {
           });
           ch.on("close", () => {
             if (header !== undefined && header !== "") keepErr(Buffer.from(header, "latin1"));
+            // sshd always sends exit-status or exit-signal before closing a
+            // channel; neither means the connection (or sshd) went away.
+            if (code === null && signal === undefined) {
+              finish({ kind: "dropped" });
+              return;
+            }
             finish({
               kind: "done",
               result: {

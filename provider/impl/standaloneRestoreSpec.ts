@@ -283,7 +283,9 @@ function num(v: unknown): number {
 
 function hex(v: unknown): string {
   if (v === undefined || v === null || v === "" || v === 0) return "0000000000000000";
-  return idToHex(typeof v === "number" ? BigInt(v) : String(v));
+  if (typeof v === "number") return idToHex(BigInt(v));
+  if (typeof v === "string") return idToHex(v);
+  return "0000000000000000";
 }
 
 /** A member's status as `etcdctl endpoint status -w json` reports it. */
@@ -467,6 +469,9 @@ export interface RestoreRecord {
   dbMtime?: number;
   newClusterToken: string;
   newMemberName: string;
+  /** How long recording and stopping the learner took in the attempt that did them, in ms. */
+  recordMs?: number;
+  stopMs?: number;
   /** True once a restore from this record passed verification. */
   verified: boolean;
   newClusterId?: string;
@@ -516,4 +521,17 @@ export interface PhaseTimings {
   restore: number;
   start: number;
   verify: number;
+}
+
+/**
+ * The lines of a failed restore tool's output worth showing: a Go panic or
+ * fatal error and the tool's own "Error:" lines first (not the goroutine
+ * dump), else error-level log lines, else the last lines.
+ */
+export function toolFailureExcerpt(output: string, max = 8): string {
+  const lines = output.split("\n").map((l) => l.trimEnd()).filter((l) => l.trim() !== "");
+  const headline = lines.filter((l) => /^(panic:|fatal error:|unexpected fault|Error:|Error |error:)/.test(l.trim()));
+  if (headline.length > 0) return headline.slice(0, max).join("\n");
+  const errors = lines.filter((l) => /"level":"(error|fatal|panic)"|\t(error|fatal|panic)\t/i.test(l));
+  return (errors.length > 0 ? errors : lines).slice(-max).join("\n");
 }

@@ -14,7 +14,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import type { ProviderImpl, Props } from "../impl/common";
 
 /** Names of the implementation modules under `dist/provider/impl/`. */
-export type ImplName = "memberRemoval" | "containerCleanup" | "learner" | "learnerPromotion";
+export type ImplName = "memberRemoval" | "containerCleanup" | "learner" | "learnerPromotion" | "standaloneRestore" | "kubeComponentsRestart";
 
 /** Builds the serialisable facade for one resource type. Call once per type and reuse it. */
 export function lazyProvider(impl: ImplName): pulumi.dynamic.ResourceProvider {

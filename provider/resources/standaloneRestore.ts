@@ -1,0 +1,185 @@
+/** EtcdStandaloneRestore: the site-B learner becomes a new one-member cluster when site A is gone. */
+import * as pulumi from "@pulumi/pulumi";
+import { lazyProvider } from "./lazy";
+import type { LearnerTlsFiles } from "./learner";
+import { secretCluster, secretHost, withSecretConnections } from "./types";
+import type { ClusterConnection, HostConnection } from "./types";
+
+/** How to find the learner to restore from, on the restore's host. */
+export interface StandaloneRestoreLearner {
+  /** The learner's member name, e.g. `learner1`. */
+  memberName: pulumi.Input<string>;
+  /** Its peer URL, e.g. `https://192.168.31.103:2380`; the new cluster's single member advertises it. */
+  peerURL: pulumi.Input<string>;
+  /** Its client URL, e.g. `https://192.168.31.103:2379`; the new cluster serves clients there. */
+  clientURL: pulumi.Input<string>;
+  /** The learner's container (default `etcd-learner`); it is stopped, never removed. */
+  containerName?: pulumi.Input<string>;
+  /** The learner's data dir on the host (default `/var/lib/etcd`); never changed, kept for forensics. */
+  dataDir?: pulumi.Input<string>;
+  /** TLS files on the host (default RKE's names for the peer URL's host); the new cluster uses the same. */
+  tls?: pulumi.Input<LearnerTlsFiles>;
+}
+
+/** Inputs of {@link EtcdStandaloneRestore}. */
+export interface EtcdStandaloneRestoreArgs {
+  /** The learner's host. */
+  host: pulumi.Input<HostConnection>;
+  /**
+   * The CA, client certificate and key the provider uses as a client (of the
+   * old voters for the guard, and of the new cluster for verification). The
+   * endpoints may be site A's; they also default `oldVoterEndpoints`.
+   */
+  cluster: pulumi.Input<ClusterConnection>;
+  /** The learner to restore from. */
+  learner: pulumi.Input<StandaloneRestoreLearner>;
+  /** The etcd image of the restored cluster, on the host, e.g. `rancher/mirrored-coreos-etcd:v3.5.17` (the learner's version or the next minor). */
+  image: pulumi.Input<string>;
+  /** Path of etcd in the image (default `/usr/local/bin/etcd`); etcdctl and etcdutl are looked up beside it. */
+  etcdBinary?: pulumi.Input<string>;
+  /** The single member's name (default `new-cluster`, as in the seed). */
+  newMemberName?: pulumi.Input<string>;
+  /** The new cluster's token (default `cluster-restore-<stamp>`, made at create and reported). */
+  newClusterToken?: pulumi.Input<string>;
+  /** The restored etcd's container (default `etcd`, like RKE's). */
+  containerName?: pulumi.Input<string>;
+  /** Where the restored data dir goes (default `/var/lib/etcd-restored`); must not overlap the learner's. */
+  restoreDataDir?: pulumi.Input<string>;
+  /** The bbolt db to restore from (default the learner's `<dataDir>/member/snap/db`). Point at a copy only for drills. */
+  sourceDb?: pulumi.Input<string>;
+  /** Client URLs of site A's voters, for the split-brain guard only (default: `cluster.endpoints` without the learner's). */
+  oldVoterEndpoints?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Restore even though site A may be alive (default false); a warning names the split-brain risk. */
+  force?: pulumi.Input<boolean>;
+  /** Raft heartbeat of the new cluster in ms (default 500, RKE's). */
+  heartbeatMs?: pulumi.Input<number>;
+  /** Raft election timeout of the new cluster in ms (default 5000, RKE's). */
+  electionMs?: pulumi.Input<number>;
+  /** Further etcd flags for the new cluster, `--name=value` (not the ones the restore sets itself). */
+  extraFlags?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Deadline of the restore tool and of the verification each, in ms (default 300000). */
+  timeoutMs?: pulumi.Input<number>;
+}
+
+/** Time spent in each phase of the restore, in ms (record and stop: in the attempt that did them). */
+export interface StandaloneRestorePhases {
+  /** The split-brain guard. */
+  guard: number;
+  /** Setting aside a failed earlier attempt's leftovers. */
+  cleanup: number;
+  /** Recording the learner's index, revision and keys. */
+  record: number;
+  /** Stopping the learner. */
+  stop: number;
+  /** `snapshot restore` and moving the result into place. */
+  restore: number;
+  /** Starting the restored etcd. */
+  start: number;
+  /** Verification (mostly the wait for the new member to lead). */
+  verify: number;
+}
+
+const provider = lazyProvider("standaloneRestore");
+
+/**
+ * Turns the site-B learner into a new one-member cluster once site A is gone
+ * (the seed's `snapshot restore --skip-hash-check` of the learner's db, then
+ * etcd with `--initial-cluster-state=new`).
+ *
+ * - create: the split-brain guard first, changing nothing: refuses while any
+ *   old voter answers a status call, a leader is seen, or the learner still
+ *   receives entries, unless `force` (a warning then names the risk). Sets
+ *   aside (renames, never deletes) what a failed earlier attempt left; records
+ *   the learner's applied index, revision and key count (serializable reads
+ *   through its client URL) and keeps that record on the host; stops the
+ *   learner gracefully with its restart policy cleared, keeping its container
+ *   and data dir; restores its db with etcdctl (3.4/3.5) or etcdutl (3.6+) in
+ *   a throwaway container of `image`; starts the one-member cluster in
+ *   `containerName` (restart always, host network, the learner's mTLS files);
+ *   verifies it is healthy, writable, has one member and at least the
+ *   learner's revision and exactly its keys. Any failure stops the new etcd
+ *   and says what is kept; running create again after fixing the cause
+ *   converges. A verified restore that already runs is adopted, never redone.
+ * - refresh: whether the restored cluster is healthy, and its cluster ID.
+ * - update: settings are recorded; the running cluster is not changed.
+ * - delete: changes nothing (a production cluster is never torn down).
+ */
+export class EtcdStandaloneRestore extends pulumi.dynamic.Resource {
+  /** The new cluster's ID (hex). */
+  declare public readonly newClusterId: pulumi.Output<string>;
+  /** The single member's ID (hex). */
+  declare public readonly newMemberId: pulumi.Output<string>;
+  /** The token the new cluster was made with. */
+  declare public readonly newClusterToken: pulumi.Output<string>;
+  /** The new cluster's client URL (the learner's). */
+  declare public readonly endpoint: pulumi.Output<string>;
+  /** The restored cluster's revision right after the restore (before the probe write). */
+  declare public readonly restoredRevision: pulumi.Output<number>;
+  /** The learner's revision when recorded. */
+  declare public readonly learnerRevision: pulumi.Output<number>;
+  /** The learner's applied raft index when recorded. */
+  declare public readonly learnerAppliedIndex: pulumi.Output<number>;
+  /** The learner's committed raft index when recorded (what it knew the leader had committed). */
+  declare public readonly learnerCommittedIndex: pulumi.Output<number>;
+  /** The learner's etcd version. */
+  declare public readonly learnerVersion: pulumi.Output<string>;
+  /** The restored etcd's version. */
+  declare public readonly restoredVersion: pulumi.Output<string>;
+  /** Keys the learner held (serializable count). */
+  declare public readonly keysBefore: pulumi.Output<number>;
+  /** Keys in the restored cluster right after the restore. */
+  declare public readonly keysAfter: pulumi.Output<number>;
+  /** Revisions the learner had that the restore lacks: 0 when restoredRevision >= learnerRevision. */
+  declare public readonly dataLossWindow: pulumi.Output<number>;
+  /** Time per phase in ms. */
+  declare public readonly phaseMs: pulumi.Output<StandaloneRestorePhases>;
+  /** The restore tool and version used, e.g. `etcdctl 3.5.17`. */
+  declare public readonly restoreTool: pulumi.Output<string>;
+  /** What the guard saw that `force` overrode (empty normally). */
+  declare public readonly guardRisks: pulumi.Output<string[]>;
+  /** Leftovers of failed earlier attempts that were renamed aside. */
+  declare public readonly setAside: pulumi.Output<string[]>;
+  /** True when the learner was already stopped by a failed earlier attempt and that attempt's record was used (its record and stop times are reported). */
+  declare public readonly reusedRecord: pulumi.Output<boolean>;
+  /** True when create found an already verified restore and adopted it. */
+  declare public readonly adopted: pulumi.Output<boolean>;
+  /** Whether the restored cluster answered with a leader (create, then refresh). */
+  declare public readonly healthy: pulumi.Output<boolean>;
+  /** The cluster ID seen at the endpoint by the last create or refresh ("" when unreachable). */
+  declare public readonly observedClusterId: pulumi.Output<string>;
+
+  constructor(name: string, args: EtcdStandaloneRestoreArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      provider,
+      name,
+      {
+        ...args,
+        host: secretHost(args.host),
+        cluster: secretCluster(args.cluster),
+        newClusterId: undefined,
+        newMemberId: undefined,
+        endpoint: undefined,
+        restoredRevision: undefined,
+        learnerRevision: undefined,
+        learnerAppliedIndex: undefined,
+        learnerCommittedIndex: undefined,
+        learnerVersion: undefined,
+        restoredVersion: undefined,
+        keysBefore: undefined,
+        keysAfter: undefined,
+        dataLossWindow: undefined,
+        phaseMs: undefined,
+        restoreTool: undefined,
+        guardRisks: undefined,
+        setAside: undefined,
+        reusedRecord: undefined,
+        adopted: undefined,
+        healthy: undefined,
+        observedClusterId: undefined,
+      },
+      withSecretConnections(opts),
+      "etcdstandby",
+      "EtcdStandaloneRestore",
+    );
+  }
+}

@@ -1,0 +1,358 @@
+import { expect } from "chai";
+import { validateRunSpec } from "../../provider/connection/docker";
+import type { Props } from "../../provider/impl/common";
+import { MANAGED_LABEL, MEMBER_LABEL } from "../../provider/impl/learnerSpec";
+import { provider } from "../../provider/impl/standaloneRestore";
+import {
+  decideGuard,
+  defaultToken,
+  parseCtlCount,
+  parseCtlStatus,
+  parseEtcdVersion,
+  parseJsonExact,
+  parseRecord,
+  pathConflicts,
+  recordFile,
+  recordUnusable,
+  restoreCommand,
+  restoredEtcdCommand,
+  restoredEtcdContainer,
+  restoreSettings,
+  restoreTool,
+  restoreToolContainer,
+  stagingDir,
+  TOKEN_LABEL,
+  toolFailureExcerpt,
+  verifyRestore,
+  versionProblem,
+} from "../../provider/impl/standaloneRestoreSpec";
+import type { EtcdVersion, RestoreRecord } from "../../provider/impl/standaloneRestoreSpec";
+
+const v = (text: string): EtcdVersion => {
+  const p = parseEtcdVersion(text);
+  if (!p) throw new Error(`no version in ${text}`);
+  return p;
+};
+
+const LEARNER = { memberName: "learner1", peerURL: "https://10.250.0.103:2380", clientURL: "https://10.250.0.103:2379" };
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+const HOST_KEY = `ssh-ed25519 ${Buffer.concat([u32(11), Buffer.from("ssh-ed25519"), u32(32), Buffer.alloc(32, 7)]).toString("base64")}`;
+const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const KEY = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
+
+function inputs(overrides: Props = {}): Props {
+  return {
+    host: { host: "10.250.0.103", user: "root", privateKey: KEY, hostPublicKey: HOST_KEY },
+    cluster: { endpoints: ["https://10.250.0.101:2379", "https://10.250.0.102:2379", "https://10.250.0.104:2379"], caPem: PEM, certPem: PEM, keyPem: KEY },
+    learner: LEARNER,
+    image: "rancher/mirrored-coreos-etcd:v3.5.17",
+    ...overrides,
+  };
+}
+
+describe("EtcdStandaloneRestore (pure parts)", () => {
+  describe("settings", () => {
+    it("applies the seed's defaults", () => {
+      const s = restoreSettings(inputs());
+      expect(s.newMemberName).to.equal("new-cluster");
+      expect(s.containerName).to.equal("etcd");
+      expect(s.restoreDataDir).to.equal("/var/lib/etcd-restored");
+      expect(s.learner.containerName).to.equal("etcd-learner");
+      expect(s.learner.dataDir).to.equal("/var/lib/etcd");
+      expect(s.sourceDb).to.equal("/var/lib/etcd/member/snap/db");
+      expect(s.learner.tls).to.deep.equal({
+        caFile: "/etc/kubernetes/ssl/kube-ca.pem",
+        certFile: "/etc/kubernetes/ssl/kube-etcd-10-250-0-103.pem",
+        keyFile: "/etc/kubernetes/ssl/kube-etcd-10-250-0-103-key.pem",
+      });
+      expect([s.heartbeatMs, s.electionMs, s.force]).to.deep.equal([500, 5000, false]);
+      expect(s.newClusterToken).to.equal(undefined);
+      expect(s.oldVoterEndpoints).to.deep.equal(["https://10.250.0.101:2379", "https://10.250.0.102:2379", "https://10.250.0.104:2379"]);
+      expect(stagingDir(s)).to.equal("/var/lib/etcd-restored.staging");
+      expect(recordFile(s)).to.equal("/var/lib/etcd-restored.restore-record.json");
+    });
+    it("defaults the old voters to the cluster endpoints without the learner's own", () => {
+      const s = restoreSettings(inputs({ cluster: { endpoints: ["https://10.250.0.101:2379", LEARNER.clientURL] } }));
+      expect(s.oldVoterEndpoints).to.deep.equal(["https://10.250.0.101:2379"]);
+    });
+    it("makes the default token like the seed's cluster-restore1", () => {
+      expect(defaultToken("20260101T120000Z")).to.equal("cluster-restore-20260101t120000z");
+    });
+  });
+
+  describe("versions and the restore tool", () => {
+    it("parses etcd --version output and tags", () => {
+      expect(v("etcd Version: 3.5.17\nGit SHA: 507c0de\nGo Version: go1.22").text).to.equal("3.5.17");
+      expect(v("v3.6.16").minor).to.equal(6);
+      expect(v("3.4.23").patch).to.equal(23);
+      expect(parseEtcdVersion("no version here")).to.equal(undefined);
+    });
+    it("uses etcdctl for 3.4 and 3.5, etcdutl from 3.6", () => {
+      expect(restoreTool(v("3.4.23"))).to.equal("etcdctl");
+      expect(restoreTool(v("3.5.17"))).to.equal("etcdctl");
+      expect(restoreTool(v("3.6.0"))).to.equal("etcdutl");
+      expect(restoreTool(v("3.7.1"))).to.equal("etcdutl");
+      expect(restoreTool(v("4.0.0"))).to.equal("etcdutl");
+    });
+    it("allows the learner's minor version or the next one, never a downgrade", () => {
+      expect(versionProblem(v("3.5.17"), v("3.5.4"))).to.equal(undefined);
+      expect(versionProblem(v("3.5.17"), v("3.6.16"))).to.equal(undefined);
+      expect(versionProblem(v("3.5.17"), v("3.4.23"))).to.match(/cannot downgrade/);
+      expect(versionProblem(v("3.4.23"), v("3.6.16"))).to.match(/one minor version at a time/);
+      expect(versionProblem(v("3.5.17"), v("4.0.0"))).to.match(/major/);
+    });
+  });
+
+  describe("restore command lines per version", () => {
+    const target = { db: "/var/lib/etcd/member/snap/db", dataDir: "/var/lib/etcd-restored.staging/data", name: "new-cluster", peerURL: "https://10.250.0.103:2380", token: "cluster-restore1" };
+    const tail = [
+      "snapshot",
+      "restore",
+      "/var/lib/etcd/member/snap/db",
+      "--name=new-cluster",
+      "--initial-cluster=new-cluster=https://10.250.0.103:2380",
+      "--initial-cluster-token=cluster-restore1",
+      "--initial-advertise-peer-urls=https://10.250.0.103:2380",
+      "--data-dir=/var/lib/etcd-restored.staging/data",
+      "--skip-hash-check=true",
+    ];
+    it("3.4: etcdctl with ETCDCTL_API=3", () => {
+      expect(restoreCommand(v("3.4.23"), "/usr/local/bin", target)).to.deep.equal({ argv: ["/usr/local/bin/etcdctl", ...tail], env: { ETCDCTL_API: "3" } });
+    });
+    it("3.5: etcdctl (as the seed ran it)", () => {
+      expect(restoreCommand(v("3.5.17"), "/usr/local/bin", target).argv).to.deep.equal(["/usr/local/bin/etcdctl", ...tail]);
+    });
+    it("3.6: etcdutl, no etcdctl environment", () => {
+      expect(restoreCommand(v("3.6.16"), "/usr/local/bin", target)).to.deep.equal({ argv: ["/usr/local/bin/etcdutl", ...tail], env: {} });
+    });
+    it("runs in a container with the db's folder read-only and only the staging dir writable", () => {
+      const s = restoreSettings(inputs());
+      const spec = restoreToolContainer(s, v("3.5.17"), "tok");
+      expect(spec.volumes).to.deep.equal([
+        { host: "/var/lib/etcd/member/snap", container: "/var/lib/etcd/member/snap", ro: true },
+        { host: "/var/lib/etcd-restored.staging", container: "/var/lib/etcd-restored.staging" },
+      ]);
+      expect(spec.command).to.include("--data-dir=/var/lib/etcd-restored.staging/data");
+      expect(spec.image).to.equal("rancher/mirrored-coreos-etcd:v3.5.17");
+      expect(validateRunSpec({ ...spec, network: "host" })).to.deep.equal([]);
+      const drill = restoreToolContainer(restoreSettings(inputs({ sourceDb: "/var/lib/etcd-drill/db" })), v("3.6.16"), "tok");
+      expect(drill.volumes[0]).to.deep.equal({ host: "/var/lib/etcd-drill", container: "/var/lib/etcd-drill", ro: true });
+      expect(drill.command[0]).to.equal("/usr/local/bin/etcdutl");
+      expect(drill.command[3]).to.equal("/var/lib/etcd-drill/db");
+    });
+  });
+
+  describe("the restored etcd", () => {
+    it("starts a one-member cluster with the seed's flags", () => {
+      const s = restoreSettings(inputs());
+      const cmd = restoredEtcdCommand(s, "cluster-restore1");
+      expect(cmd).to.include.members([
+        "--name=new-cluster",
+        "--data-dir=/var/lib/etcd-restored",
+        "--initial-cluster=new-cluster=https://10.250.0.103:2380",
+        "--initial-cluster-state=new",
+        "--initial-cluster-token=cluster-restore1",
+        "--initial-advertise-peer-urls=https://10.250.0.103:2380",
+        "--listen-client-urls=https://10.250.0.103:2379",
+        "--client-cert-auth=true",
+        "--peer-client-cert-auth=true",
+        "--heartbeat-interval=500",
+        "--election-timeout=5000",
+        "--cert-file=/etc/kubernetes/ssl/kube-etcd-10-250-0-103.pem",
+      ]);
+      expect(cmd.filter((a) => a.startsWith("--force-new-cluster"))).to.deep.equal([]);
+    });
+    it("runs as RKE's `etcd`, restart always, host network, labelled as managed", () => {
+      const spec = restoredEtcdContainer(restoreSettings(inputs()), "tok");
+      expect(spec.name).to.equal("etcd");
+      expect(spec.restart).to.equal("always");
+      expect(spec.network).to.equal("host");
+      expect(spec.labels).to.deep.equal({ [MANAGED_LABEL]: "EtcdStandaloneRestore", [MEMBER_LABEL]: "new-cluster", [TOKEN_LABEL]: "tok" });
+      expect(spec.volumes).to.deep.equal([
+        { host: "/var/lib/etcd-restored", container: "/var/lib/etcd-restored" },
+        { host: "/etc/kubernetes/ssl", container: "/etc/kubernetes/ssl", ro: true },
+      ]);
+      expect(validateRunSpec(spec)).to.deep.equal([]);
+    });
+  });
+
+  describe("where things go", () => {
+    it("refuses paths that overlap the learner's data dir, and reusing its container name", () => {
+      expect(pathConflicts(restoreSettings(inputs()))).to.deep.equal([]);
+      expect(pathConflicts(restoreSettings(inputs({ restoreDataDir: "/var/lib/etcd/restored" })))[0]).to.match(/overlaps the learner's data dir/);
+      expect(pathConflicts(restoreSettings(inputs({ restoreDataDir: "/var/lib" }))).length).to.be.greaterThan(0);
+      expect(pathConflicts(restoreSettings(inputs({ restoreDataDir: "/var/lib/etcd" }))).length).to.be.greaterThan(0);
+      expect(pathConflicts(restoreSettings(inputs({ containerName: "etcd-learner" })))[0]).to.match(/learner's container name/);
+    });
+  });
+
+  describe("parsing etcdctl's JSON", () => {
+    const status35 =
+      '[{"Endpoint":"https://10.250.0.103:2379","Status":{"header":{"cluster_id":17448609010643035951,"member_id":15101859335780327642,"revision":3001,"raft_term":2},"version":"3.5.17","dbSize":16801792,"leader":3319814642761637952,"raftIndex":3107,"raftTerm":2,"raftAppliedIndex":3105,"dbSizeInUse":2351104,"isLearner":true}}]';
+    it("keeps 64-bit IDs exact", () => {
+      const raw = parseJsonExact<Array<{ Status: { header: { cluster_id: string } } }>>(status35);
+      expect(raw[0].Status.header.cluster_id).to.equal("17448609010643035951");
+      const st = parseCtlStatus(status35);
+      expect(st.clusterId).to.equal(BigInt("17448609010643035951").toString(16));
+      expect(st.memberId).to.equal(BigInt("15101859335780327642").toString(16).padStart(16, "0"));
+      expect(st.leaderId).to.equal(BigInt("3319814642761637952").toString(16).padStart(16, "0"));
+      expect([st.revision, st.raftIndex, st.raftAppliedIndex, st.raftTerm, st.isLearner, st.version]).to.deep.equal([3001, 3107, 3105, 2, true, "3.5.17"]);
+    });
+    it("reads omitted fields as their zero values (etcd omits false and 0)", () => {
+      const st = parseCtlStatus('[{"Endpoint":"e","Status":{"header":{"cluster_id":1,"member_id":2},"version":"3.4.23","leader":0,"raftIndex":7,"raftTerm":2}}]');
+      expect([st.isLearner, st.revision, st.leaderId, st.raftAppliedIndex]).to.deep.equal([false, 0, "0000000000000000", 7]);
+      expect(() => parseCtlStatus("Error: context deadline exceeded")).to.throw();
+    });
+    it("counts keys from a limited get (count covers the whole range)", () => {
+      expect(parseCtlCount('{"header":{"cluster_id":17448609010643035951,"member_id":15101859335780327642,"revision":3001,"raft_term":2},"kvs":[{"key":"L3I=","create_revision":5,"mod_revision":5,"version":1}],"more":true,"count":3000}')).to.deep.equal({
+        revision: 3001,
+        count: 3000,
+        memberId: BigInt("15101859335780327642").toString(16),
+      });
+      expect(parseCtlCount('{"header":{"cluster_id":1,"member_id":2,"revision":1,"raft_term":2}}').count).to.equal(0);
+    });
+  });
+
+  describe("a failed restore tool's output", () => {
+    it("shows the panic and fatal lines, not the goroutine dump", () => {
+      const out = [
+        "Deprecated: Use `etcdutl snapshot restore` instead.",
+        "panic: assertion failed: Page expected to be: 375, but self identifies as 0",
+        "",
+        "goroutine 1 [running]:",
+        "go.etcd.io/bbolt._assert(...)",
+        "\t/go/pkg/mod/go.etcd.io/bbolt@v1.3.11/db.go:1387",
+        "fatal error: fault",
+        "runtime/panic.go:1229 +0x48 fp=0x16396dcce700 sp=0x16396dcce6d0 pc=0x489028",
+      ].join("\n");
+      expect(toolFailureExcerpt(out)).to.equal("panic: assertion failed: Page expected to be: 375, but self identifies as 0\nfatal error: fault");
+    });
+    it("falls back to error-level log lines, then to the last lines", () => {
+      expect(toolFailureExcerpt('{"level":"info","msg":"a"}\n{"level":"error","msg":"b"}\n{"level":"info","msg":"c"}')).to.equal('{"level":"error","msg":"b"}');
+      expect(toolFailureExcerpt("one\ntwo\nthree", 2)).to.equal("two\nthree");
+    });
+  });
+
+  describe("the split-brain guard", () => {
+    const down = [{ endpoint: "https://10.250.0.101:2379", answered: false, error: "connection refused" }];
+    const still = { before: { raftIndex: 10, raftTerm: 2 }, after: { raftIndex: 10, raftTerm: 2 }, windowMs: 1000 };
+    it("goes ahead when every old voter is silent and the learner receives nothing", () => {
+      expect(decideGuard(down, still, false)).to.deep.equal({ ok: true, risks: [] });
+      expect(decideGuard(down, undefined, false).ok).to.equal(true);
+    });
+    it("refuses while a voter answers, naming a leader it sees (quorum)", () => {
+      const d = decideGuard([...down, { endpoint: "https://10.250.0.102:2379", answered: true, leaderId: "00000000000000aa" }], still, false);
+      expect(d.ok).to.equal(false);
+      expect(d.risks.join("\n")).to.match(/10\.250\.0\.102:2379 still answer/);
+      expect(d.risks.join("\n")).to.match(/still has quorum: leader 00000000000000aa/);
+    });
+    it("refuses a lone voter without a leader too", () => {
+      const d = decideGuard([{ endpoint: "https://10.250.0.104:2379", answered: true, leaderId: "0000000000000000" }], undefined, false);
+      expect(d.ok).to.equal(false);
+      expect(d.risks).to.have.length(1);
+    });
+    it("refuses while the learner still receives entries", () => {
+      const d = decideGuard(down, { ...still, after: { raftIndex: 12, raftTerm: 2 } }, false);
+      expect(d.ok).to.equal(false);
+      expect(d.risks[0]).to.match(/still receiving entries \(committed index 10 -> 12/);
+    });
+    it("with force, goes ahead with a warning that names the split-brain risk", () => {
+      const d = decideGuard([{ endpoint: "https://10.250.0.101:2379", answered: true, leaderId: "00000000000000aa" }], still, true);
+      expect(d.ok).to.equal(true);
+      expect(d.warning).to.match(/^WARNING: force is set/);
+      expect(d.warning).to.match(/split brain/);
+    });
+  });
+
+  describe("verification arithmetic", () => {
+    const good = { healthy: true, writable: true, memberNames: ["new-cluster"], restoredRevision: 3001, keysAfter: 3000 };
+    const rec = { learnerRevision: 3001, keysBefore: 3000 };
+    it("passes with the learner's revision and keys, data loss window 0", () => {
+      expect(verifyRestore(rec, good, "new-cluster")).to.deep.equal({ ok: true, problems: [], dataLossWindow: 0 });
+      expect(verifyRestore(rec, { ...good, restoredRevision: 3005 }, "new-cluster").dataLossWindow).to.equal(0);
+    });
+    it("fails a restore behind the learner and reports the window", () => {
+      const r = verifyRestore(rec, { ...good, restoredRevision: 2990 }, "new-cluster");
+      expect(r.ok).to.equal(false);
+      expect(r.dataLossWindow).to.equal(11);
+      expect(r.problems[0]).to.match(/2990 is behind the learner's 3001: 11 revisions/);
+    });
+    it("fails on missing or extra keys, naming how many", () => {
+      expect(verifyRestore(rec, { ...good, keysAfter: 2500 }, "new-cluster").problems[0]).to.match(/2500 keys, the learner held 3000 \(500 missing\)/);
+      expect(verifyRestore(rec, { ...good, keysAfter: 3002 }, "new-cluster").problems[0]).to.match(/2 extra/);
+    });
+    it("fails when unhealthy, not writable or not exactly one member of the new name", () => {
+      expect(verifyRestore(rec, { ...good, healthy: false }, "new-cluster").ok).to.equal(false);
+      expect(verifyRestore(rec, { ...good, writable: false }, "new-cluster").problems[0]).to.match(/probe write/);
+      expect(verifyRestore(rec, { ...good, memberNames: ["new-cluster", "learner1"] }, "new-cluster").problems[0]).to.match(/exactly one member/);
+      expect(verifyRestore(rec, good, "other").ok).to.equal(false);
+    });
+  });
+
+  describe("the record kept between attempts", () => {
+    const rec: RestoreRecord = {
+      version: 1, learnerContainerId: "abc123", learnerMemberId: "0000000000000001", learnerVersion: "3.5.17", learnerRevision: 10, learnerAppliedIndex: 20,
+      learnerCommittedIndex: 20, keysBefore: 5, recordedAt: "t", stoppedAt: "t2", dbSize: 4096, dbMtime: 100, newClusterToken: "tok", newMemberName: "new-cluster", verified: false,
+    };
+    it("round-trips and rejects anything else", () => {
+      expect(parseRecord(JSON.stringify(rec))).to.deep.equal(rec);
+      expect(parseRecord(null)).to.equal(undefined);
+      expect(parseRecord("{}")).to.equal(undefined);
+      expect(parseRecord("not json")).to.equal(undefined);
+    });
+    it("is reused only for the same, stopped learner with an unchanged db", () => {
+      expect(recordUnusable(rec, "abc123", { size: 4096, mtime: 100 })).to.equal(undefined);
+      expect(recordUnusable(undefined, "abc123", { size: 4096, mtime: 100 })).to.match(/no record/);
+      expect(recordUnusable(rec, "other", { size: 4096, mtime: 100 })).to.match(/describes container/);
+      expect(recordUnusable({ ...rec, stoppedAt: undefined }, "abc123", { size: 4096, mtime: 100 })).to.match(/not stopped/);
+      expect(recordUnusable(rec, "abc123", { size: 8192, mtime: 100 })).to.match(/changed since it was stopped/);
+      expect(recordUnusable(rec, "abc123", null)).to.match(/gone/);
+    });
+  });
+
+  describe("check and diff", () => {
+    it("accepts the seed's inputs", async () => {
+      expect((await provider.check({}, inputs())).failures ?? []).to.deep.equal([]);
+    });
+    it("reports every problem at once", async () => {
+      const r = await provider.check({}, inputs({
+        learner: { ...LEARNER, peerURL: "https://10.250.0.101:2380", containerName: "x; rm -rf /" },
+        restoreDataDir: "/var/lib/etcd/sub",
+        newClusterToken: "a b",
+        extraFlags: ["--initial-cluster-state=existing"],
+        oldVoterEndpoints: [],
+      }));
+      const props = (r.failures ?? []).map((f) => f.property);
+      expect(props).to.include.members(["learner.peerURL", "learner.containerName", "newClusterToken", "extraFlags[0]"]);
+    });
+    it("checks paths and the guard's endpoints once the fields are valid", async () => {
+      const r = await provider.check({}, inputs({ restoreDataDir: "/var/lib/etcd/sub", oldVoterEndpoints: [] }));
+      expect((r.failures ?? []).map((f) => f.reason).join("\n")).to.match(/overlaps the learner's data dir[\s\S]*oldVoterEndpoints must list site A's voters/);
+      const forced = await provider.check({}, inputs({ oldVoterEndpoints: [], force: true }));
+      expect(forced.failures ?? []).to.deep.equal([]);
+    });
+    it("replaces on learner or host changes, records the rest", async () => {
+      const olds = inputs();
+      const moved = await provider.diff("x", olds, inputs({ learner: { ...LEARNER, peerURL: "https://10.250.0.105:2380" } }));
+      expect(moved.replaces).to.deep.equal(["learner.peerURL"]);
+      const other = await provider.diff("x", olds, inputs({ host: { ...(olds.host as Props), host: "10.250.0.105" } }));
+      expect(other.replaces).to.deep.equal(["host"]);
+      const image = await provider.diff("x", olds, inputs({ image: "rancher/mirrored-coreos-etcd:v3.6.16" }));
+      expect(image).to.deep.equal({ changes: true, replaces: [], deleteBeforeReplace: false });
+      const same = await provider.diff("x", { ...olds, newClusterId: "abc", keysAfter: 3 }, inputs());
+      expect(same.changes).to.equal(false);
+    });
+    it("does not see the token made at create as a change when none is given", async () => {
+      const created = { ...inputs(), newClusterToken: "cluster-restore-20260101t120000z" };
+      expect((await provider.diff("x", created, inputs())).changes).to.equal(false);
+      expect((await provider.diff("x", created, inputs({ newClusterToken: "other" }))).replaces).to.deep.equal([]);
+      const updated = await provider.update("x", created, inputs());
+      expect(updated.outs.newClusterToken).to.equal("cluster-restore-20260101t120000z");
+    });
+  });
+});
