@@ -147,6 +147,29 @@ describe("stack program on the sandbox (real engine)", function () {
     expect((await memberList(d, siteA())).map((m) => m.ID).sort()).to.deep.equal(before.map((m) => m.ID).sort());
   });
 
+  it("failover mode: with site A powered off, up makes site B a writable one-member cluster holding every key", async () => {
+    await etcdctl(d, [`--endpoints=${siteA()[0]}`, "put", "/registry/configmaps/default/last-before-cut", "yes"]);
+    await waitFor(async () => {
+      const r = await etcdctl(d, ["--endpoints=https://10.250.0.103:2379", "get", "/registry/configmaps/default/last-before-cut", "--consistency=s", "--print-value-only"], { allowFailure: true });
+      return r.stdout.trim() === "yes";
+    }, { timeoutMs: 30_000, what: "the learner to apply the last key" });
+    await sandbox(["power-off", "A"]);
+    await pulumi(ws, ["config", "set", "topology.mode", "failover", "--stack", "sandbox"]);
+    const out = await up();
+    expect(out).to.match(/EtcdStandaloneRestore/);
+    const ms = await memberList(d, ["https://10.250.0.103:2379"]);
+    expect(ms.map((m) => m.name)).to.deep.equal(["new-cluster"]);
+    const keys = await etcdctl(d, ["--endpoints=https://10.250.0.103:2379", "get", "/registry/configmaps/default/", "--prefix", "--keys-only"]);
+    expect(keys.stdout.split("\n").filter(Boolean)).to.have.length(52);
+    await etcdctl(d, ["--endpoints=https://10.250.0.103:2379", "put", "/registry/configmaps/default/after-failover", "yes"]);
+    const o = JSON.parse((await pulumi(ws, ["stack", "output", "--json", "--stack", "sandbox"])).stdout) as { endpoints: string[]; failoverReport: { dataLossWindow: number } };
+    expect(o.endpoints).to.deep.equal(["https://10.250.0.103:2379"]);
+    expect(o.failoverReport.dataLossWindow).to.equal(0);
+    // A second up in failover mode changes nothing and does not need site A.
+    const again = await pulumi(ws, ["preview", "--expect-no-changes", "--stack", "sandbox"]);
+    expect(again.code).to.equal(0);
+  });
+
   it("never shows the etcd key or the SSH key in plaintext in the state or the output", () => {
     const lines = [...etcdKey.split("\n"), ...fs.readFileSync(d.ssh.privateKeyFile, "utf8").split("\n")].filter((l) => l.length > 40 && !l.startsWith("-----"));
     const state = backendText(ws);
