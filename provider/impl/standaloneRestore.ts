@@ -54,6 +54,7 @@ import {
   defaultToken,
   dirOf,
   etcdctlArgs,
+  looksGone,
   parseCtlCount,
   parseCtlStatus,
   parseEtcdVersion,
@@ -150,7 +151,8 @@ async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSe
         const st = await withEtcd({ ...conn, endpoints: [endpoint] }, (e) => e.statusOf(endpoint));
         return { endpoint, answered: true, leaderId: st.leaderId };
       } catch (e) {
-        return { endpoint, answered: false, error: isEtcdStandbyError(e) ? e.summary : describeError(e) };
+        const error = isEtcdStandbyError(e) ? e.summary : describeError(e);
+        return { endpoint, answered: false, error, reachable: !looksGone(error, isEtcdStandbyError(e, "Timeout")) };
       }
     }),
   );
@@ -177,7 +179,7 @@ async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSe
     );
   }
   if (decision.warning) progress(WHAT, decision.warning);
-  else progress(WHAT, `guard: none of the old voters answers (${down.join("; ")}) and the learner receives nothing`);
+  else progress(WHAT, `guard: none of the old voters answers (${down.join("; ")}); ${learnerRunning ? "the learner receives nothing" : "the learner is stopped"}`);
   return decision.risks;
 }
 

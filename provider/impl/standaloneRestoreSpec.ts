@@ -358,6 +358,22 @@ export interface VoterProbe {
   leaderId?: string;
   /** Why it did not answer. */
   error?: string;
+  /**
+   * It did not answer, but something is there: the failure was not "nothing
+   * listens" (see {@link looksGone}), e.g. a TLS or authentication failure.
+   */
+  reachable?: boolean;
+}
+
+/**
+ * True when a failed status call shows that nothing answers at the endpoint:
+ * connection refused, no route, or no answer before the deadline. A TLS or
+ * authentication failure, a reset, or anything unknown means something is
+ * listening there, so the voter cannot be taken for gone.
+ */
+export function looksGone(error: string, timedOut = false): boolean {
+  if (/certificate|TLS|SSL|handshake|alert|unauthenticated|permission denied|socket disconnected|ECONNRESET/i.test(error)) return false;
+  return timedOut || /ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ETIMEDOUT|connection refused|no route to host|network is unreachable|deadline exceeded|timed out/i.test(error);
 }
 
 /** Two looks at the learner, some heartbeats apart; undefined when it was not running. */
@@ -389,6 +405,10 @@ export function decideGuard(probes: readonly VoterProbe[], motion: LearnerMotion
   const risks: string[] = [];
   const answered = probes.filter((p) => p.answered);
   if (answered.length > 0) risks.push(`old voter(s) ${answered.map((p) => p.endpoint).join(", ")} still answer status calls`);
+  const unsure = probes.filter((p) => !p.answered && p.reachable === true);
+  if (unsure.length > 0) {
+    risks.push(`old voter(s) ${unsure.map((p) => `${p.endpoint} (${(p.error ?? "").slice(0, 160)})`).join(", ")} are reachable but their status calls failed, so they cannot be taken for gone (wrong CA or client certificate?)`);
+  }
   const leaders = [...new Set(answered.map((p) => p.leaderId).filter((l): l is string => l !== undefined && l !== NO_LEADER))];
   if (leaders.length > 0) risks.push(`the old cluster still has quorum: leader ${leaders.join(", ")} is seen`);
   if (motion && (motion.after.raftIndex !== motion.before.raftIndex || motion.after.raftTerm !== motion.before.raftTerm)) {

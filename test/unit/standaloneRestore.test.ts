@@ -6,6 +6,7 @@ import { provider } from "../../provider/impl/standaloneRestore";
 import {
   decideGuard,
   defaultToken,
+  looksGone,
   parseCtlCount,
   parseCtlStatus,
   parseEtcdVersion,
@@ -260,6 +261,22 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
       const d = decideGuard(down, { ...still, after: { raftIndex: 12, raftTerm: 2 } }, false);
       expect(d.ok).to.equal(false);
       expect(d.risks[0]).to.match(/still receiving entries \(committed index 10 -> 12/);
+    });
+    it("does not take a voter for gone when something answers but the call fails (TLS, auth)", () => {
+      const tls = "etcd status via https://10.250.0.101:2379 failed: 14 UNAVAILABLE: No connection established. Last error: Error: self-signed certificate in certificate chain.";
+      const d = decideGuard([{ endpoint: "https://10.250.0.101:2379", answered: false, error: tls, reachable: !looksGone(tls) }], still, false);
+      expect(d.ok).to.equal(false);
+      expect(d.risks[0]).to.match(/reachable but their status calls failed/);
+    });
+    it("takes refused connections, no route and timeouts for gone, nothing else", () => {
+      expect(looksGone("14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 10.250.0.101:2379.")).to.equal(true);
+      expect(looksGone("connect EHOSTUNREACH 10.250.0.101:2379")).to.equal(true);
+      expect(looksGone("4 DEADLINE_EXCEEDED: Deadline exceeded")).to.equal(true);
+      expect(looksGone("anything", true)).to.equal(true);
+      expect(looksGone("Client network socket disconnected before secure TLS connection was established")).to.equal(false);
+      expect(looksGone("self-signed certificate in certificate chain")).to.equal(false);
+      expect(looksGone("read ECONNRESET")).to.equal(false);
+      expect(looksGone("something new")).to.equal(false);
     });
     it("with force, goes ahead with a warning that names the split-brain risk", () => {
       const d = decideGuard([{ endpoint: "https://10.250.0.101:2379", answered: true, leaderId: "00000000000000aa" }], still, true);
