@@ -159,13 +159,17 @@ describe("resources against the live sandbox (the seed, step by step)", function
       expect(await containers(d, "master3")).to.include.members(["etcd", "etcd-rolling-snapshots"]);
     });
 
-    it("stops and removes etcd and etcd-rolling-snapshots on master3 and archives /var/lib/etcd", async () => {
-      const r = await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, voterEndpoints(d, ["master3"])) });
-      expect(r.outs.removedContainers).to.deep.equal(["etcd", "etcd-rolling-snapshots"]);
+    it("stops etcd and etcd-rolling-snapshots on master3, keeps them renamed as backups that never restart, and archives /var/lib/etcd", async () => {
+      const r = await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, voterEndpoints(d, ["master3"])), mode: "rename" });
+      const renamed = r.outs.renamedContainers as Record<string, string>;
+      expect(Object.keys(renamed).sort()).to.deep.equal(["etcd", "etcd-rolling-snapshots"]);
       const left = await containers(d, "master3");
       expect(left).to.not.include("etcd");
       expect(left).to.not.include("etcd-rolling-snapshots");
-      expect(left).to.include("kube-apiserver");
+      expect(left).to.include.members([renamed.etcd, renamed["etcd-rolling-snapshots"], "kube-apiserver"]);
+      expect(renamed.etcd).to.match(/^etcd-removed-\d{8}T\d{6}Z$/);
+      const st = await ssh(d, "master3", `docker inspect -f '{{.State.Running}} {{.HostConfig.RestartPolicy.Name}}' ${renamed.etcd}`);
+      expect(st.stdout.trim()).to.equal("false no");
       const ls = await ssh(d, "master3", "ls -A /var/lib/etcd 2>/dev/null | wc -l; ls -d /var/lib/etcd.removed-*");
       const [count, archived] = ls.stdout.trim().split("\n");
       expect(count).to.equal("0");
@@ -235,6 +239,19 @@ describe("resources against the live sandbox (the seed, step by step)", function
       expect(st.version).to.match(/^3\.5\./);
       const got = await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "get", "/registry/before/seed", "--consistency=s", "--print-value-only"]);
       expect(got.stdout.trim()).to.equal("written-before");
+    });
+
+    it("an update of its flags restarts the container on the same data dir and waits for catch-up", async () => {
+      const before = await memberList(d, voterEndpoints(d, ["master3"]));
+      const id = before.find((m) => m.name === "learner1")?.ID;
+      const olds = { ...learnerInputs(), memberId: id };
+      const r = await learner.update("learner-learner1", olds, learnerInputs({ extraFlags: ["--snapshot-count=5000"] }));
+      expect(r.outs.started).to.equal(true);
+      const args = await ssh(d, "master3", "docker inspect -f '{{json .Args}}' etcd-learner");
+      expect(args.stdout).to.include("--snapshot-count=5000");
+      const after = await memberList(d, voterEndpoints(d, ["master3"]));
+      expect(after.find((m) => m.name === "learner1")?.ID).to.equal(id);
+      expect(after.find((m) => m.name === "learner1")?.isLearner).to.equal(true);
     });
 
     it("read reports the learner's state; a second create is refused while the slot is taken", async () => {
