@@ -49,7 +49,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   rm -f /usr/sbin/policy-rc.d
 fi
-command -v go >/dev/null || { log "go is required (Go 1.26 ships on this machine kind)"; exit 1; }
+command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] && export PATH="/usr/local/go/bin:$PATH"; }
+command -v go >/dev/null || { log "go is required to build Pulumi and etcd once (Go 1.26 ships on this machine kind)"; exit 1; }
 
 gobuild() { # gobuild <dir> <out> <pkg> [ldflags]
   local dir="$1" out="$2" pkg="$3" ldflags="${4:-}"
