@@ -49,10 +49,22 @@ async function removeWhenReady(etcd: EtcdSession, target: Member, timeoutMs: num
       await etcd.memberRemove(target.id);
       return;
     } catch (e) {
-      // An answer lost in transit (the connection dropped): look before deciding.
+      // An answer lost in transit (the connection dropped, or no leader to
+      // commit it before the deadline): look before deciding.
       if (isEtcdStandbyError(e, "Unreachable") || isEtcdStandbyError(e, "Timeout")) {
-        const now = await etcd.memberList();
-        if (!now.some((m) => m.id === target.id)) return;
+        let listed: boolean | undefined;
+        try {
+          listed = (await etcd.memberList()).some((m) => m.id === target.id);
+        } catch {
+          listed = undefined;
+        }
+        if (listed === false) return;
+        throw new EtcdStandbyError(
+          e.code,
+          `the removal of ${target.name || target.id} (${target.id}) got no answer: ${e.summary}; ${listed ? "the member is still in the member list, so it was not removed" : "the member list cannot be read either, so whether it was removed is unknown"}`,
+          "the cluster may have lost its leader or a voter: check that `etcdctl endpoint status --cluster` shows a leader, then run pulumi up again (repeating the removal is safe: an absent member is success)",
+          { member: target.name || target.id },
+        );
       }
       const transient = isEtcdStandbyError(e, "QuorumRisk") && /unhealthy cluster/i.test(e.message);
       if (!transient || Date.now() + delay > deadline) throw e;
