@@ -110,8 +110,8 @@ function checkCertificate(certPem: string, caPem: string, address: string, certF
   }
 }
 
-/** Preflight, on the host side: nothing is changed. */
-async function preflightHost(ssh: SshSession, s: LearnerSettings, adopting: boolean): Promise<void> {
+/** Preflight, on the host side: nothing is changed. Returns what the container's name holds. */
+async function preflightHost(ssh: SshSession, s: LearnerSettings, adopting: boolean): Promise<ContainerInfo> {
   const host = ssh.host;
   for (const [field, file] of Object.entries(s.tls) as [string, string][]) {
     if (!(await fileReadable(ssh, file))) {
@@ -134,6 +134,7 @@ async function preflightHost(ssh: SshSession, s: LearnerSettings, adopting: bool
       throw new EtcdStandbyError("Refused", `data dir ${s.dataDir} on ${host} is not empty (${st}); a learner must start on an empty data dir`, "archive it first (RkeContainerCleanup archives /var/lib/etcd), or choose another dataDir", { host });
     }
   }
+  return info;
 }
 
 /** Reads the learner's state from the cluster (and its status endpoint when reachable). */
@@ -158,13 +159,18 @@ async function observe(etcd: EtcdSession, s: LearnerSettings): Promise<LearnerSt
   return state;
 }
 
+/** How long {@link waitCaughtUp} polls every 100 ms before it polls every 500 ms. */
+const POLL_FAST_FOR_MS = 10_000;
+
 /** Waits until the learner is started under its name and within the threshold of the leader. */
 async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, memberId: string): Promise<LearnerState> {
   const deadline = Date.now() + s.timeoutMs;
   let lastReport = 0;
   let last: LearnerState | undefined;
+  const started = Date.now();
   for (;;) {
-    const st = await observe(etcd, s);
+    // The container's state is read alongside, for the checks below when not caught up yet.
+    const [st, info] = await Promise.all([observe(etcd, s), inspectContainer(ssh, s.containerName)]);
     last = st;
     if (st.present && st.memberId !== memberId) {
       throw new EtcdStandbyError("Refused", `the member at ${s.peerURL} is now ${st.memberId}, not ${memberId}`, "someone changed the member list concurrently; run pulumi up again", { member: s.memberName });
@@ -174,7 +180,6 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
       progress(WHAT, `${s.memberName}: caught up, applied ${st.appliedIndex} of ${st.leaderIndex} (lag ${st.lag})`);
       return st;
     }
-    const info = await inspectContainer(ssh, s.containerName);
     if (info.exists && info.restartCount >= 3 && !st.started) {
       throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} keeps exiting (restarted ${info.restartCount} times)`, "see the log below", { member: s.memberName, host: ssh.host });
     }
@@ -190,19 +195,27 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
     if (Date.now() > deadline) {
       throw new EtcdStandbyError("Timeout", `learner ${s.memberName} was not ${last.started ? "caught up" : "started"} within ${s.timeoutMs} ms (lag ${last.lag})`, "see the log tail below; raise timeoutMs for a large database", { member: s.memberName, host: ssh.host });
     }
-    await new Promise((r) => setTimeout(r, 500));
+    // Poll briskly while a small database is likely to finish, then ease off.
+    await new Promise((r) => setTimeout(r, Date.now() - started < POLL_FAST_FOR_MS ? 100 : 500));
   }
 }
 
 /** Undo a failed start: container, member, data dir. Best effort; returns what it could not undo. */
 async function rollback(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, memberId: string | undefined): Promise<string[]> {
   const left: string[] = [];
+  let containerGone = true;
   try {
     await removeContainer(ssh, s.containerName, { force: true });
   } catch (e) {
+    containerGone = false;
     left.push(`container ${s.containerName}: ${describeError(e)}`);
   }
-  if (memberId) {
+  if (memberId && !containerGone) {
+    // The container may be running as this member (a `docker run` whose answer
+    // was lost): without its member it would crash-loop on a removed member's
+    // data. A learner costs no quorum, so keep it; the next run adopts it.
+    left.push(`member ${memberId} kept, because its container may still be running: the next run adopts it (same peer URL)`);
+  } else if (memberId) {
     try {
       const members = await etcd.memberList();
       if (members.some((m) => m.id === memberId)) await etcd.memberRemove(memberId);
@@ -227,6 +240,25 @@ async function logTail(ssh: SshSession, s: LearnerSettings): Promise<string> {
   }
 }
 
+/**
+ * Removes this learner's own container when an interrupted run left it and it
+ * cannot serve this run: one whose member is no longer in the cluster (it
+ * would crash-loop on a removed member's data; its data dir is archived too,
+ * as a new member starts on an empty one), or, when adopting, one that is not
+ * running (a `docker run` cut short after creating it).
+ */
+async function clearLeftover(ssh: SshSession, s: LearnerSettings, adopting: boolean, info: ContainerInfo): Promise<void> {
+  if (!info.exists || !mine(info, s)) return;
+  if (adopting && (info.state === "running" || info.state === "restarting")) return;
+  progress(WHAT, `removing ${s.containerName} on ${ssh.host} (${info.state}), left by an interrupted run${adopting ? "" : " for a member no longer in the cluster"}`);
+  await removeContainer(ssh, s.containerName, { force: true });
+  if (!adopting && (await pathState(ssh, s.dataDir)) === "non-empty-dir") {
+    const to = `${s.dataDir}.failed-${stamp()}`;
+    await archivePath(ssh, s.dataDir, to);
+    progress(WHAT, `archived ${s.dataDir} to ${to} on ${ssh.host}`);
+  }
+}
+
 /** Starts the learner's container with the live member list and waits for it; rolls back on failure. */
 async function startLearner(props: Props): Promise<Props> {
   const s = learnerSettings(props);
@@ -234,7 +266,8 @@ async function startLearner(props: Props): Promise<Props> {
   return withEtcd(clusterOf(props), (etcd) =>
     withSsh(host, async (ssh) => {
       const adopt = await preflightCluster(etcd, s);
-      await preflightHost(ssh, s, adopt !== undefined);
+      const found = await preflightHost(ssh, s, adopt !== undefined);
+      await clearLeftover(ssh, s, adopt !== undefined, found);
       let memberId = adopt?.id;
       try {
         let members: Member[];
