@@ -9,7 +9,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { run } from "../support/exec";
-import { backendText, makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
+import { backendText, pulumi, removeWorkspace, sandboxStackWorkspace, Workspace } from "../support/pulumi";
 import { describe as describeSandbox, etcdctl, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 import { waitFor } from "../support/wait";
 
@@ -39,16 +39,8 @@ describe("stack program on the sandbox (real engine)", function () {
     d = describeSandbox();
     await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
     for (let i = 0; i < 50; i++) await etcdctl(d, [`--endpoints=${d.etcd.endpoints[0]}`, "put", `/registry/configmaps/default/before-${i}`, `value-${i}`]);
-    ws = makeWorkspace("stacks");
-    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(ws.dir, "Pulumi.yaml"));
-    fs.copyFileSync(path.join(ROOT, "package.json"), path.join(ws.dir, "package.json"));
-    fs.mkdirSync(path.join(ws.dir, "stacks"));
-    const cfg = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.sandbox.yaml"), "utf8").replace(/\n    keyFile: .*\n/, "\n").replace(/^encryptionsalt: .*\n/m, "");
-    fs.writeFileSync(path.join(ws.dir, "stacks", "Pulumi.sandbox.yaml"), cfg);
-    fs.symlinkSync(path.join(ROOT, "dist"), path.join(ws.dir, "dist"), "dir");
     etcdKey = fs.readFileSync(d.etcd.keyFile, "utf8");
-    await pulumi(ws, ["stack", "init", "sandbox"]);
-    await pulumi(ws, ["config", "set", "--secret", "etcdKey", "--stack", "sandbox"], { input: etcdKey });
+    ws = await sandboxStackWorkspace("stacks", d.etcd.keyFile);
   });
   after(async () => {
     removeWorkspace(ws);

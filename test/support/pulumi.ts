@@ -61,3 +61,22 @@ export function backendText(ws: Workspace): string {
 export function removeWorkspace(ws: Workspace): void {
   fs.rmSync(ws.dir, { recursive: true, force: true });
 }
+
+/**
+ * A workspace holding this repo's stack program (`dist/` linked) and the
+ * sandbox stack's config, with the repo's salt and key file dropped, stack
+ * `sandbox` created and the sandbox's etcd client key set as a secret: what a
+ * user does with `pulumi stack init` and `pulumi config set --secret`.
+ */
+export async function sandboxStackWorkspace(prefix: string, etcdKeyFile: string): Promise<Workspace> {
+  const ws = makeWorkspace(prefix);
+  fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(ws.dir, "Pulumi.yaml"));
+  fs.copyFileSync(path.join(ROOT, "package.json"), path.join(ws.dir, "package.json"));
+  fs.mkdirSync(path.join(ws.dir, "stacks"));
+  const cfg = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.sandbox.yaml"), "utf8").replace(/\n    keyFile: .*\n/, "\n").replace(/^encryptionsalt: .*\n/m, "");
+  fs.writeFileSync(path.join(ws.dir, "stacks", "Pulumi.sandbox.yaml"), cfg);
+  fs.symlinkSync(path.join(ROOT, "dist"), path.join(ws.dir, "dist"), "dir");
+  await pulumi(ws, ["stack", "init", "sandbox"]);
+  await pulumi(ws, ["config", "set", "--secret", "etcdKey", "--stack", "sandbox"], { input: fs.readFileSync(etcdKeyFile, "utf8") });
+  return ws;
+}

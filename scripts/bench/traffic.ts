@@ -1,0 +1,131 @@
+/**
+ * Traffic for the RPO benchmark: a paced writer of Kubernetes-shaped pods
+ * (many clients, a target rate, every acknowledgement timed) and a sampler
+ * of the learner's lag behind the leader. Both use the etcd3 library
+ * directly, not the provider's code, and both stop by themselves when told.
+ */
+import type { Etcd3 } from "etcd3";
+import { client, kubeObject, prng } from "../../test/support/load";
+import type { LoadTarget } from "../../test/support/load";
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A writer running in the background. */
+export interface PacedWriter {
+  /** Acknowledged puts: key to the time (ms since the epoch) the acknowledgement arrived. */
+  readonly acked: Map<string, number>;
+  /** Puts that failed or ran past their deadline. */
+  failed(): number;
+  /** When the writer started (ms since the epoch). */
+  readonly startedAt: number;
+  /** Stops issuing puts and waits for those in flight (each has a deadline); closes the clients. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `clients` workers, each with its own etcd3 client, that together put
+ * `rate` pods a second on a fixed schedule (a worker that falls behind puts
+ * at once, so a saturated cluster sets the pace). Each put has a deadline of
+ * `deadlineMs`; a failed put is counted and the worker pauses 100 ms.
+ */
+export function pacedWriter(t: LoadTarget, opts: { rate: number; clients: number; tag: string; deadlineMs?: number }): PacedWriter {
+  const clients: Etcd3[] = Array.from({ length: opts.clients }, () => client(t));
+  const acked = new Map<string, number>();
+  const startedAt = Date.now();
+  const deadlineMs = opts.deadlineMs ?? 3000;
+  let stopped = false;
+  let failed = 0;
+  const worker = async (c: Etcd3, w: number): Promise<void> => {
+    const rand = prng(1000 + w);
+    for (let k = 0; !stopped; k++) {
+      const i = k * opts.clients + w;
+      const wait = startedAt + (i * 1000) / opts.rate - Date.now();
+      if (wait > 0) await sleep(wait);
+      if (stopped) break;
+      const { key, value } = kubeObject(i, rand, "pods", opts.tag);
+      try {
+        await c.put(key).value(value).options({ deadline: new Date(Date.now() + deadlineMs) }).exec();
+        acked.set(key, Date.now());
+      } catch {
+        failed++;
+        await sleep(100);
+      }
+    }
+  };
+  const running = clients.map((c, w) => worker(c, w));
+  return {
+    acked,
+    failed: () => failed,
+    startedAt,
+    async stop(): Promise<void> {
+      stopped = true;
+      await Promise.all(running);
+      for (const c of clients) c.close();
+    },
+  };
+}
+
+/** One look at the leader and the learner, taken at `at`. */
+export interface LagSample {
+  at: number;
+  /** The highest committed index any voter reported. */
+  leaderIndex: number;
+  /** The learner's applied index. */
+  learnerApplied: number;
+}
+
+/** A sampler running in the background. */
+export interface LagSampler {
+  readonly samples: LagSample[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Every `intervalMs`, asks each voter and the learner for their status at
+ * once (one client per endpoint, 1 s deadline) and records the leader's
+ * committed index and the learner's applied index. A round in which no voter
+ * or the learner answers records nothing.
+ */
+export function lagSampler(t: LoadTarget, voters: string[], learner: string, intervalMs = 50): LagSampler {
+  const voterClients = voters.map((e) => client({ ...t, endpoints: [e] }));
+  const learnerClient = client({ ...t, endpoints: [learner] });
+  const samples: LagSample[] = [];
+  let stopped = false;
+  const status = (c: Etcd3): Promise<{ raftIndex?: string; raftAppliedIndex?: string }> =>
+    Promise.race([c.maintenance.status(), sleep(1000).then(() => Promise.reject(new Error("status timed out")))]);
+  const loop = (async (): Promise<void> => {
+    while (!stopped) {
+      const at = Date.now();
+      const [ls, ...vs] = await Promise.allSettled([status(learnerClient), ...voterClients.map(status)]);
+      const leaderIndex = Math.max(0, ...vs.map((v) => (v.status === "fulfilled" ? Number(v.value.raftIndex ?? 0) : 0)));
+      if (ls.status === "fulfilled" && leaderIndex > 0) samples.push({ at, leaderIndex, learnerApplied: Number(ls.value.raftAppliedIndex ?? 0) });
+      const rest = at + intervalMs - Date.now();
+      if (rest > 0) await sleep(rest);
+    }
+  })();
+  return {
+    samples,
+    async stop(): Promise<void> {
+      stopped = true;
+      await loop;
+      for (const c of [...voterClients, learnerClient]) c.close();
+    },
+  };
+}
+
+/** The learner's lag in a sample: entries behind, and how long ago the leader had committed what the learner has applied. */
+export interface Lag {
+  entries: number;
+  /** Up to one sampling interval too low: the leader's index is only seen once per round. */
+  ms: number;
+}
+
+/** The lag of each sample, measured against the leader's history in the same series. */
+export function lags(samples: readonly LagSample[]): Lag[] {
+  return samples.map((s) => {
+    const entries = Math.max(0, s.leaderIndex - s.learnerApplied);
+    if (entries === 0) return { entries, ms: 0 };
+    const reached = samples.find((x) => x.leaderIndex >= s.learnerApplied);
+    return { entries, ms: reached ? Math.max(0, s.at - reached.at) : NaN };
+  });
+}
