@@ -32,12 +32,12 @@ import { clusterProps, hostProps, voterEndpoints } from "../test/support/fixture
 import { loadKubeShaped } from "../test/support/load";
 import type { LoadTarget } from "../test/support/load";
 import { makeWorkspace, pulumi, removeWorkspace, sandboxStackWorkspace } from "../test/support/pulumi";
-import { describe as describeSandbox, etcdctl, memberList, ROOT, sandbox } from "../test/support/sandbox";
+import { describe as describeSandbox, endpointStatuses, etcdctl, memberList, ROOT, sandbox } from "../test/support/sandbox";
 import type { SandboxDescription } from "../test/support/sandbox";
 import { waitFor } from "../test/support/wait";
 import { withPeakMemory } from "./bench/memory";
 import type { Watched } from "./bench/memory";
-import { rawCatchUp, rawFailover, statuses } from "./bench/raw";
+import { rawCatchUp, rawFailover } from "./bench/raw";
 import { headline, markdown } from "./bench/report";
 import type { FailoverRun, PreviewResult, Report, SizeResult, StackFailoverRun } from "./bench/report";
 import { fmtMB, stats } from "./bench/stats";
@@ -120,7 +120,7 @@ async function fillTo(d: SandboxDescription, mb: number, endpoints = siteA(d)): 
   let keys = 0;
   const chunk = Math.max(1e6, Math.min(20e6, (mb * 1e6) / 10));
   for (let i = 0; ; i++) {
-    const db = Math.max(0, ...(await statuses(d, endpoints)).map((s) => s.dbSize));
+    const db = Math.max(0, ...(await endpointStatuses(d, endpoints)).map((s) => s.dbSize));
     if (db >= mb * 1e6) return { keys, ms: Date.now() - t0, dbSize: db };
     keys += (await loadKubeShaped(target(d, endpoints), chunk, { tag: `bench${i}`, seed: 1000 + i })).keys;
   }
@@ -224,7 +224,7 @@ async function stackFailoverOnce(mb: number): Promise<StackFailoverRun> {
     const up = (): Promise<number> => timed(() => pulumi(ws, ["up", "--yes", "--skip-preview", "--stack", "sandbox"], { timeoutMs: 1_800_000 }));
     const upLearnerStandbyMs = await up();
     await waitFor(async () => {
-      const st = await statuses(d, [M3_CLIENT, siteA(d)[0]]);
+      const st = await endpointStatuses(d, [M3_CLIENT, siteA(d)[0]]);
       return st.length === 2 && st[0].applied >= st[1].raftIndex;
     }, { timeoutMs: 600_000, intervalMs: 100, what: "the stack's learner to catch up" });
     await sandbox(["power-off", "A"]);

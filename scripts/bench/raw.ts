@@ -7,7 +7,7 @@
 import type { Props } from "../../provider/impl/common";
 import { learnerCommand, learnerSettings } from "../../provider/impl/learnerSpec";
 import { parseEtcdVersion, restoreCommand, restoredEtcdCommand, restoreSettings } from "../../provider/impl/standaloneRestoreSpec";
-import { etcdctl, parseEtcdctlJson, hexId, ssh } from "../../test/support/sandbox";
+import { endpointStatuses, etcdctl, ssh } from "../../test/support/sandbox";
 import type { SandboxDescription } from "../../test/support/sandbox";
 import { waitFor } from "../../test/support/wait";
 
@@ -17,31 +17,6 @@ export function shellQuote(s: string): string {
 }
 
 const line = (argv: string[]): string => argv.map(shellQuote).join(" ");
-
-/** One endpoint's `etcdctl endpoint status`. */
-export interface EndpointStatus {
-  endpoint: string;
-  id: string;
-  leader: string;
-  raftIndex: number;
-  applied: number;
-  dbSize: number;
-}
-
-/** `etcdctl endpoint status` of some endpoints; the ones that do not answer are left out. */
-export async function statuses(d: SandboxDescription, endpoints: string[]): Promise<EndpointStatus[]> {
-  const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "status", "-w", "json"], { allowFailure: true });
-  if (!r.stdout.trim().startsWith("[")) return [];
-  type Raw = { Endpoint: string; Status: { header: { member_id: string }; leader: string; raftIndex: number; raftAppliedIndex: number; dbSize: number } };
-  return parseEtcdctlJson<Raw[]>(r.stdout).map((s) => ({
-    endpoint: s.Endpoint,
-    id: hexId(s.Status.header.member_id),
-    leader: hexId(s.Status.leader),
-    raftIndex: Number(s.Status.raftIndex),
-    applied: Number(s.Status.raftAppliedIndex),
-    dbSize: Number(s.Status.dbSize),
-  }));
-}
 
 /**
  * Learner catch-up by hand: `etcdctl member add --learner`, `docker run` of
@@ -64,7 +39,7 @@ export async function rawCatchUp(d: SandboxDescription, inputs: Props, voters: s
   ];
   await ssh(d, "master3", line(argv));
   await waitFor(async () => {
-    const st = await statuses(d, [s.clientURL, voters[0]]);
+    const st = await endpointStatuses(d, [s.clientURL, voters[0]]);
     const mine = st.find((x) => x.endpoint === s.clientURL);
     const leader = st.find((x) => x.endpoint === voters[0]);
     return mine !== undefined && leader !== undefined && mine.applied >= leader.raftIndex;

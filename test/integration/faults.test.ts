@@ -25,7 +25,7 @@ import { provider as removal } from "../../provider/impl/memberRemoval";
 import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
 import { client, loadKubeShaped } from "../support/load";
 import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
-import { describe as describeSandbox, etcdctl, hexId, host, memberList, parseEtcdctlJson, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
+import { describe as describeSandbox, endpointStatuses, etcdctl, host, memberList, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
 import type { CtlMember } from "../support/sandbox";
 import { waitFor } from "../support/wait";
 
@@ -202,32 +202,6 @@ class Ledger {
   }
 }
 
-interface Status {
-  endpoint: string;
-  id: string;
-  leader: string;
-  raftIndex: number;
-  applied: number;
-  isLearner: boolean;
-  version: string;
-}
-
-/** `etcdctl endpoint status` of the endpoints that answer. */
-async function statuses(d: SandboxDescription, endpoints: string[]): Promise<Status[]> {
-  const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "status", "-w", "json"], { allowFailure: true });
-  if (!r.stdout.trim().startsWith("[")) return [];
-  type Raw = { Endpoint: string; Status: { header: { member_id: string }; leader: string; raftIndex: number; raftAppliedIndex: number; isLearner?: boolean; version: string } };
-  return parseEtcdctlJson<Raw[]>(r.stdout).map((s) => ({
-    endpoint: s.Endpoint,
-    id: hexId(s.Status.header.member_id),
-    leader: hexId(s.Status.leader),
-    raftIndex: Number(s.Status.raftIndex),
-    applied: Number(s.Status.raftAppliedIndex),
-    isLearner: s.Status.isLearner === true,
-    version: s.Status.version,
-  }));
-}
-
 async function healthy(d: SandboxDescription, endpoints: string[]): Promise<boolean> {
   const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "health"], { allowFailure: true });
   return r.code === 0;
@@ -293,7 +267,7 @@ describe("fault injection on the live sandbox", function () {
     const all = members.flatMap((m) => m.clientURLs ?? []);
     // every member applied what the leader has (the cluster is quiet now)
     await waitFor(async () => {
-      const st = await statuses(d, all);
+      const st = await endpointStatuses(d, all);
       const leader = st.find((s) => s.id === s.leader);
       return st.length === all.length && leader !== undefined && st.every((s) => s.applied >= leader.raftIndex - 2);
     }, { timeoutMs: 60_000, what: "every member to apply the leader's index" });
@@ -342,13 +316,13 @@ describe("fault injection on the live sandbox", function () {
   it("case 1: the leader is killed while EtcdMemberRemoval of master3 runs; the cluster heals and a re-run converges", async () => {
     await ledger.write("case1-before", 20, d.etcd.endpoints);
     // A site-A leader, so the kill takes the cluster's leader and not the member being removed.
-    let st = await statuses(d, d.etcd.endpoints);
+    let st = await endpointStatuses(d, d.etcd.endpoints);
     const m3 = (await memberList(d)).find((m) => m.name === "etcd-master3");
     if (st[0]?.leader === m3?.ID) {
       const m1 = (await memberList(d)).find((m) => m.name === "etcd-master1");
       await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "move-leader", m1?.ID ?? ""]);
-      await waitFor(async () => (await statuses(d, [d.etcd.endpoints[0]]))[0]?.leader === m1?.ID, { timeoutMs: 30_000, what: "master1 to lead" });
-      st = await statuses(d, d.etcd.endpoints);
+      await waitFor(async () => (await endpointStatuses(d, [d.etcd.endpoints[0]]))[0]?.leader === m1?.ID, { timeoutMs: 30_000, what: "master1 to lead" });
+      st = await endpointStatuses(d, d.etcd.endpoints);
     }
     const leaderId = st[0].leader;
     const leaderMember = (await memberList(d)).find((m) => m.ID === leaderId);
@@ -500,7 +474,7 @@ describe("fault injection on the live sandbox", function () {
     const members = await settled(["etcd-master1", "etcd-master2", "etcd-node1"], "learner1");
     expect(members.find((m) => m.name === "learner1")?.ID).to.equal(left?.ID);
     expect((await containers(d, "master3")).filter((c) => c.startsWith("etcd"))).to.deep.equal(["etcd-learner running"]);
-    const st = (await statuses(d, [M3_CLIENT]))[0];
+    const st = (await endpointStatuses(d, [M3_CLIENT]))[0];
     expect(st.isLearner).to.equal(true);
   });
 

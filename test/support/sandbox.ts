@@ -103,3 +103,32 @@ export async function memberList(d: SandboxDescription, endpoints = d.etcd.endpo
   const parsed = parseEtcdctlJson<{ members: CtlMember[] }>(r.stdout);
   return parsed.members.map((m) => ({ ...m, ID: hexId(m.ID) }));
 }
+
+/** One endpoint's `etcdctl endpoint status`, IDs as 16-digit hex. */
+export interface EndpointStatus {
+  endpoint: string;
+  id: string;
+  leader: string;
+  raftIndex: number;
+  applied: number;
+  dbSize: number;
+  isLearner: boolean;
+  version: string;
+}
+
+/** `etcdctl endpoint status` of some endpoints; those that do not answer are left out. */
+export async function endpointStatuses(d: SandboxDescription, endpoints: string[]): Promise<EndpointStatus[]> {
+  const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "status", "-w", "json"], { allowFailure: true });
+  if (!r.stdout.trim().startsWith("[")) return [];
+  type Raw = { Endpoint: string; Status: { header: { member_id: string }; leader: string; raftIndex: number; raftAppliedIndex: number; dbSize: number; isLearner?: boolean; version: string } };
+  return parseEtcdctlJson<Raw[]>(r.stdout).map((s) => ({
+    endpoint: s.Endpoint,
+    id: hexId(s.Status.header.member_id),
+    leader: hexId(s.Status.leader),
+    raftIndex: Number(s.Status.raftIndex),
+    applied: Number(s.Status.raftAppliedIndex),
+    dbSize: Number(s.Status.dbSize),
+    isLearner: s.Status.isLearner === true,
+    version: s.Status.version,
+  }));
+}
