@@ -336,7 +336,7 @@ async function waitHealthy(ssh: SshSession, s: RestoreSettings, deadline: number
       last = isEtcdStandbyError(e) ? e.summary.slice(-300) : describeError(e);
     }
     if (Date.now() > deadline) throw new EtcdStandbyError("Timeout", `the restored etcd did not become a healthy leader of itself in time (last: ${last})`, "see its log below", { host: ssh.host });
-    await sleep(500);
+    await sleep(200);
   }
 }
 
