@@ -6,6 +6,7 @@
 #   sandbox.sh status          hosts, their containers, `etcdctl endpoint status`
 #   sandbox.sh power-off A|B   SIGKILL every process of a site's hosts (a power cut)
 #   sandbox.sh power-on A|B    start their sshd and dockerd again, with their disks
+#   sandbox.sh latency MS|off  add MS ms each way between the sites (user-space relay)
 #   sandbox.sh describe        print the machine-readable description (JSON)
 #   sandbox.sh etcdctl ARGS    etcdctl with the sandbox's client certificate
 #   sandbox.sh ssh HOST ARGS   ssh to a host with the sandbox key and known_hosts
@@ -27,6 +28,10 @@ VOTER_VERSION="v3.4.23"   # Debian's etcd, as the seed's voters ran 3.4
 CLUSTER_TOKEN="etcd-cluster-1"
 HEARTBEAT_MS=500
 ELECTION_MS=5000
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RELAY_SRC="$ROOT/dist/sandbox/latencyRelay.js"
+RELAY_BASE_PORT=23790
+RELAY_UID=65534   # nobody: the relay's own connections are exempt from the redirect
 
 # name site last-octet roles
 HOSTS=(
@@ -328,6 +333,62 @@ write_description() {
   mv "$f.tmp" "$f"
 }
 
+# ------------------------------------------------------------ latency ----
+# With a latency set ($SANDBOX_DIR/latency-ms), every host runs a relay
+# (dist/sandbox/latencyRelay.js) in its network namespace, as an unprivileged
+# user, and iptables redirects the host's new connections to the other site's
+# etcd ports (2379, 2380) into it. Each direction of a relayed connection is
+# held MS ms, so a round trip between the sites gains 2 x MS.
+in_net() { local h="$1"; shift; nsenter --net="/var/run/netns/$(netns "$h")" -- "$@"; }
+
+latency_routes() { # latency_routes HOST: "LISTEN_PORT ADDRESS PORT" for the other site's etcd ports
+  local h="$1" o port n=0
+  for o in $(host_names); do
+    [ "$(host_site "$o")" != "$(host_site "$h")" ] || continue
+    for port in 2379 2380; do echo "$(( RELAY_BASE_PORT + n )) $(host_ip "$o") $port"; n=$(( n + 1 )); done
+  done
+}
+
+relay_listening() { in_net "$1" ss -Hltn "sport = :$2" | grep -q .; }
+
+start_relay() { # start_relay HOST: its relay, when a latency is set
+  local h="$1" d ms lport ip port args=()
+  d=$(hdir "$h")
+  ms=$(cat "$SANDBOX_DIR/latency-ms" 2>/dev/null) || return 0
+  alive "$d/relay.pid" latencyRelay && return 0
+  while read -r lport ip port; do args+=("$lport=$ip:$port"); done < <(latency_routes "$h")
+  install -m 0644 "$RELAY_SRC" "$SANDBOX_DIR/latencyRelay.js"
+  ( close_fds; exec setsid nsenter --net="/var/run/netns/$(netns "$h")" -- \
+      setpriv --reuid="$RELAY_UID" --regid="$RELAY_UID" --clear-groups node "$SANDBOX_DIR/latencyRelay.js" "$ms" "${args[@]}" \
+      </dev/null >>"$d/relay.log" 2>&1 ) &
+  echo "$!" > "$d/relay.pid"
+  wait_for 15 "the latency relay on $h" relay_listening "$h" "${args[0]%%=*}"
+}
+
+stop_relay() {
+  local d; d=$(hdir "$1")
+  if alive "$d/relay.pid" latencyRelay; then kill "$(cat "$d/relay.pid")" 2>/dev/null || true; fi
+  rm -f "$d/relay.pid"
+}
+
+set_redirects() { # set_redirects HOST: the iptables rules for the latency set (none when off)
+  local h="$1" lport ip port
+  in_net "$h" iptables -t nat -F OUTPUT
+  [ -f "$SANDBOX_DIR/latency-ms" ] || return 0
+  while read -r lport ip port; do
+    in_net "$h" iptables -t nat -A OUTPUT -p tcp -d "$ip" --dport "$port" \
+      -m owner ! --uid-owner "$RELAY_UID" -j REDIRECT --to-ports "$lport"
+  done < <(latency_routes "$h")
+}
+
+cut_cross_site() { # cut_cross_site HOST: close its open connections to the other site, so new ones follow the rules
+  local h="$1" o
+  for o in $(host_names); do
+    [ "$(host_site "$o")" != "$(host_site "$h")" ] || continue
+    in_net "$h" ss -K dst "$(host_ip "$o")" >/dev/null 2>&1 || true
+  done
+}
+
 # alive PIDFILE WORD: the pid file's process runs and its command line names WORD
 # (PIDs are recycled quickly here, so a live PID alone proves nothing).
 alive() { local p; p=$(cat "$1" 2>/dev/null) || return 1; [ -n "$p" ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$2"; }
@@ -348,6 +409,7 @@ start_hosts() { # start_hosts HOST... : daemons up (parallel), then containers
     wait_for 30 "sshd on $h" timeout 1 bash -c "</dev/tcp/$(host_ip "$h")/22"
     rm -f "$(hdir "$h")/powered-off"
   done
+  for h in "$@"; do start_relay "$h"; done
   local pids=() pid
   for h in "$@"; do start_containers "$h" & pids+=("$!"); done
   for pid in "${pids[@]}"; do wait "$pid"; done
@@ -396,6 +458,27 @@ cmd_power_on() {
   log "site $site is powered on: $(site_hosts "$site" | tr '\n' ' ')"
 }
 
+cmd_latency() {
+  local ms="${1:-}" h
+  [ -f "$SANDBOX_DIR/sandbox.json" ] || die "the sandbox is not up"
+  [[ "$ms" == off || ( "$ms" =~ ^[0-9]{1,5}$ && "$ms" -le 10000 ) ]] || die "latency takes the delay each way in ms (0 to 10000), or off"
+  [ "$ms" != 0 ] || ms=off
+  for h in $(host_names); do stop_relay "$h"; done
+  if [ "$ms" = off ]; then
+    rm -f "$SANDBOX_DIR/latency-ms"
+  else
+    [ -f "$RELAY_SRC" ] || die "missing $RELAY_SRC: run npm run build first"
+    echo "$ms" > "$SANDBOX_DIR/latency-ms"
+  fi
+  for h in $(host_names); do
+    host_is_on "$h" || continue
+    start_relay "$h"
+    set_redirects "$h"
+  done
+  for h in $(host_names); do host_is_on "$h" && cut_cross_site "$h"; done
+  if [ "$ms" = off ]; then log "no added latency between the sites"; else log "latency between the sites: $ms ms each way (round trip +$(( 2 * ms )) ms)"; fi
+}
+
 cmd_status() {
   [ -f "$SANDBOX_DIR/sandbox.json" ] || { echo "sandbox: down"; return 0; }
   local h
@@ -408,6 +491,7 @@ cmd_status() {
     fi
     printf '%-8s %-4s %-13s %-5s %s\n' "$h" "$(host_site "$h")" "$(host_ip "$h")" "$power" "${containers:--}"
   done
+  if [ -f "$SANDBOX_DIR/latency-ms" ]; then echo "latency between the sites: $(cat "$SANDBOX_DIR/latency-ms") ms each way"; fi
   echo
   # every member's client URL (a learner may run on any host), else the RKE etcd hosts
   local eps
@@ -456,10 +540,11 @@ case "${1:-}" in
   status) cmd_status ;;
   power-off) cmd_power_off "${2:-}" ;;
   power-on) cmd_power_on "${2:-}" ;;
+  latency) cmd_latency "${2:-}" ;;
   describe) cat "$SANDBOX_DIR/sandbox.json" ;;
   etcdctl) shift; etcdctl_sb "$@" ;;
   ssh) shift; h="${1:?host}"; shift
        exec ssh -i "$SANDBOX_DIR/ssh/id_ed25519" -o UserKnownHostsFile="$SANDBOX_DIR/ssh/known_hosts" \
          -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 "root@$(host_ip "$h")" "$@" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

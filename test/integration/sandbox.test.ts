@@ -1,7 +1,7 @@
 /**
  * The two-site sandbox itself: up, four healthy voters over mTLS, RKE's
- * containers seen over SSH on every host, a power cut of site A, power back
- * on, and a teardown that leaves nothing behind. Checked with etcdctl,
+ * containers seen over SSH on every host, latency between the sites, a power
+ * cut of site A, power back on, and a teardown that leaves nothing behind. Checked with etcdctl,
  * OpenSSH and the kernel's own listings, not with the project's code.
  */
 import { expect } from "chai";
@@ -14,6 +14,19 @@ async function healthyEndpoints(d: SandboxDescription, endpoints: string[]): Pro
   const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "health", "-w", "json"], { allowFailure: true });
   const lines = JSON.parse(r.stdout || "[]") as { endpoint: string; health: boolean }[];
   return lines.filter((l) => l.health).map((l) => l.endpoint).sort();
+}
+
+/** How long one `etcdctl endpoint health` read took, run from inside a host's network namespace (ms). */
+async function healthTookFrom(d: SandboxDescription, netns: string, endpoint: string): Promise<number> {
+  const r = await run([
+    "nsenter", `--net=/var/run/netns/${netns}`, "--", "etcdctl", `--cacert=${d.etcd.caFile}`, `--cert=${d.etcd.certFile}`, `--key=${d.etcd.keyFile}`,
+    "--dial-timeout=5s", "--command-timeout=10s", `--endpoints=${endpoint}`, "endpoint", "health", "-w", "json",
+  ], { env: { ...process.env, ETCDCTL_API: "3" } });
+  const [h] = JSON.parse(r.stdout) as { health: boolean; took: string }[];
+  expect(h.health, `${endpoint} healthy from ${netns}`).to.equal(true);
+  const m = /^([\d.]+)(µs|ms|s)$/.exec(h.took);
+  if (!m) throw new Error(`unexpected took: ${h.took}`);
+  return Number(m[1]) * (m[2] === "s" ? 1000 : m[2] === "ms" ? 1 : 0.001);
 }
 
 async function leftovers(): Promise<string[]> {
@@ -111,6 +124,35 @@ describe("sandbox: the seed's two-site RKE cluster on one machine", function () 
       return files.length > 0 ? files : undefined;
     }, { timeoutMs: 90_000, what: "a rolling snapshot on master1" });
     expect(snaps[0]).to.match(/^\d{8}T\d{6}\.db$/);
+  });
+
+  it("latency MS holds traffic between the sites MS ms each way; off takes it away", async () => {
+    const L = 150;
+    const m1 = "https://10.250.0.101:2379";
+    const m3 = "https://10.250.0.103:2379";
+    await sandbox(["latency", String(L)]);
+    // A read crosses the sites twice (request and answer): at least 2 x L, from either side.
+    for (let i = 0; i < 3; i++) {
+      expect(await healthTookFrom(d, "esb-master3", m1), "master3 -> master1").to.be.at.least(2 * L);
+      expect(await healthTookFrom(d, "esb-master1", m3), "master1 -> master3").to.be.at.least(2 * L);
+    }
+    // Inside a site nothing changes.
+    expect(await healthTookFrom(d, "esb-master1", "https://10.250.0.102:2379"), "master1 -> master2").to.be.below(L);
+    // The cluster's own peer traffic goes through the relays too, and it stays healthy.
+    const relayed = await run(["nsenter", "--net=/var/run/netns/esb-master3", "--", "ss", "-Htn", "state", "established", "src", "127.0.0.1"]);
+    expect(relayed.stdout, "master3's etcd reaches site A through its relay").to.match(/127\.0\.0\.1:2379[0-9]/);
+    expect(await healthyEndpoints(d, d.etcd.endpoints)).to.have.length(4);
+
+    await sandbox(["latency", "off"]);
+    const after = [];
+    for (let i = 0; i < 3; i++) after.push(await healthTookFrom(d, "esb-master3", m1));
+    expect(Math.min(...after), "master3 -> master1 without latency").to.be.below(L);
+    for (const h of d.hosts) {
+      const rules = await run(["nsenter", `--net=/var/run/netns/${h.netns}`, "--", "iptables", "-t", "nat", "-S", "OUTPUT"]);
+      expect(rules.stdout, `${h.name}'s redirects`).to.not.include("REDIRECT");
+    }
+    const ps = await run(["ps", "-eo", "args"]);
+    expect(ps.stdout, "no relay left").to.not.include("latencyRelay");
   });
 
   it("power-off A kills site A hard while master3's etcd keeps running; power-on A heals it", async () => {

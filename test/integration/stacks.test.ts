@@ -43,7 +43,7 @@ describe("stack program on the sandbox (real engine)", function () {
     ws = await sandboxStackWorkspace("stacks", d.etcd.keyFile);
   });
   after(async () => {
-    removeWorkspace(ws);
+    if (ws) removeWorkspace(ws);
     await sandbox(["down"]);
   });
 

@@ -24,12 +24,13 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     const child = spawn(argv[0], argv.slice(1), {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
-      stdio: ["pipe", "pipe", "pipe"],
+      // No input: /dev/null, so a child that exits before reading cannot break a pipe.
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     const timeoutMs = opts.timeoutMs ?? 120_000;
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -48,6 +49,10 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
         resolve(r);
       }
     });
-    child.stdin.end(opts.input ?? "");
+    if (child.stdin) {
+      // A child may exit without reading all its input: its exit code tells what happened, not EPIPE.
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(opts.input);
+    }
   });
 }
