@@ -1,7 +1,7 @@
 /**
  * Benchmarks on the sandbox (not part of `npm test`):
  *   npm run bench [-- --large] [--runs N] [--sizes 10,100] [--only learner|failover|stack|preview]
- *                 [--rate 1000] [--clients 64] [--steady-ms 10000]
+ *                 [--rate 1000] [--clients 64] [--steady-ms 10000] [--latency 1]
  *
  * For each database size (about 10 MB and 100 MB of Kubernetes-shaped keys,
  * 1 GB more with --large):
@@ -15,6 +15,8 @@
  * and once, on the first size: 4. steady-state `pulumi preview` of the
  * converged stack against an empty program's, with peak memory.
  *
+ * Every sandbox gets --latency ms (default 1) each way between the sites, as
+ * the seed's two data centres are about a millisecond apart.
  * Each figure is the median of --runs runs (default 3) with min and max.
  * Writes bench/results/latest.json and latest.md. Needs root; takes the
  * sandbox down before and after.
@@ -56,6 +58,8 @@ interface Options {
   rate: number;
   clients: number;
   steadyMs: number;
+  /** Added between the sites, each way (`sandbox.sh latency`). */
+  latencyMs: number;
 }
 
 function log(msg: string): void {
@@ -97,18 +101,19 @@ async function healthy(d: SandboxDescription, endpoints: string[]): Promise<bool
   return (await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "health"], { allowFailure: true })).code === 0;
 }
 
-/** A freshly built sandbox: the seed's four started, healthy voters. */
-async function freshSandbox(): Promise<SandboxDescription> {
+/** A freshly built sandbox: the seed's four started, healthy voters, `latencyMs` apart (each way). */
+async function freshSandbox(latencyMs: number): Promise<SandboxDescription> {
   await sandbox(["down"]);
   await sandbox(["up"]);
+  if (latencyMs > 0) await sandbox(["latency", String(latencyMs)]);
   const d = describeSandbox();
   await waitFor(async () => (await memberList(d)).every((m) => m.name !== "") && (await healthy(d, d.etcd.endpoints)), { timeoutMs: 90_000, what: "four healthy voters" });
   return d;
 }
 
 /** A fresh sandbox with master3's voter removed and its RKE containers cleaned, as the seed starts. */
-async function freshSeed(): Promise<SandboxDescription> {
-  const d = await freshSandbox();
+async function freshSeed(latencyMs: number): Promise<SandboxDescription> {
+  const d = await freshSandbox(latencyMs);
   await removal.create({ cluster: clusterProps(d), memberName: "etcd-master3" });
   await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, siteA(d)) });
   return d;
@@ -171,7 +176,7 @@ async function podKeys(d: SandboxDescription, endpoint: string): Promise<Set<str
  * first write the restored cluster acknowledges.
  */
 async function failoverOnce(mb: number, procedure: "provider" | "raw", o: Options, tag: string): Promise<FailoverRun> {
-  const d = await freshSeed();
+  const d = await freshSeed(o.latencyMs);
   await fillTo(d, mb);
   await quietly(() => learner.create(learnerInputs(d)));
   const writer = pacedWriter(target(d), { rate: o.rate, clients: o.clients, tag });
@@ -216,8 +221,8 @@ async function failoverOnce(mb: number, procedure: "provider" | "raw", o: Option
 }
 
 /** The stack program: `pulumi up` to learner-standby, site A powered off, then `pulumi up` in failover mode. */
-async function stackFailoverOnce(mb: number): Promise<StackFailoverRun> {
-  const d = await freshSandbox();
+async function stackFailoverOnce(mb: number, latencyMs: number): Promise<StackFailoverRun> {
+  const d = await freshSandbox(latencyMs);
   await fillTo(d, mb, d.etcd.endpoints);
   const ws = await sandboxStackWorkspace("bench-failover", d.etcd.keyFile);
   try {
@@ -325,7 +330,9 @@ function options(args: string[]): Options {
   if (args.includes("--large")) sizes.push(1000);
   const only = value("--only") ?? "";
   if (only && !["learner", "failover", "stack", "preview"].includes(only)) throw new Error("--only takes learner, failover, stack or preview");
-  return { runs: num("--runs", 3), sizes, only, rate: num("--rate", 1000), clients: num("--clients", 64), steadyMs: num("--steady-ms", 10_000) };
+  const latencyMs = Number(value("--latency") ?? 1);
+  if (!Number.isInteger(latencyMs) || latencyMs < 0) throw new Error("--latency takes whole milliseconds (0: none)");
+  return { runs: num("--runs", 3), sizes, only, rate: num("--rate", 1000), clients: num("--clients", 64), steadyMs: num("--steady-ms", 10_000), latencyMs };
 }
 
 /** Runs `f` for one figure; a failure becomes the figure's text, and the run goes on. */
@@ -351,6 +358,7 @@ async function main(): Promise<void> {
     runs: o.runs,
     writer: { rate: o.rate, clients: o.clients, steadyMs: o.steadyMs },
     heartbeatMs: HEARTBEAT_MS,
+    latencyMs: o.latencyMs,
     sizes: [],
     preview: { resources: 3 },
   };
@@ -360,7 +368,7 @@ async function main(): Promise<void> {
     if (wants("learner") || (wants("preview") && size === o.sizes[0])) {
       const done = await figure(`~${size} MB catch-up`, async () => {
         log(`~${size} MB: fresh sandbox, seed steps, data`);
-        const d = await freshSeed();
+        const d = await freshSeed(o.latencyMs);
         const load = await fillTo(d, size);
         Object.assign(res, { dbSizeBytes: load.dbSize, keys: load.keys, loadMs: load.ms });
         log(`~${size} MB: ${load.keys} keys, db ${fmtMB(load.dbSize)}, written in ${load.ms} ms`);
@@ -399,7 +407,7 @@ async function main(): Promise<void> {
       res.stackFailover = await figure(`~${size} MB stack failover`, async () => {
         const runs: StackFailoverRun[] = [];
         for (let i = 0; i < o.runs; i++) {
-          runs.push(await stackFailoverOnce(size));
+          runs.push(await stackFailoverOnce(size, o.latencyMs));
           log(`~${size} MB pulumi up failover ${i + 1}: ${runs[i].upFailoverMs} ms, restore phases ${runs[i].restorePhasesMs} ms`);
         }
         return runs;

@@ -70,6 +70,8 @@ export interface Report {
   runs: number;
   writer: { rate: number; clients: number; steadyMs: number };
   heartbeatMs: number;
+  /** Added between the sites, each way. */
+  latencyMs: number;
   sizes: SizeResult[];
   preview: PreviewResult;
 }
@@ -98,7 +100,7 @@ export function markdown(r: Report): string {
   const beat = (rate: number): number => (rate * r.heartbeatMs) / 1000;
   L.push("# Benchmarks on the sandbox", "");
   L.push(`Run ${r.startedAt} (commit ${m.commit}), \`${r.command}\`, ${(r.totalMs / 60000).toFixed(1)} min in all. Each figure: median of ${r.runs} runs (min to max).`, "");
-  L.push(`Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB, kernel ${m.kernel}, ${m.os}, disk ${m.disk}; Node ${m.node}, Pulumi ${m.pulumi}. All five sandbox hosts share these cores and this disk; voters: ${m.voters}; learner: ${m.learnerImage}.`, "");
+  L.push(`Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB, kernel ${m.kernel}, ${m.os}, disk ${m.disk}; Node ${m.node}, Pulumi ${m.pulumi}. All five sandbox hosts share these cores and this disk; voters: ${m.voters}; learner: ${m.learnerImage}. Between the sites: ${r.latencyMs ? `${r.latencyMs} ms each way (\`sandbox.sh latency\`, a user-space relay)` : "no added latency"}.`, "");
 
   L.push("## 1. Learner catch-up: EtcdLearner create vs the raw procedure (target ratio <= 1.15)", "");
   L.push("| db size (leader) | keys | EtcdLearner create | raw: member add + docker run + poll | ratio |", "| --- | --- | --- | --- | --- |");
