@@ -174,6 +174,19 @@ export async function setRestartPolicy(s: SshSession, name: string, policy: Rest
   return absentIsFalse(s, name, "update", ["update", "--restart", policy, name]);
 }
 
+/**
+ * Stops container `name` for good: `docker stop` (which also ends a restart
+ * loop), then restart policy "no", so a dockerd restart does not bring it
+ * back either. In this order because `docker update` fails on a container
+ * caught between two restarts of a crash loop ("container not running"), as
+ * RKE's etcd is once its member has been removed. Returns false when no such
+ * container exists.
+ */
+export async function stopForGood(s: SshSession, name: string, graceSeconds = 30): Promise<boolean> {
+  if (!(await stopContainer(s, name, graceSeconds))) return false;
+  return setRestartPolicy(s, name, "no");
+}
+
 /** Renames container `from` to `to`. Throws NotFound when `from` does not exist. */
 export async function renameContainer(s: SshSession, from: string, to: string): Promise<void> {
   check([...validateContainerName(from, "container name"), ...validateContainerName(to, "new container name")], s.host);

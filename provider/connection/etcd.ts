@@ -132,6 +132,8 @@ export interface EtcdSession {
   put(key: string, value: string): Promise<void>;
   /** Reads a key as a string, or null when absent. */
   get(key: string): Promise<string | null>;
+  /** Deletes a key (absent is fine). */
+  delete(key: string): Promise<void>;
   /** Counts keys under a prefix. */
   getPrefixCount(prefix: string): Promise<number>;
 }
@@ -563,6 +565,14 @@ class Session implements EtcdSession {
       return await this.main.get(key).options(this.deadline()).string();
     } catch (e) {
       throw translate(e, "get", this.all, this.conn);
+    }
+  }
+
+  public async delete(key: string): Promise<void> {
+    try {
+      await this.main.delete().key(key).options(this.deadline()).exec();
+    } catch (e) {
+      throw translate(e, "delete", this.all, this.conn);
     }
   }
 

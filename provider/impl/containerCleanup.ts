@@ -10,7 +10,7 @@
  * empty one. read reports containers that reappeared (e.g. `rke up`), so the
  * next preview shows the cleanup again. delete changes nothing.
  */
-import { inspectContainer, listContainers, removeContainer, renameContainer, setRestartPolicy, stopContainer } from "../connection/docker";
+import { inspectContainer, listContainers, removeContainer, renameContainer, stopForGood } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import { archivePath, pathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
@@ -84,10 +84,8 @@ async function clean(props: Props): Promise<Props> {
       if (info.labels[MANAGED_LABEL] !== undefined && !s.force) {
         throw new EtcdStandbyError("Refused", `container ${name} on ${host.host} is managed by etcd-standby (${info.labels[MANAGED_LABEL]}), not RKE's`, "leave it to its own resource, or set force: true", { host: host.host });
       }
-      // A stopped container with restart=always comes back when dockerd restarts.
-      await setRestartPolicy(ssh, name, "no");
       progress(WHAT, `stopping ${name} on ${host.host}`);
-      await stopContainer(ssh, name);
+      await stopForGood(ssh, name);
       if (s.mode === "rename") {
         const to = `${name}-removed-${when}`;
         await renameContainer(ssh, name, to);

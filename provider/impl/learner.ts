@@ -16,6 +16,7 @@ import type { ContainerInfo } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import type { EtcdSession, EtcdStatus } from "../connection/etcd";
 import { archivePath, fileReadable, pathState, readPublicFile } from "../connection/hostfs";
+import type { PathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
@@ -110,29 +111,46 @@ function checkCertificate(certPem: string, caPem: string, address: string, certF
   }
 }
 
-/** Preflight, on the host side: nothing is changed. Returns what the container's name holds. */
-async function preflightHost(ssh: SshSession, s: LearnerSettings, adopting: boolean): Promise<ContainerInfo> {
-  const host = ssh.host;
-  for (const [field, file] of Object.entries(s.tls) as [string, string][]) {
-    if (!(await fileReadable(ssh, file))) {
-      throw new EtcdStandbyError("InvalidInput", `tls.${field} ${file} is missing or unreadable on ${host}`, "copy the cluster's CA and this host's certificate and key there, or set tls", { host });
-    }
+/** What the host-side preflight reads: every read at once, judged afterwards in a fixed order. */
+interface HostFacts {
+  /** Whether each TLS file (by its field) is readable. */
+  readable: [string, string, boolean][];
+  certPem: string | null;
+  caPem: string | null;
+  imagePresent: boolean;
+  container: ContainerInfo;
+  dataDir: PathState;
+}
+
+/** The host-side preflight's reads, over concurrent channels of one SSH connection (at most 8; OpenSSH allows 10 by default). Changes nothing. */
+async function readHostFacts(ssh: SshSession, s: LearnerSettings): Promise<HostFacts> {
+  const files = Object.entries(s.tls) as [string, string][];
+  const [readable, certPem, caPem, imagePresent, container, dataDir] = await Promise.all([
+    Promise.all(files.map(async ([field, file]): Promise<[string, string, boolean]> => [field, file, await fileReadable(ssh, file)])),
+    readPublicFile(ssh, s.tls.certFile),
+    readPublicFile(ssh, s.tls.caFile),
+    imageExists(ssh, s.image),
+    inspectContainer(ssh, s.containerName),
+    pathState(ssh, s.dataDir),
+  ]);
+  return { readable, certPem, caPem, imagePresent, container, dataDir };
+}
+
+/** Preflight, on the host side: judges what {@link readHostFacts} read, first problem first. Returns what the container's name holds. */
+function judgeHost(f: HostFacts, s: LearnerSettings, adopting: boolean, host: string): ContainerInfo {
+  for (const [field, file, ok] of f.readable) {
+    if (!ok) throw new EtcdStandbyError("InvalidInput", `tls.${field} ${file} is missing or unreadable on ${host}`, "copy the cluster's CA and this host's certificate and key there, or set tls", { host });
   }
-  const certPem = await readPublicFile(ssh, s.tls.certFile);
-  const caPem = await readPublicFile(ssh, s.tls.caFile);
-  checkCertificate(certPem ?? "", caPem ?? "", hostOfUrl(s.peerURL), s.tls.certFile, host);
-  if (!(await imageExists(ssh, s.image))) {
+  checkCertificate(f.certPem ?? "", f.caPem ?? "", hostOfUrl(s.peerURL), s.tls.certFile, host);
+  if (!f.imagePresent) {
     throw new EtcdStandbyError("InvalidInput", `image ${s.image} is not present on ${host}`, `load it there first (docker load / docker pull ${s.image})`, { host });
   }
-  const info = await inspectContainer(ssh, s.containerName);
+  const info = f.container;
   if (info.exists && !mine(info, s)) {
     throw new EtcdStandbyError("Refused", `a container named ${s.containerName} already exists on ${host} and is not this learner's`, "remove it (RkeContainerCleanup) or choose another containerName", { host });
   }
-  if (!adopting && !info.exists) {
-    const st = await pathState(ssh, s.dataDir);
-    if (st !== "absent" && st !== "empty-dir") {
-      throw new EtcdStandbyError("Refused", `data dir ${s.dataDir} on ${host} is not empty (${st}); a learner must start on an empty data dir`, "archive it first (RkeContainerCleanup archives /var/lib/etcd), or choose another dataDir", { host });
-    }
+  if (!adopting && !info.exists && f.dataDir !== "absent" && f.dataDir !== "empty-dir") {
+    throw new EtcdStandbyError("Refused", `data dir ${s.dataDir} on ${host} is not empty (${f.dataDir}); a learner must start on an empty data dir`, "archive it first (RkeContainerCleanup archives /var/lib/etcd), or choose another dataDir", { host });
   }
   return info;
 }
@@ -265,8 +283,9 @@ async function startLearner(props: Props): Promise<Props> {
   const host = hostOf(props);
   return withEtcd(clusterOf(props), (etcd) =>
     withSsh(host, async (ssh) => {
-      const adopt = await preflightCluster(etcd, s);
-      const found = await preflightHost(ssh, s, adopt !== undefined);
+      // Both preflights only read; the host's reads run while the cluster is asked.
+      const [adopt, facts] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s)]);
+      const found = judgeHost(facts, s, adopt !== undefined, host.host);
       await clearLeftover(ssh, s, adopt !== undefined, found);
       let memberId = adopt?.id;
       try {
@@ -280,7 +299,8 @@ async function startLearner(props: Props): Promise<Props> {
           memberId = added.member.id;
           members = added.members;
         }
-        const info = await inspectContainer(ssh, s.containerName);
+        // Not adopting, the container is absent: preflight saw none of it, or clearLeftover removed it.
+        const info = adopt ? await inspectContainer(ssh, s.containerName) : { exists: false };
         if (!info.exists) {
           const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
           progress(WHAT, `starting ${s.containerName} on ${host.host} with --initial-cluster=${initialCluster} --initial-cluster-state=existing`);

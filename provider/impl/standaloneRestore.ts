@@ -34,7 +34,7 @@
  * and never redone: it may already hold new writes. read reports health and
  * the cluster ID; delete changes nothing.
  */
-import { containerLogsTail, execInContainer, imageExists, inspectState, removeContainer, renameContainer, runContainer, runOneShot, setRestartPolicy, stopContainer } from "../connection/docker";
+import { containerLogsTail, execInContainer, imageExists, inspectState, removeContainer, renameContainer, runContainer, runOneShot, stopForGood } from "../connection/docker";
 import type { ContainerState } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import type { ClusterConnectionArgs } from "../connection/etcd";
@@ -145,7 +145,8 @@ function isOurs(info: ContainerState): boolean {
 
 /** Phase 1: is the old cluster gone? Reads only. */
 async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSession, learnerRunning: boolean): Promise<string[]> {
-  const probes = await Promise.all(
+  // The old voters are probed while the learner is watched for motion: both only read.
+  const probing = Promise.all(
     s.oldVoterEndpoints.map(async (endpoint): Promise<VoterProbe> => {
       try {
         const st = await withEtcd({ ...conn, endpoints: [endpoint] }, (e) => e.statusOf(endpoint));
@@ -156,18 +157,20 @@ async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSe
       }
     }),
   );
-  let motion: LearnerMotion | undefined;
-  if (learnerRunning) {
+  const watching = (async (): Promise<LearnerMotion | undefined> => {
+    if (!learnerRunning) return undefined;
     try {
       const windowMs = Math.max(1000, 2 * s.heartbeatMs);
       const a = await statusVia(ssh, s.learner.containerName, s);
       await sleep(windowMs);
       const b = await statusVia(ssh, s.learner.containerName, s);
-      motion = { before: { raftIndex: a.raftIndex, raftTerm: a.raftTerm }, after: { raftIndex: b.raftIndex, raftTerm: b.raftTerm }, windowMs };
+      return { before: { raftIndex: a.raftIndex, raftTerm: a.raftTerm }, after: { raftIndex: b.raftIndex, raftTerm: b.raftTerm }, windowMs };
     } catch {
       // A learner that does not answer cannot be recorded either; the record phase says why.
+      return undefined;
     }
-  }
+  })();
+  const [probes, motion] = await Promise.all([probing, watching]);
   const decision = decideGuard(probes, motion, s.force);
   const down = probes.filter((p) => !p.answered).map((p) => `${p.endpoint} (${(p.error ?? "").slice(0, 200)})`);
   if (!decision.ok) {
@@ -186,21 +189,26 @@ async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSe
 /** Phase 2: set aside what a failed earlier attempt left. Never deletes, never touches the learner's data dir. */
 async function cleanupLeftovers(ssh: SshSession, s: RestoreSettings, when: string): Promise<string[]> {
   const moved: string[] = [];
-  for (const name of [RESTORE_TOOL_CONTAINER, `${RESTORE_TOOL_CONTAINER}-version`]) {
-    const tool = await inspectState(ssh, name);
-    if (tool.exists && tool.labels[MANAGED_LABEL] === RESTORE_TOOL_VALUE) await removeContainer(ssh, name, { force: true });
+  // Everything is looked at at once (reads only), then set aside in order.
+  const toolNames = [RESTORE_TOOL_CONTAINER, `${RESTORE_TOOL_CONTAINER}-version`];
+  const dirs = [s.restoreDataDir, stagingDir(s)];
+  const [tools, info, dirStates] = await Promise.all([
+    Promise.all(toolNames.map((name) => inspectState(ssh, name))),
+    inspectState(ssh, s.containerName),
+    Promise.all(dirs.map((dir) => pathState(ssh, dir))),
+  ]);
+  for (const [i, tool] of tools.entries()) {
+    if (tool.exists && tool.labels[MANAGED_LABEL] === RESTORE_TOOL_VALUE) await removeContainer(ssh, toolNames[i], { force: true });
   }
-  const info = await inspectState(ssh, s.containerName);
   if (info.exists) {
     const to = `${s.containerName}-failed-${when.toLowerCase()}`;
     progress(WHAT, `stopping and renaming ${s.containerName} left by a failed attempt to ${to}`);
-    await setRestartPolicy(ssh, s.containerName, "no");
-    await stopContainer(ssh, s.containerName, 30);
+    await stopForGood(ssh, s.containerName, 30);
     await renameContainer(ssh, s.containerName, to);
     moved.push(`container ${to}`);
   }
-  for (const dir of [s.restoreDataDir, stagingDir(s)]) {
-    const st = await pathState(ssh, dir);
+  for (const [i, dir] of dirs.entries()) {
+    const st = dirStates[i];
     if (st === "non-empty-dir" || st === "file") {
       const to = `${dir}.failed-${when}`;
       await archivePath(ssh, dir, to);
@@ -261,9 +269,8 @@ async function recordLearner(ssh: SshSession, s: RestoreSettings, learner: Conta
 
 /** Phase 4: stop the learner gracefully (its bbolt db is flushed) so it never comes back. */
 async function stopLearner(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<RestoreRecord> {
-  await setRestartPolicy(ssh, s.learner.containerName, "no");
   progress(WHAT, `stopping ${s.learner.containerName} gracefully (restart policy cleared; container and data dir kept)`);
-  await stopContainer(ssh, s.learner.containerName, 60);
+  await stopForGood(ssh, s.learner.containerName, 60);
   const st = await inspectState(ssh, s.learner.containerName);
   if (st.running) throw new EtcdStandbyError("Refused", `${s.learner.containerName} is still running after docker stop`, "stop it by hand and run pulumi up again", { host: ssh.host });
   const db = await fileStat(ssh, `${s.learner.dataDir}/member/snap/db`);
@@ -344,24 +351,25 @@ async function waitHealthy(ssh: SshSession, s: RestoreSettings, deadline: number
 async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord, deadline: number): Promise<Verified> {
   const st = await waitHealthy(ssh, s, deadline);
   // The provider's own client as well: the endpoint must serve clients from outside the host.
-  const seen = await withEtcd({ ...conn, endpoints: [s.learner.clientURL] }, async (e) => ({
-    members: await e.memberList(),
-    clusterId: await e.clusterId(),
-    status: await e.statusOf(s.learner.clientURL),
-  }));
+  // Counted first, on the host: the probe write below moves the revision.
   const count = await countVia(ssh, s.containerName, s);
   const value = `restored-${Date.now()}`;
   let writable = false;
   let writeError = "";
-  try {
-    await ctl(ssh, s.containerName, s, ["put", PROBE_KEY, value]);
-    const got = await ctl(ssh, s.containerName, s, ["get", PROBE_KEY, "--print-value-only"]);
-    await ctl(ssh, s.containerName, s, ["del", PROBE_KEY]);
-    writable = got.stdout.trim() === value;
-    if (!writable) writeError = `read back ${JSON.stringify(got.stdout.trim().slice(0, 80))}`;
-  } catch (e) {
-    writeError = isEtcdStandbyError(e) ? e.summary.slice(-300) : describeError(e);
-  }
+  const seen = await withEtcd({ ...conn, endpoints: [s.learner.clientURL] }, async (e) => {
+    const found = { members: await e.memberList(), clusterId: await e.clusterId(), status: await e.statusOf(s.learner.clientURL) };
+    // The probe write, read back and removed, with the provider's own client from outside the host.
+    try {
+      await e.put(PROBE_KEY, value);
+      const got = await e.get(PROBE_KEY);
+      await e.delete(PROBE_KEY);
+      writable = got === value;
+      if (!writable) writeError = `read back ${JSON.stringify((got ?? "(absent)").slice(0, 80))}`;
+    } catch (err) {
+      writeError = isEtcdStandbyError(err) ? err.summary.slice(-300) : describeError(err);
+    }
+    return found;
+  });
   const verdict = verifyRestore(
     { learnerRevision: rec.learnerRevision, keysBefore: rec.keysBefore },
     {
@@ -388,8 +396,7 @@ async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnecti
 async function stopFailed(ssh: SshSession, s: RestoreSettings): Promise<string> {
   try {
     const log = await containerLogsTail(ssh, s.containerName, 400).catch(() => "");
-    await setRestartPolicy(ssh, s.containerName, "no");
-    await stopContainer(ssh, s.containerName, 30);
+    await stopForGood(ssh, s.containerName, 30);
     return log;
   } catch {
     return "";

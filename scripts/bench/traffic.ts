@@ -116,16 +116,21 @@ export function lagSampler(t: LoadTarget, voters: string[], learner: string, int
 /** The learner's lag in a sample: entries behind, and how long ago the leader had committed what the learner has applied. */
 export interface Lag {
   entries: number;
-  /** Up to one sampling interval too low: the leader's index is only seen once per round. */
+  /** Interpolated between the two leader samples around the moment the leader reached the learner's index; NaN before the series covers it. */
   ms: number;
 }
 
-/** The lag of each sample, measured against the leader's history in the same series. */
+/** The lag of each sample, measured against the leader's history in the same series (samples in time order). */
 export function lags(samples: readonly LagSample[]): Lag[] {
   return samples.map((s) => {
     const entries = Math.max(0, s.leaderIndex - s.learnerApplied);
     if (entries === 0) return { entries, ms: 0 };
-    const reached = samples.find((x) => x.leaderIndex >= s.learnerApplied);
-    return { entries, ms: reached ? Math.max(0, s.at - reached.at) : NaN };
+    const i = samples.findIndex((x) => x.leaderIndex >= s.learnerApplied);
+    if (i <= 0) return { entries, ms: NaN };
+    const before = samples[i - 1];
+    const reached = samples[i];
+    const span = reached.leaderIndex - before.leaderIndex;
+    const at = span > 0 ? before.at + ((s.learnerApplied - before.leaderIndex) / span) * (reached.at - before.at) : reached.at;
+    return { entries, ms: Math.max(0, s.at - at) };
   });
 }

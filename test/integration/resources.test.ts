@@ -176,6 +176,20 @@ describe("resources against the live sandbox (the seed, step by step)", function
       expect(archived).to.equal(r.outs.dataDirArchivedTo);
     });
 
+    it("stops a crash-looping etcd container for good (RKE's etcd once its member is removed), keeping it renamed", async () => {
+      await ssh(d, "node2", "docker run -d --name etcd --restart always rancher/hyperkube:placeholder /bin/sh -c 'exit 1' >/dev/null");
+      await waitFor(async () => {
+        const r = await ssh(d, "node2", "docker inspect -f '{{.RestartCount}}' etcd");
+        return Number(r.stdout.trim()) >= 2;
+      }, { timeoutMs: 60_000, what: "node2's etcd container to crash-loop" });
+      const r = await cleanup.create({ host: hostProps(d, "node2"), cluster: clusterProps(d, voterEndpoints(d, ["master3"])), containers: ["etcd"], mode: "rename", archiveDataDir: false });
+      const to = (r.outs.renamedContainers as Record<string, string>).etcd;
+      const st = await ssh(d, "node2", `docker inspect -f '{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}' ${to}`);
+      expect(st.stdout.trim()).to.equal("exited no");
+      expect(await containers(d, "node2")).to.not.include("etcd");
+      await ssh(d, "node2", `docker rm -f ${to} >/dev/null`);
+    });
+
     it("read reports a container that reappeared", async () => {
       const created = await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, voterEndpoints(d, ["master3"])) });
       expect(created.outs.alreadyAbsent).to.deep.equal(["etcd", "etcd-rolling-snapshots"]);
