@@ -213,7 +213,8 @@ async function failoverOnce(mb: number, procedure: "provider" | "raw", o: Option
     writesPerSec: (ackedBeforeCut * 1000) / (cutAt - writer.startedAt),
     acked: writer.acked.size,
     ackedLost: lost.length,
-    lostMs: lost.length ? cutAt - Math.min(...lost.map(([, at]) => at)) : 0,
+    // The last acknowledgement the old cluster gave marks the power cut (acks still arrive while power-off runs).
+    lostMs: lost.length ? Math.max(...writer.acked.values()) - Math.min(...lost.map(([, at]) => at)) : 0,
     lagEntries: stats(lag.map((l) => l.entries)),
     lagMs: stats(lag.map((l) => l.ms).filter(Number.isFinite)),
     lagAtCut: last,
@@ -340,7 +341,8 @@ async function figure<T>(what: string, f: () => Promise<T>): Promise<T | string>
   try {
     return await f();
   } catch (e) {
-    log(`${what} failed: ${errorText(e)}`);
+    const full = e instanceof Error ? e.message : String(e);
+    log(`${what} failed: ${full.length > 6000 ? `${full.slice(0, 2000)}\n...\n${full.slice(-4000)}` : full}`);
     return `failed: ${errorText(e)}`;
   }
 }

@@ -20,7 +20,7 @@ export interface FailoverRun {
   acked: number;
   /** Acknowledged puts absent after the restore. */
   ackedLost: number;
-  /** From the earliest lost acknowledgement to the cut (0 when nothing is lost). */
+  /** From the earliest lost acknowledgement to the last acknowledgement before the cut (0 when nothing is lost). */
   lostMs: number;
   /** The learner's lag in steady state. */
   lagEntries: Stats;
@@ -179,7 +179,7 @@ export function markdown(r: Report): string {
     "- EtcdLearner create: the provider's implementation called directly with `catchUpThreshold: 0`, from the call to its return (preflight, member add, docker run, polling until the learner's applied index reaches the leader's). Deleted between runs (data dir archived).",
     "- Raw catch-up: Debian's etcdctl 3.4 `member add --learner`, the same `docker run` (same image and flags, `--initial-cluster` from member add's output) over OpenSSH, then `etcdctl endpoint status` every 100 ms until the learner's applied index reaches the leader's raft index. Runs interleaved with the provider's.",
     "- Failover: a caught-up learner on master3; the paced writer puts pods through site A's voters while a sampler asks the voters and the learner for their status every 50 ms; then `sandbox.sh power-off A` (SIGKILL of every site-A process). The procedure starts as soon as the power-off returns (no detection time counted). RTO ends at the first `etcdctl put` acknowledged by the restored one-member cluster on master3 (polled every 50 ms). EtcdStandaloneRestore: its create called directly (split-brain guard, record, graceful stop, restore, start, verification). Raw: one OpenSSH script with the seed's commands: `docker stop`, `etcdctl snapshot restore .../member/snap/db --skip-hash-check` with a new name and token, `docker run` of etcd with `--initial-cluster-state=new` (the same tool and command line as the provider's); no guard and no verification.",
-    "- RPO: the acknowledged puts absent from the restored cluster (read with etcdctl), and the time from the earliest such acknowledgement to the cut. Lag: the leader's committed index minus the learner's applied index in each sample; in ms, how long before the sample the leader had committed what the learner had applied (resolution: one sampling interval).",
+    "- RPO: the acknowledged puts absent from the restored cluster (read with etcdctl), and the time from the earliest such acknowledgement to the last acknowledgement the old cluster gave. A learner does not vote, so the voters acknowledge writes it has not received yet: what was in flight to it at the cut (its lag) can be lost, and nothing it had applied may be (`dataLossWindow`). Lag: the leader's committed index minus the learner's applied index in each sample; in ms, how long before the sample the leader had committed what the learner had applied (interpolated between the two leader samples around that moment, 50 ms apart).",
     "- `pulumi up` in failover mode: the stack program of `stacks/` on the sandbox config, converged to learner-standby first, then site A powered off, `topology.mode` set to `failover`, and `pulumi up` timed; EtcdStandaloneRestore's share is the sum of its `failoverReport.phaseMs`.",
     "- Preview: wall time of the `pulumi` process, local file backend, the stack program on the sandbox config after `pulumi up` converged it; the empty program only loads `@pulumi/pulumi`. Peak memory: each process's VmHWM from procfs, polled every 50 ms.",
   );
