@@ -110,14 +110,34 @@ async function removeMember(props: Props): Promise<Props> {
     const conn = clusterOf(props);
     const others = conn.endpoints.filter((e) => !target.clientURLs.some((u) => sameUrl(u, e)));
     const via = others.length > 0 ? others : members.filter((m) => m.id !== target.id && !m.isLearner).flatMap((m) => m.clientURLs);
-    await withEtcd({ ...conn, endpoints: via }, (safe) => removeWhenReady(safe, target, typeof props.timeoutMs === "number" ? props.timeoutMs : 60_000));
-    const after = await etcd.memberList();
-    if (after.some((m) => m.id === target.id)) {
-      throw new EtcdStandbyError("Refused", `member ${target.name} (${target.id}) is still listed after removal`, "check the cluster with etcdctl member list and run pulumi up again", { member: target.name });
-    }
+    const after = await withEtcd({ ...conn, endpoints: via }, async (safe) => {
+      await removeWhenReady(safe, target, typeof props.timeoutMs === "number" ? props.timeoutMs : 60_000);
+      return confirmRemoved(safe, target);
+    });
     progress(WHAT, `removed ${target.name || target.id}; ${after.length} members remain`);
     return { removedMemberId: target.id, alreadyAbsent: false, clusterId, remainingMembers: after.map(summary), memberPresent: false };
   });
+}
+
+/** How long a removal may take to show in the remaining members' lists. */
+const CONFIRM_MS = 10_000;
+
+/**
+ * The member list once it no longer shows `target`, read through the members
+ * that remain (a removed member keeps listing itself until it learns of its
+ * removal, and etcd 3.4 serves member lists from the member asked, which may
+ * apply the change a moment after the leader acknowledged it).
+ */
+async function confirmRemoved(safe: EtcdSession, target: Member): Promise<Member[]> {
+  const deadline = Date.now() + CONFIRM_MS;
+  for (;;) {
+    const after = await safe.memberList();
+    if (!after.some((m) => m.id === target.id)) return after;
+    if (Date.now() > deadline) {
+      throw new EtcdStandbyError("Refused", `member ${target.name} (${target.id}) is still listed ${CONFIRM_MS / 1000} s after its removal was acknowledged`, "check the cluster with etcdctl member list and run pulumi up again", { member: target.name });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** The provider implementation, loaded by the serialised facade. */
