@@ -34,7 +34,7 @@ import { clusterProps, hostProps, voterEndpoints } from "../test/support/fixture
 import { loadKubeShaped } from "../test/support/load";
 import type { LoadTarget } from "../test/support/load";
 import { makeWorkspace, pulumi, removeWorkspace, sandboxStackWorkspace } from "../test/support/pulumi";
-import { describe as describeSandbox, endpointStatuses, etcdctl, memberList, ROOT, sandbox } from "../test/support/sandbox";
+import { describe as describeSandbox, endpointStatuses, endpointsHealthy, etcdctl, memberList, ROOT, sandbox } from "../test/support/sandbox";
 import type { SandboxDescription } from "../test/support/sandbox";
 import { waitFor } from "../test/support/wait";
 import { withPeakMemory } from "./bench/memory";
@@ -97,17 +97,13 @@ function target(d: SandboxDescription, endpoints = siteA(d)): LoadTarget {
   return { endpoints, caFile: d.etcd.caFile, certFile: d.etcd.certFile, keyFile: d.etcd.keyFile };
 }
 
-async function healthy(d: SandboxDescription, endpoints: string[]): Promise<boolean> {
-  return (await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "health"], { allowFailure: true })).code === 0;
-}
-
 /** A freshly built sandbox: the seed's four started, healthy voters, `latencyMs` apart (each way). */
 async function freshSandbox(latencyMs: number): Promise<SandboxDescription> {
   await sandbox(["down"]);
   await sandbox(["up"]);
   if (latencyMs > 0) await sandbox(["latency", String(latencyMs)]);
   const d = describeSandbox();
-  await waitFor(async () => (await memberList(d)).every((m) => m.name !== "") && (await healthy(d, d.etcd.endpoints)), { timeoutMs: 90_000, what: "four healthy voters" });
+  await waitFor(async () => (await memberList(d)).every((m) => m.name !== "") && (await endpointsHealthy(d, d.etcd.endpoints)), { timeoutMs: 90_000, what: "four healthy voters" });
   return d;
 }
 

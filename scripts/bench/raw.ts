@@ -5,18 +5,13 @@
  * etcd, and the difference measured is the procedure around it.
  */
 import type { Props } from "../../provider/impl/common";
+import { buildCommand, shQuote } from "../../provider/lib/shell";
 import { learnerCommand, learnerSettings } from "../../provider/impl/learnerSpec";
 import { parseEtcdVersion, restoreCommand, restoredEtcdCommand, restoreSettings } from "../../provider/impl/standaloneRestoreSpec";
 import { endpointStatuses, etcdctl, ssh } from "../../test/support/sandbox";
 import type { SandboxDescription } from "../../test/support/sandbox";
 import { waitFor } from "../../test/support/wait";
 
-/** Quotes one word for a POSIX shell. */
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:=,@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
-}
-
-const line = (argv: string[]): string => argv.map(shellQuote).join(" ");
 
 /**
  * Learner catch-up by hand: `etcdctl member add --learner`, `docker run` of
@@ -37,7 +32,7 @@ export async function rawCatchUp(d: SandboxDescription, inputs: Props, voters: s
     "-v", `${s.dataDir}:${s.dataDir}`, "-v", "/etc/kubernetes/ssl:/etc/kubernetes/ssl:ro",
     s.image, ...learnerCommand(s, initialCluster),
   ];
-  await ssh(d, "master3", line(argv));
+  await ssh(d, "master3", buildCommand(argv));
   await waitFor(async () => {
     const st = await endpointStatuses(d, [s.clientURL, voters[0]]);
     const mine = st.find((x) => x.endpoint === s.clientURL);
@@ -45,7 +40,7 @@ export async function rawCatchUp(d: SandboxDescription, inputs: Props, voters: s
     return mine !== undefined && leader !== undefined && mine.applied >= leader.raftIndex;
   }, { timeoutMs: 1_800_000, intervalMs: 100, what: "the raw learner to apply the leader's index" });
   const ms = Date.now() - t0;
-  await ssh(d, "master3", `docker rm -f ${shellQuote(s.containerName)} >/dev/null && rm -rf ${shellQuote(`${s.dataDir}/member`)}`);
+  await ssh(d, "master3", `docker rm -f ${shQuote(s.containerName)} >/dev/null && rm -rf ${shQuote(`${s.dataDir}/member`)}`);
   await etcdctl(d, [`--endpoints=${voters.join(",")}`, "member", "remove", id]);
   return ms;
 }
@@ -65,19 +60,19 @@ export const RAW_RESTORE_DIR = "/var/lib/etcd-raw-restore";
 export async function rawFailover(d: SandboxDescription, hostName: string, restoreInputs: Props): Promise<void> {
   const s = { ...restoreSettings(restoreInputs), restoreDataDir: `${RAW_RESTORE_DIR}/data` };
   const token = "cluster-restore1";
-  const v = parseEtcdVersion((await ssh(d, hostName, `docker run --rm ${shellQuote(s.image)} ${shellQuote(s.etcdBinary)} --version`)).stdout);
+  const v = parseEtcdVersion((await ssh(d, hostName, `docker run --rm ${shQuote(s.image)} ${shQuote(s.etcdBinary)} --version`)).stdout);
   if (!v) throw new Error(`could not tell the etcd version of ${s.image}`);
   const bin = s.etcdBinary.slice(0, s.etcdBinary.lastIndexOf("/")) || "/";
   const tool = restoreCommand(v, bin, { db: s.sourceDb, dataDir: s.restoreDataDir, name: s.newMemberName, peerURL: s.learner.peerURL, token });
   const dbDir = s.sourceDb.slice(0, s.sourceDb.lastIndexOf("/"));
   const script = [
     "set -e",
-    line(["docker", "stop", s.learner.containerName]) + " >/dev/null",
-    line(["docker", "update", "--restart=no", s.learner.containerName]) + " >/dev/null",
-    line(["mkdir", "-p", RAW_RESTORE_DIR]),
-    line(["docker", "run", "--rm", "--network", "none", ...Object.entries(tool.env).flatMap(([k, val]) => ["-e", `${k}=${val}`]),
+    buildCommand(["docker", "stop", s.learner.containerName]) + " >/dev/null",
+    buildCommand(["docker", "update", "--restart=no", s.learner.containerName]) + " >/dev/null",
+    buildCommand(["mkdir", "-p", RAW_RESTORE_DIR]),
+    buildCommand(["docker", "run", "--rm", "--network", "none", ...Object.entries(tool.env).flatMap(([k, val]) => ["-e", `${k}=${val}`]),
       "-v", `${dbDir}:${dbDir}:ro`, "-v", `${RAW_RESTORE_DIR}:${RAW_RESTORE_DIR}`, s.image, ...tool.argv]) + " >/dev/null",
-    line(["docker", "run", "-d", "--name", s.containerName, "--restart", "always", "--net", "host",
+    buildCommand(["docker", "run", "-d", "--name", s.containerName, "--restart", "always", "--net", "host",
       "-v", `${s.restoreDataDir}:${s.restoreDataDir}`, "-v", "/etc/kubernetes/ssl:/etc/kubernetes/ssl:ro",
       s.image, ...restoredEtcdCommand(s, token)]) + " >/dev/null",
   ].join("\n");

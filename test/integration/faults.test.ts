@@ -25,7 +25,7 @@ import { provider as removal } from "../../provider/impl/memberRemoval";
 import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
 import { client, loadKubeShaped } from "../support/load";
 import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
-import { describe as describeSandbox, endpointStatuses, etcdctl, host, memberList, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
+import { describe as describeSandbox, endpointStatuses, endpointsHealthy, etcdctl, host, memberList, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
 import type { CtlMember } from "../support/sandbox";
 import { waitFor } from "../support/wait";
 
@@ -202,11 +202,6 @@ class Ledger {
   }
 }
 
-async function healthy(d: SandboxDescription, endpoints: string[]): Promise<boolean> {
-  const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "health"], { allowFailure: true });
-  return r.code === 0;
-}
-
 async function keysOn(d: SandboxDescription, endpoint: string, prefix: string, serializable: boolean): Promise<Set<string>> {
   const r = await etcdctl(d, [`--endpoints=${endpoint}`, "get", prefix, "--prefix", "--keys-only", ...(serializable ? ["--consistency=s"] : [])]);
   return new Set(r.stdout.split("\n").filter(Boolean));
@@ -263,7 +258,7 @@ describe("fault injection on the live sandbox", function () {
     expect(members.filter((m) => m.isLearner !== true).map((m) => m.name).sort()).to.deep.equal([...expectVoters].sort());
     expect(members.filter((m) => m.isLearner === true).map((m) => m.name)).to.deep.equal(expectLearner ? [expectLearner] : []);
     const voterUrls = members.filter((m) => m.isLearner !== true).flatMap((m) => m.clientURLs ?? []);
-    await waitFor(() => healthy(d, voterUrls), { timeoutMs: 60_000, what: "every voter healthy" });
+    await waitFor(() => endpointsHealthy(d, voterUrls), { timeoutMs: 60_000, what: "every voter healthy" });
     const all = members.flatMap((m) => m.clientURLs ?? []);
     // every member applied what the leader has (the cluster is quiet now)
     await waitFor(async () => {
@@ -306,7 +301,7 @@ describe("fault injection on the live sandbox", function () {
     d = describeSandbox();
     ledger = new Ledger(d);
     await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
-    await waitFor(() => healthy(d, d.etcd.endpoints), { timeoutMs: 60_000, what: "four healthy voters" });
+    await waitFor(() => endpointsHealthy(d, d.etcd.endpoints), { timeoutMs: 60_000, what: "four healthy voters" });
   });
   after(async () => {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -349,7 +344,7 @@ describe("fault injection on the live sandbox", function () {
     await ssh(d, leaderHost, "docker start etcd");
     await waitFor(async () => {
       const ms = await memberList(d, siteA());
-      return healthy(d, ms.filter((m) => m.isLearner !== true && m.name !== "etcd-master3").flatMap((m) => m.clientURLs ?? []));
+      return endpointsHealthy(d, ms.filter((m) => m.isLearner !== true && m.name !== "etcd-master3").flatMap((m) => m.clientURLs ?? []));
     }, { timeoutMs: 90_000, what: "the site-A voters healthy after the restart" });
     const [acked, failed] = await writer.stop();
     expect(acked).to.be.greaterThan(0);
@@ -502,7 +497,7 @@ describe("fault injection on the live sandbox", function () {
     // a removal that would cost quorum: node1's voter is down, removing master2 would leave 1 healthy of 2
     await ssh(d, "node1", "docker kill etcd");
     try {
-      await waitFor(async () => !(await healthy(d, ["https://10.250.0.104:2379"])), { timeoutMs: 30_000, what: "node1 down" });
+      await waitFor(async () => !(await endpointsHealthy(d, ["https://10.250.0.104:2379"])), { timeoutMs: 30_000, what: "node1 down" });
       before = await snapshot(d, ["master1", "master2"]);
       e = await refused("case 5: a removal costing quorum", removal.create({ cluster: clusterProps(d, siteA()), memberName: "etcd-master2" }));
       expect(e.message).to.match(/refusing to remove etcd-master2: .*2 voters of which 1 is healthy.*need 2/s);
@@ -539,7 +534,7 @@ describe("fault injection on the live sandbox", function () {
     } finally {
       if (!poweredOn) await sandbox(["power-on", "A"]);
     }
-    await waitFor(() => healthy(d, siteA()), { timeoutMs: 120_000, what: "site A's voters healthy after power-on" });
+    await waitFor(() => endpointsHealthy(d, siteA()), { timeoutMs: 120_000, what: "site A's voters healthy after power-on" });
     const left = (await memberList(d, siteA())).find((m) => m.peerURLs.includes(M3));
     expect(left?.isLearner).to.equal(true);
 
@@ -571,7 +566,7 @@ describe("fault injection on the live sandbox", function () {
       expect(e.message).to.match(/Likely cause: the learner's disk is full/);
       expect(e.message).to.match(/no space left on device/i);
       // the voters are unharmed, nothing is left in the cluster
-      expect(await healthy(d, siteA())).to.equal(true);
+      expect(await endpointsHealthy(d, siteA())).to.equal(true);
       expect(await snapshot(d, ["master1"])).to.deep.equal(before);
       expect((await containers(d, "master3")).filter((c) => c.startsWith("etcd-learner"))).to.deep.equal([]);
     } finally {

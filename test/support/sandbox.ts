@@ -132,3 +132,8 @@ export async function endpointStatuses(d: SandboxDescription, endpoints: string[
     version: s.Status.version,
   }));
 }
+
+/** Whether every one of `endpoints` passes `etcdctl endpoint health`. */
+export async function endpointsHealthy(d: SandboxDescription, endpoints: string[]): Promise<boolean> {
+  return (await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "health"], { allowFailure: true })).code === 0;
+}
