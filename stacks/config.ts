@@ -187,6 +187,7 @@ export function parseLayout(raw: RawConfig): Layout {
   if ((mode === "learner-standby" || mode === "failover") && learnerHosts.length === 0) {
     problems.push(`${mode} needs an etcd host in the standby site ${standbySite} to hold the learner`);
   }
+  problems.push(...nameClashes(hosts, learnerHosts, etcd.memberNamePrefix, etcd.learnerNamePrefix));
   if (etcd.electionMs < 5 * etcd.heartbeatMs) problems.push(`etcd.electionMs (${etcd.electionMs}) must be at least 5 times etcd.heartbeatMs (${etcd.heartbeatMs})`);
 
   const sshRaw = obj(raw.ssh);
@@ -205,6 +206,36 @@ export function parseLayout(raw: RawConfig): Layout {
 
   if (problems.length > 0) throw new ConfigError(problems);
   return { mode, primarySite, standbySite, hosts, learnerHosts, etcd, ssh, warnings };
+}
+
+/**
+ * Names that could make a learner look like a voter (or a voter like another
+ * host's): a learner prefix that equals, or begins, the voters' prefix (or the
+ * reverse), a learner name equal to any voter's name, and one member name
+ * claimed by two hosts. Removal and refresh find members by name, so any of
+ * these would remove the wrong member or flip the learner on every refresh.
+ */
+export function nameClashes(hosts: readonly HostSpec[], learnerHosts: readonly string[], memberNamePrefix: string, learnerNamePrefix: string): string[] {
+  const problems: string[] = [];
+  for (const [field, v] of [["etcd.memberNamePrefix", memberNamePrefix], ["etcd.learnerNamePrefix", learnerNamePrefix]] as const) {
+    if (!/^[A-Za-z0-9._-]{0,40}$/.test(v)) problems.push(`${field} must be letters, digits, ".", "_" and "-" (at most 40), got ${JSON.stringify(v)}`);
+  }
+  if (learnerNamePrefix === "" || memberNamePrefix.startsWith(learnerNamePrefix) || learnerNamePrefix.startsWith(memberNamePrefix)) {
+    problems.push(
+      `etcd.learnerNamePrefix ${JSON.stringify(learnerNamePrefix)} clashes with etcd.memberNamePrefix ${JSON.stringify(memberNamePrefix)} (RKE's voter names): a learner would carry a voter's name, and refresh would take it for the removed voter coming back; use a prefix of its own such as "learner-"`,
+    );
+  }
+  const voters = hosts.filter((h) => h.roles.includes("etcd")).map((h) => ({ host: h.name, name: h.memberName ?? `${memberNamePrefix}${h.name}` }));
+  for (const n of new Set(voters.map((v) => v.name))) {
+    const owners = voters.filter((v) => v.name === n);
+    if (owners.length > 1) problems.push(`member name ${n} is claimed by hosts ${owners.map((o) => o.host).join(" and ")}: set hosts[].memberName to each host's own RKE member name (etcdctl member list)`);
+  }
+  for (const h of learnerHosts) {
+    const learner = `${learnerNamePrefix}${h}`;
+    const clash = voters.find((v) => v.name === learner);
+    if (clash) problems.push(`host ${h}'s learner would be named ${learner}, which is host ${clash.host}'s voter name: change etcd.learnerNamePrefix`);
+  }
+  return problems;
 }
 
 /** The etcd member name of a host's RKE voter. */

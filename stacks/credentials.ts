@@ -63,3 +63,14 @@ export function loadCredentials(config: pulumi.Config, hosts: HostSpec[], proble
   }
   return { caPem, certPem, etcdKey: etcdKey ?? pulumi.secret(""), sshKey: sshKey ?? pulumi.secret(""), hostKeys };
 }
+
+/**
+ * Hosts without a pinned SSH host key. Every host in the config needs one, at
+ * every preview, whatever the mode: a host that only failover or fencing
+ * touches must not be found unpinned on the day of the disaster.
+ */
+export function unpinnedHosts(hosts: readonly HostSpec[], hostKeys: ReadonlyMap<string, string>): string[] {
+  return hosts
+    .filter((h) => !hostKeys.has(h.address))
+    .map((h) => `host ${h.name} (${h.address}) has no pinned SSH host key: set hostPublicKey on it (ssh-keyscan -t ed25519 ${h.address}) or list it in ssh.knownHostsFile; every host needs one, whichever mode touches it`);
+}

@@ -29,6 +29,12 @@ export interface ContainerInfo {
   restartCount: number;
   /** Host paths bind-mounted into it. */
   mountSources: string[];
+  /** Bind mounts: host path and path inside the container. */
+  mounts: { source: string; destination: string }[];
+  /** The command it runs: entry point and arguments (`Path` then `Args`). */
+  argv: string[];
+  /** Its environment, `NAME=value` lines. */
+  env: string[];
 }
 
 /** A bind mount for {@link runContainer}. */
@@ -92,10 +98,12 @@ interface RawInspect {
   Id?: string;
   Name?: string;
   Created?: string;
-  Config?: { Image?: string; Labels?: Record<string, string> | null };
+  Path?: string;
+  Args?: string[] | null;
+  Config?: { Image?: string; Labels?: Record<string, string> | null; Env?: string[] | null };
   State?: { Status?: string; Running?: boolean };
   RestartCount?: number;
-  Mounts?: { Source?: string }[] | null;
+  Mounts?: { Source?: string; Destination?: string }[] | null;
 }
 
 /** Inspects container `name`; an absent container gives `exists: false`, not an error. */
@@ -106,7 +114,7 @@ export async function inspectContainer(s: SshSession, name: string): Promise<Con
   });
   if (r.code !== 0) {
     if (NO_SUCH.test(r.stderr)) {
-      return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {}, restartCount: 0, mountSources: [] };
+      return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {}, restartCount: 0, mountSources: [], mounts: [], argv: [], env: [] };
     }
     throw new EtcdStandbyError(
       "RemoteCommandFailed",
@@ -137,6 +145,9 @@ export async function inspectContainer(s: SshSession, name: string): Promise<Con
     labels: raw.Config?.Labels ?? {},
     restartCount: raw.RestartCount ?? 0,
     mountSources: (raw.Mounts ?? []).map((m) => m.Source ?? "").filter((x) => x !== ""),
+    mounts: (raw.Mounts ?? []).filter((m) => m.Source && m.Destination).map((m) => ({ source: m.Source as string, destination: m.Destination as string })),
+    argv: [...(raw.Path ? [raw.Path] : []), ...(raw.Args ?? [])],
+    env: raw.Config?.Env ?? [],
   };
 }
 
@@ -185,6 +196,12 @@ export async function setRestartPolicy(s: SshSession, name: string, policy: Rest
 export async function stopForGood(s: SshSession, name: string, graceSeconds = 30): Promise<boolean> {
   if (!(await stopContainer(s, name, graceSeconds))) return false;
   return setRestartPolicy(s, name, "no");
+}
+
+/** Starts a stopped container `name` (`docker start`). Returns false when no such container exists. */
+export async function startContainer(s: SshSession, name: string): Promise<boolean> {
+  check(validateContainerName(name, "container name"), s.host);
+  return absentIsFalse(s, name, "start", ["start", name]);
 }
 
 /** Renames container `from` to `to`. Throws NotFound when `from` does not exist. */

@@ -18,25 +18,82 @@ function checkPath(s: SshSession, path: string, field: string): void {
   }
 }
 
+/**
+ * The prefix of what an in-place archive leaves inside a data dir that is a
+ * mount point (see {@link archivePath}); a dir holding only such entries
+ * (and a filesystem's own `lost+found`) counts as empty, and etcd ignores
+ * them (it logs "found invalid file").
+ */
+export const IN_PLACE_ARCHIVE_PREFIX = ".etcd-standby-";
+
 /** Says whether `path` is absent, an empty directory, a directory with entries, or something else. */
 export async function pathState(s: SshSession, path: string): Promise<PathState> {
   checkPath(s, path, "path");
-  // `ls -A` lists a directory's entries (none when empty); fails when absent.
-  const r = await s.run(["sh", "-c", 'if [ ! -e "$1" ]; then echo absent; elif [ -d "$1" ]; then if [ -z "$(ls -A "$1")" ]; then echo empty-dir; else echo non-empty-dir; fi; else echo file; fi', "sh", path]);
+  // `ls -A` lists a directory's entries (none when empty); in-place archives do not count.
+  const r = await s.run(["sh", "-c", 'if [ ! -e "$1" ]; then echo absent; elif [ -d "$1" ]; then if [ -z "$(ls -A "$1" | grep -v -e "^$2" -e "^lost+found\$")" ]; then echo empty-dir; else echo non-empty-dir; fi; else echo file; fi', "sh", path, IN_PLACE_ARCHIVE_PREFIX]);
   const state = r.stdout.trim();
   if (state === "absent" || state === "empty-dir" || state === "non-empty-dir" || state === "file") return state;
   throw new EtcdStandbyError("RemoteCommandFailed", `could not tell what is at ${path}: ${r.stdout.trim().slice(0, 200)}`, "check the host's shell", { host: s.host });
 }
 
+/** Where {@link archivePath} put things. */
+export interface Archived {
+  /** False when `path` was absent. */
+  moved: boolean;
+  /** Where the contents are now. */
+  to: string;
+  /** True when `path` is a mount point (its own disk): its contents were moved into a folder inside it. */
+  inPlace: boolean;
+}
+
+/** True when `path` is a mount point on the host (its own filesystem, e.g. a dedicated etcd disk). */
+export async function isMountPoint(s: SshSession, path: string): Promise<boolean> {
+  checkPath(s, path, "path");
+  const r = await s.run(["sh", "-c", MOUNT_POINT_SH + 'if is_mount "$1"; then echo yes; else echo no; fi', "sh", path]);
+  return r.stdout.trim() === "yes";
+}
+
+// A mount point is listed in the host's mountinfo (bind mounts too); without procfs, a device change from the parent.
+const MOUNT_POINT_SH = 'is_mount() { if [ -r /proc/self/mountinfo ]; then awk -v p="$1" \'$5 == p { f = 1 } END { exit !f }\' /proc/self/mountinfo; else [ "$(stat -c %d "$1")" != "$(stat -c %d "$1/..")" ]; fi; }; ';
+
 /**
- * Renames `path` to `to` (both absolute); returns false when `path` is absent.
- * Refuses to overwrite an existing `to`.
+ * Archives `path` as `to` (both absolute) by renaming it; refuses to overwrite
+ * an existing `to`. When `path` is a mount point (a dedicated disk cannot be
+ * renamed: "Device or resource busy"), its entries are moved instead into a
+ * folder inside it, `<path>/.etcd-standby-<name of to>`, on the same
+ * filesystem, so nothing is copied and the mount stays (its `lost+found`
+ * stays where it is).
  */
-export async function archivePath(s: SshSession, path: string, to: string): Promise<boolean> {
+export async function archivePath(s: SshSession, path: string, to: string): Promise<Archived> {
   checkPath(s, path, "path");
   checkPath(s, to, "archive path");
-  const r = await s.run(["sh", "-c", 'if [ ! -e "$1" ]; then echo absent; exit 0; fi; if [ -e "$2" ]; then echo "exists: $2" >&2; exit 3; fi; mv -- "$1" "$2" && echo moved', "sh", path, to]);
-  return r.stdout.trim() === "moved";
+  const inPlace = `${path}/${IN_PLACE_ARCHIVE_PREFIX}${to.slice(to.lastIndexOf("/") + 1)}`;
+  const r = await s.run([
+    "sh", "-c",
+    MOUNT_POINT_SH +
+      'if [ ! -e "$1" ]; then echo absent; exit 0; fi; ' +
+      'if is_mount "$1"; then if [ -e "$3" ]; then echo "exists: $3" >&2; exit 3; fi; mkdir -m 0700 -- "$3" || exit 4; ' +
+      'for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do [ -e "$e" ] || continue; case "${e##*/}" in "$4"*|lost+found) continue ;; esac; mv -- "$e" "$3/" || exit 5; done; echo in-place; exit 0; fi; ' +
+      'if [ -e "$2" ]; then echo "exists: $2" >&2; exit 3; fi; mv -- "$1" "$2" && echo moved',
+    "sh", path, to, inPlace, IN_PLACE_ARCHIVE_PREFIX,
+  ]);
+  const out = r.stdout.trim();
+  if (out === "in-place") return { moved: true, to: inPlace, inPlace: true };
+  return { moved: out === "moved", to, inPlace: false };
+}
+
+/**
+ * Problems that would stop {@link archivePath} half-way, found before
+ * anything changes: the folder that receives the archive must be writable.
+ */
+export async function archiveProblem(s: SshSession, path: string): Promise<string | undefined> {
+  checkPath(s, path, "path");
+  const r = await s.run(["sh", "-c", MOUNT_POINT_SH + 'if [ ! -e "$1" ]; then echo ok; elif is_mount "$1"; then if [ -w "$1" ]; then echo ok; else echo "mount-not-writable"; fi; elif [ -w "$(dirname "$1")" ]; then echo ok; else echo "parent-not-writable"; fi', "sh", path]);
+  const out = r.stdout.trim();
+  if (out === "ok") return undefined;
+  return out === "mount-not-writable"
+    ? `${path} is a mount point that is not writable, so its contents cannot be archived inside it`
+    : `the folder holding ${path} is not writable, so ${path} cannot be archived beside it`;
 }
 
 /** Creates directory `path` (and parents) with mode 0700 when missing. */

@@ -87,6 +87,7 @@ export function checkCluster(p: Problems, v: unknown, field = "cluster"): void {
   pem(p, `${field}.certPem`, v.certPem, "certificate");
   pem(p, `${field}.keyPem`, v.keyPem, "private key");
   optional(p, `${field}.timeoutMs`, v.timeoutMs, positiveInt);
+  optional(p, `${field}.lockWaitMs`, v.lockWaitMs, positiveInt);
 }
 
 /** Validates a host connection input (`host`): address, user, key, and a pinned host key unless opted out. */
@@ -173,6 +174,7 @@ export function clusterOf(props: Props, field = "cluster"): ClusterConnectionArg
     certPem: c.certPem as string,
     keyPem: c.keyPem as string,
     timeoutMs: c.timeoutMs as number | undefined,
+    lockWaitMs: c.lockWaitMs as number | undefined,
   };
 }
 
@@ -233,6 +235,17 @@ export function diffFields(olds: Props, news: Props, replaceOn: string[], update
     replaces,
     deleteBeforeReplace: replaces.length > 0,
   };
+}
+
+/**
+ * The diff of a resource that addresses one member by `memberName` and/or
+ * `peerURL`: a changed selector replaces, except a peer URL added beside an
+ * unchanged name (state written before the stack passed both), which narrows
+ * the same member and is an update.
+ */
+export function diffMemberSelector(olds: Props, news: Props, updateOn: string[]): pulumi.dynamic.DiffResult {
+  const urlAdded = (olds.peerURL === undefined || olds.peerURL === "") && typeof news.peerURL === "string" && olds.memberName !== undefined && sameValue(olds.memberName, news.memberName);
+  return urlAdded ? diffFields(olds, news, ["memberName"], [...updateOn, "peerURL"]) : diffFields(olds, news, ["memberName", "peerURL"], updateOn);
 }
 
 /** The current time as a compact UTC stamp for backup names: 20260101T120000Z. */

@@ -11,12 +11,18 @@
  * next preview shows the cleanup again. delete changes nothing.
  */
 import { inspectContainer, listContainers, removeContainer, renameContainer, stopForGood } from "../connection/docker";
+import type { ContainerInfo } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
-import { archivePath, pathState } from "../connection/hostfs";
+import { archivePath, archiveProblem, pathState } from "../connection/hostfs";
+import { hostAddressView, pointsAtHost } from "../connection/hostnet";
 import { withSsh } from "../connection/ssh";
+import type { SshSession } from "../connection/ssh";
+import { belongsToCluster, etcdFlagsOf, isEtcdServer, peerUrlsOf } from "../lib/etcdContainer";
 import { EtcdStandbyError } from "../lib/errors";
 import { hostOfUrl } from "../lib/members";
+import type { Member } from "../lib/members";
 import { validateEach, validateMemberName } from "../lib/validate";
+import { RUN_ID, withClusterLock } from "./clusterLock";
 import { MANAGED_LABEL } from "./learnerSpec";
 import { checkCluster, checkHost, checkNamesAndPath, clusterOf, diffFields, hostOf, Problems, progress, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
@@ -46,81 +52,135 @@ function settings(props: Props): Settings {
   };
 }
 
-/** Refuses while a member of the cluster still lives on this host (matched by peer URL host). */
-async function refuseLiveMember(props: Props, address: string): Promise<void> {
-  if (props.cluster === undefined || props.cluster === null) return;
-  const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
-  const ignored = Array.isArray(props.ignoreMembers) ? (props.ignoreMembers as string[]) : [];
-  const onHost = members.filter((m) => m.peerURLs.some((u) => hostOfUrl(u) === address) && !(m.name !== "" && ignored.includes(m.name)));
-  if (onHost.length === 0) return;
-  const names = onHost.map((m) => `${m.name || "(unstarted)"} (${m.id})`).join(", ");
-  if (settings(props).force) {
-    progress(WHAT, `WARNING: ${names} still has a peer URL on ${address}; cleaning anyway because force is set`);
-    return;
+/** What the preflight learned: read only, judged before anything changes. */
+interface CleanupPlan {
+  /** Containers present, by name, as inspected. */
+  present: ContainerInfo[];
+  absent: string[];
+  /** Why the data dir cannot be archived, if it cannot. */
+  archiveProblem: string | undefined;
+}
+
+/**
+ * Preflight, reads only: which containers are there; no member of the
+ * cluster still lives on the host (its peer URLs resolved on the host
+ * itself, so `https://master3:2380` and `https://10.0.0.3:2380` are one
+ * host); every etcd server container among them belongs to this cluster
+ * (its `--initial-cluster` names a current member on another host); none is
+ * etcd-standby's own; the data dir can be archived. Throws the first problem.
+ */
+async function preflight(ssh: SshSession, props: Props, s: Settings, members: Member[] | undefined): Promise<CleanupPlan> {
+  const host = ssh.host;
+  const infos = await Promise.all(s.containers.map((name) => inspectContainer(ssh, name)));
+  const present = infos.filter((i) => i.exists);
+  const absent = infos.filter((i) => !i.exists).map((i) => i.name);
+  const etcdServers = present.map((info) => ({ info, flags: etcdFlagsOf(info.argv, info.env) })).filter((c) => isEtcdServer(c.info.argv, c.flags));
+  const names = new Set<string>();
+  for (const m of members ?? []) for (const u of m.peerURLs) names.add(hostOfUrlOr(u));
+  for (const c of etcdServers) for (const p of peerUrlsOf(c.flags)) names.add(hostOfUrlOr(p.url));
+  names.delete("");
+  const [view, archiveWhy] = await Promise.all([
+    members ? hostAddressView(ssh, [...names]) : Promise.resolve(undefined),
+    s.archiveDataDir ? archiveProblem(ssh, s.dataDir) : Promise.resolve(undefined),
+  ]);
+  if (members && view) {
+    const ignored = Array.isArray(props.ignoreMembers) ? (props.ignoreMembers as string[]) : [];
+    const onHost = members.filter((m) => m.peerURLs.some((u) => pointsAtHost(view, hostOfUrlOr(u))) && !(m.name !== "" && ignored.includes(m.name)));
+    if (onHost.length > 0) {
+      const list = onHost.map((m) => `${m.name || "(unstarted)"} (${m.id}, ${m.peerURLs.join(", ")})`).join(", ");
+      if (s.force) {
+        progress(WHAT, `WARNING: ${list} still has a peer URL on ${host}; cleaning anyway because force is set`);
+      } else {
+        throw new EtcdStandbyError(
+          "Refused",
+          `refusing to clean ${host}: member ${list} of the cluster still has a peer URL on this host (resolved on the host to ${view.own.filter((a) => a !== "127.0.0.1" && a !== "::1").join(", ")}); nothing was changed`,
+          "remove the member first (EtcdMemberRemoval, or `etcdctl member remove ID`), as the seed does, then run pulumi up again; or set force: true if you know the member is gone for good",
+          { host, member: onHost[0].name || onHost[0].id },
+        );
+      }
+    }
+    const memberUrls = members.flatMap((m) => m.peerURLs);
+    for (const c of etcdServers) {
+      const verdict = belongsToCluster(peerUrlsOf(c.flags), memberUrls, (h) => view.resolved[h] ?? [], (h) => pointsAtHost(view, h));
+      if (!verdict.belongs) {
+        throw new EtcdStandbyError(
+          "Refused",
+          `refusing to clean ${host}: container ${c.info.name} runs an etcd (${c.flags.name ?? "no --name"}, --initial-cluster=${c.flags["initial-cluster"] ?? "none"}) that names no current member of this cluster (${members.map((m) => `${m.name || m.id}=${m.peerURLs.join("|")}`).join(", ")}): it belongs to another cluster, or the host is not the one meant; nothing was changed`,
+          "check the host's address in the config; stop that container by hand only if you are sure it is this cluster's",
+          { host },
+        );
+      }
+    }
   }
-  throw new EtcdStandbyError(
-    "Refused",
-    `refusing to clean ${address}: member ${names} of the cluster still has a peer URL on this host`,
-    "remove the member first (EtcdMemberRemoval, or `etcdctl member remove ID`), as the seed does, then run pulumi up again; or set force: true if you know the member is gone for good",
-    { host: address, member: onHost[0].name || onHost[0].id },
-  );
+  for (const info of present) {
+    if (info.labels[MANAGED_LABEL] !== undefined && !s.force) {
+      throw new EtcdStandbyError("Refused", `container ${info.name} on ${host} is managed by etcd-standby (${info.labels[MANAGED_LABEL]}), not RKE's; nothing was changed`, "leave it to its own resource, or set force: true", { host });
+    }
+  }
+  if (archiveWhy !== undefined) {
+    throw new EtcdStandbyError("Refused", `refusing to clean ${host}: ${archiveWhy}; nothing was changed`, `fix the permissions of ${s.dataDir}, or set archiveDataDir: false and empty it yourself`, { host });
+  }
+  return { present, absent, archiveProblem: archiveWhy };
+}
+
+function hostOfUrlOr(url: string): string {
+  try {
+    return hostOfUrl(url);
+  } catch {
+    return "";
+  }
 }
 
 async function clean(props: Props): Promise<Props> {
   const host = hostOf(props);
   const s = settings(props);
-  await refuseLiveMember(props, host.host);
   const when = stamp();
-  return withSsh(host, async (ssh) => {
-    const removed: string[] = [];
-    const renamed: Record<string, string> = {};
-    const absent: string[] = [];
-    for (const name of s.containers) {
-      const info = await inspectContainer(ssh, name);
-      if (!info.exists) {
-        absent.push(name);
-        continue;
+  const work = (members: Member[] | undefined) =>
+    withSsh(host, async (ssh) => {
+      const plan = await preflight(ssh, props, s, members);
+      const removed: string[] = [];
+      const renamed: Record<string, string> = {};
+      for (const info of plan.present) {
+        const name = info.name;
+        progress(WHAT, `stopping ${name} on ${host.host} (run ${RUN_ID})`);
+        await stopForGood(ssh, name);
+        if (s.mode === "rename") {
+          const to = `${name}-removed-${when}`;
+          await renameContainer(ssh, name, to);
+          renamed[name] = to;
+        } else {
+          await removeContainer(ssh, name, { force: true });
+          removed.push(name);
+        }
       }
-      if (info.labels[MANAGED_LABEL] !== undefined && !s.force) {
-        throw new EtcdStandbyError("Refused", `container ${name} on ${host.host} is managed by etcd-standby (${info.labels[MANAGED_LABEL]}), not RKE's`, "leave it to its own resource, or set force: true", { host: host.host });
+      const still: string[] = [];
+      for (const name of s.containers) if ((await inspectContainer(ssh, name)).exists) still.push(name);
+      if (still.length > 0) {
+        throw new EtcdStandbyError("Refused", `containers ${still.join(", ")} are still present on ${host.host} after cleanup`, "check whether something re-creates them (rke up, a supervisor) and run pulumi up again", { host: host.host });
       }
-      progress(WHAT, `stopping ${name} on ${host.host}`);
-      await stopForGood(ssh, name);
-      if (s.mode === "rename") {
-        const to = `${name}-removed-${when}`;
-        await renameContainer(ssh, name, to);
-        renamed[name] = to;
-      } else {
-        await removeContainer(ssh, name, { force: true });
-        removed.push(name);
+      let dataDirArchivedTo = "";
+      // Never archive a data dir that one of our own containers (a learner, a restored etcd) uses.
+      const users: string[] = [];
+      for (const name of await listContainers(ssh, { label: MANAGED_LABEL })) {
+        const info = await inspectContainer(ssh, name);
+        if (info.mountSources.some((m) => m === s.dataDir || m.startsWith(`${s.dataDir}/`))) users.push(name);
       }
-    }
-    const still: string[] = [];
-    for (const name of s.containers) if ((await inspectContainer(ssh, name)).exists) still.push(name);
-    if (still.length > 0) {
-      throw new EtcdStandbyError("Refused", `containers ${still.join(", ")} are still present on ${host.host} after cleanup`, "check whether something re-creates them (rke up, a supervisor) and run pulumi up again", { host: host.host });
-    }
-    let dataDirArchivedTo = "";
-    // Never archive a data dir that one of our own containers (a learner, a restored etcd) uses.
-    const users: string[] = [];
-    for (const name of await listContainers(ssh, { label: MANAGED_LABEL })) {
-      const info = await inspectContainer(ssh, name);
-      if (info.mountSources.some((m) => m === s.dataDir || m.startsWith(`${s.dataDir}/`))) users.push(name);
-    }
-    if (s.archiveDataDir && users.length > 0) {
-      progress(WHAT, `not archiving ${s.dataDir} on ${host.host}: it is in use by ${users.join(", ")} (managed by etcd-standby)`);
-    } else if (s.archiveDataDir) {
-      const st = await pathState(ssh, s.dataDir);
-      if (st === "non-empty-dir" || st === "file") {
-        const to = `${s.dataDir}.removed-${when}`;
-        await archivePath(ssh, s.dataDir, to);
-        dataDirArchivedTo = to;
-        progress(WHAT, `archived ${s.dataDir} to ${to} on ${host.host}`);
+      if (s.archiveDataDir && users.length > 0) {
+        progress(WHAT, `not archiving ${s.dataDir} on ${host.host}: it is in use by ${users.join(", ")} (managed by etcd-standby)`);
+      } else if (s.archiveDataDir) {
+        const st = await pathState(ssh, s.dataDir);
+        if (st === "non-empty-dir" || st === "file") {
+          const r = await archivePath(ssh, s.dataDir, `${s.dataDir}.removed-${when}`);
+          dataDirArchivedTo = r.to;
+          progress(WHAT, `archived ${s.dataDir} to ${r.to} on ${host.host}${r.inPlace ? " (it is a mount point: its contents were moved inside it)" : ""}`);
+        }
       }
-    }
-    progress(WHAT, `${host.host}: removed [${removed.join(", ")}], renamed [${Object.entries(renamed).map(([a, b]) => `${a} -> ${b}`).join(", ")}], already absent [${absent.join(", ")}]`);
-    return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: absent, dataDirArchivedTo, reappeared: [] as string[] };
-  });
+      progress(WHAT, `${host.host}: removed [${removed.join(", ")}], renamed [${Object.entries(renamed).map(([a, b]) => `${a} -> ${b}`).join(", ")}], already absent [${plan.absent.join(", ")}]`);
+      return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: plan.absent, dataDirArchivedTo, reappeared: [] as string[] };
+    });
+  if (props.cluster === undefined || props.cluster === null) return work(undefined);
+  const conn = clusterOf(props);
+  return withEtcd(conn, (etcd) => withClusterLock(etcd, `RkeContainerCleanup on ${host.host}`, conn.lockWaitMs, async () => work(await etcd.memberList())));
 }
 
 /** The provider implementation, loaded by the serialised facade. */

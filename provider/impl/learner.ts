@@ -11,22 +11,27 @@
  * and names the likely cause with the tail of the learner's log.
  */
 import { X509Certificate } from "crypto";
-import { containerLogsTail, imageExists, inspectContainer, removeContainer, runContainer } from "../connection/docker";
-import type { ContainerInfo } from "../connection/docker";
+import { containerLogsTail, imageExists, inspectContainer, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
+import type { ContainerInfo, RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
-import type { EtcdSession, EtcdStatus } from "../connection/etcd";
+import type { EtcdSession, EtcdStatus, MemberHealth } from "../connection/etcd";
 import { archivePath, fileReadable, pathState, readPublicFile } from "../connection/hostfs";
 import type { PathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
+import { refusedExtraFlags } from "../lib/etcdFlags";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { buildInitialCluster, hostOfUrl, resolveMember, sameUrl } from "../lib/members";
 import type { Member } from "../lib/members";
 import { checkAddLearner, checkRemoval } from "../lib/quorum";
+import { checkJoinVersion } from "../lib/versions";
+import type { ClusterVersions, EtcdVersion } from "../lib/versions";
 import { validateClientUrl, validateEach, validateExtraFlag, validateImage, validateMemberName, validatePeerUrl } from "../lib/validate";
+import { RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
+import { imageEtcdVersion } from "./imageVersion";
 import { checkCluster, checkHost, checkNamesAndPath, clusterOf, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
-import { catchUpPercent, diagnose, learnerContainer, learnerSettings, logExcerpt, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
+import { catchUpPercent, diagnose, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, logExcerpt, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
 import type { LearnerSettings } from "./learnerSpec";
 
 const WHAT = "EtcdLearner";
@@ -49,33 +54,59 @@ function mine(info: ContainerInfo, s: LearnerSettings): boolean {
   return info.exists && info.labels[MANAGED_LABEL] === "EtcdLearner" && info.labels[MEMBER_LABEL] === s.memberName;
 }
 
-/** Status of the current leader, from any healthy voter's view. */
-async function leaderStatus(etcd: EtcdSession, members: readonly Member[]): Promise<EtcdStatus> {
-  const health = await etcd.memberHealth(members.filter((m) => !m.isLearner));
-  const seen = health.find((h) => h.status && h.status.leaderId !== "0000000000000000");
+/** Status of the current leader, from any healthy voter's view, and every voter's health. */
+async function leaderStatus(etcd: EtcdSession, members: readonly Member[]): Promise<{ leader: EtcdStatus; voters: MemberHealth[] }> {
+  const voters = await etcd.memberHealth(members.filter((m) => !m.isLearner));
+  const seen = voters.find((h) => h.status && h.status.leaderId !== "0000000000000000");
   if (!seen?.status) {
     throw new EtcdStandbyError("Refused", "no voter reports a leader: the cluster is not healthy", "restore quorum before adding a learner (etcdctl endpoint status)");
   }
-  const leaderHealth = health.find((h) => h.id === seen.status?.leaderId);
-  if (leaderHealth?.status) return leaderHealth.status;
+  const leaderHealth = voters.find((h) => h.id === seen.status?.leaderId);
+  if (leaderHealth?.status) return { leader: leaderHealth.status, voters };
   throw new EtcdStandbyError("Refused", `the leader ${seen.status.leaderId} does not answer status calls`, "check the leader's health and retry");
 }
 
-/** Preflight, on the cluster side. Returns an existing leftover learner to adopt, if any. */
-async function preflightCluster(etcd: EtcdSession, s: LearnerSettings): Promise<Member | undefined> {
+/** What the cluster-side preflight found. */
+interface ClusterPreflight {
+  /** A learner left by an interrupted run, to adopt. */
+  adopt: Member | undefined;
+  /** The cluster version and every answering member's server version. */
+  versions: ClusterVersions;
+  /** The voters healthy before anything changes: watched while the learner starts. */
+  healthyVoters: { id: string; name: string }[];
+}
+
+/** The cluster version (`/version` of a healthy voter) and every answering member's server version. */
+async function clusterVersions(etcd: EtcdSession, health: readonly MemberHealth[]): Promise<ClusterVersions> {
+  const members = health.filter((h) => h.status).map((h) => ({ name: h.name || h.id, version: h.status?.version ?? "" }));
+  let cluster: string | undefined;
+  for (const h of health.filter((x) => x.healthy && !x.isLearner && x.endpoint)) {
+    try {
+      cluster = (await etcd.versionOf(h.endpoint as string)).cluster || undefined;
+      break;
+    } catch {
+      // another voter may answer
+    }
+  }
+  return { cluster, members };
+}
+
+/** Preflight, on the cluster side: health, versions, name and peer URL, learner slots. Changes nothing. */
+async function preflightCluster(etcd: EtcdSession, s: LearnerSettings): Promise<ClusterPreflight> {
   const members = await etcd.memberList();
   const health = await etcd.memberHealth(members);
   const voters = members.filter((m) => !m.isLearner);
-  const healthyVoters = health.filter((h) => h.healthy && !h.isLearner).length;
-  if (healthyVoters * 2 <= voters.length) {
-    throw new EtcdStandbyError("QuorumRisk", `only ${healthyVoters} of ${voters.length} voters are healthy`, "restore the cluster's health before adding a learner");
+  const healthy = health.filter((h) => h.healthy && !h.isLearner);
+  if (healthy.length * 2 <= voters.length) {
+    throw new EtcdStandbyError("QuorumRisk", `only ${healthy.length} of ${voters.length} voters are healthy`, "restore the cluster's health before adding a learner");
   }
   await leaderStatus(etcd, members);
+  const pre = { versions: await clusterVersions(etcd, health), healthyVoters: healthy.map((h) => ({ id: h.id, name: h.name || h.id })) };
   const byUrl = members.find((m) => m.peerURLs.some((u) => sameUrl(u, s.peerURL)));
   const byName = members.find((m) => m.name === s.memberName);
   // A learner left by an interrupted create (same peer URL, unstarted or same name) is adopted.
   if (byUrl && byUrl.isLearner && (!byUrl.started || byUrl.name === s.memberName) && (!byName || byName.id === byUrl.id)) {
-    return byUrl;
+    return { ...pre, adopt: byUrl };
   }
   if (byName) {
     throw new EtcdStandbyError("Refused", `member name ${s.memberName} is already used by member ${byName.id} (${byName.peerURLs.join(", ")})`, "choose another memberName, or remove that member first", { member: s.memberName });
@@ -85,7 +116,34 @@ async function preflightCluster(etcd: EtcdSession, s: LearnerSettings): Promise<
   }
   const slots = checkAddLearner(members, s.maxLearners);
   if (!slots.ok) throw new EtcdStandbyError("Refused", slots.reason, "promote or remove the existing learner first", { member: s.memberName });
-  return undefined;
+  return { ...pre, adopt: undefined };
+}
+
+/** Refuses an image whose etcd may not run beside the cluster's members; before anything changes. */
+function refuseVersion(image: EtcdVersion, versions: ClusterVersions, s: LearnerSettings, host: string): void {
+  const verdict = checkJoinVersion(image, versions);
+  if (verdict.ok) return;
+  const seen = `cluster version ${versions.cluster ?? "unknown"}; members: ${versions.members.map((m) => `${m.name} ${m.version}`).join(", ")}`;
+  throw new EtcdStandbyError(
+    "Refused",
+    `refusing learner ${s.memberName} on ${host}: image ${s.image} runs etcd ${image.text}, which etcd does not support beside this cluster (${seen}): ${verdict.problems.join("; ")}. Nothing was changed`,
+    verdict.safePath,
+    { member: s.memberName, host },
+  );
+}
+
+/** The image's etcd version, read on the host; a failure is kept for after the host's own checks. */
+function readImageVersion(ssh: SshSession, s: LearnerSettings): Promise<{ v?: EtcdVersion; error?: unknown }> {
+  return imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: `${s.containerName}-version-${RUN_ID}`, labels: { [MANAGED_LABEL]: "EtcdLearnerTool", [RUN_LABEL]: RUN_ID } }).then(
+    (v) => ({ v }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+/** The image version from {@link readImageVersion}, or its error thrown. */
+function versionOrThrow(r: { v?: EtcdVersion; error?: unknown }): EtcdVersion {
+  if (r.v) return r.v;
+  throw r.error;
 }
 
 /** Checks the certificate names the learner's address, is valid now, and was issued by the host's CA file. */
@@ -157,13 +215,22 @@ function judgeHost(f: HostFacts, s: LearnerSettings, adopting: boolean, host: st
 
 /** Reads the learner's state from the cluster (and its status endpoint when reachable). */
 async function observe(etcd: EtcdSession, s: LearnerSettings): Promise<LearnerState> {
+  return (await observeWithVoters(etcd, s)).state;
+}
+
+/** {@link observe}, with the voters' health seen on the way (empty when not read). */
+async function observeWithVoters(etcd: EtcdSession, s: LearnerSettings): Promise<{ state: LearnerState; voters: MemberHealth[] }> {
   const members = await etcd.memberList();
   const m = resolveMember(members, { peerURL: s.peerURL }) ?? resolveMember(members, { name: s.memberName });
   const base: LearnerState = { memberId: "", present: false, isLearner: false, started: false, lag: -1, appliedIndex: 0, leaderIndex: 0, dbSize: 0, version: "", containerRunning: false };
-  if (!m) return base;
+  if (!m) return { state: base, voters: [] };
   const state: LearnerState = { ...base, memberId: m.id, present: true, isLearner: m.isLearner, started: m.started && m.name === s.memberName };
-  try {
-    const [mine, leader] = await Promise.all([etcd.statusOf(s.clientURL), leaderStatus(etcd, members)]);
+  // Both are read even when the learner does not answer yet: the voters' health is watched meanwhile.
+  const [mineR, seenR] = await Promise.allSettled([etcd.statusOf(s.clientURL), leaderStatus(etcd, members)]);
+  const voters = seenR.status === "fulfilled" ? seenR.value.voters : [];
+  if (mineR.status === "fulfilled" && seenR.status === "fulfilled") {
+    const mine = mineR.value;
+    const leader = seenR.value.leader;
     if (mine.memberId === m.id) {
       state.appliedIndex = mine.raftAppliedIndex ?? mine.raftIndex;
       state.leaderIndex = leader.raftIndex;
@@ -171,25 +238,49 @@ async function observe(etcd: EtcdSession, s: LearnerSettings): Promise<LearnerSt
       state.dbSize = mine.dbSize;
       state.version = mine.version;
     }
-  } catch {
-    // Not answering yet (starting) or down: lag stays unknown (-1).
   }
-  return state;
+  // Otherwise not answering yet (starting) or down: lag stays unknown (-1).
+  return { state, voters };
 }
+
+/** How long a voter healthy before the learner started may stay unanswering before the start is abandoned. */
+const VOTER_SILENCE_MS = 3000;
 
 /** How long {@link waitCaughtUp} polls every 100 ms before it polls every 500 ms. */
 const POLL_FAST_FOR_MS = 10_000;
 
-/** Waits until the learner is started under its name and within the threshold of the leader. */
-async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, memberId: string): Promise<LearnerState> {
+/**
+ * Waits until the learner is started under its name and within the threshold
+ * of the leader, while watching `voters` (healthy before it started): one that
+ * stops answering for {@link VOTER_SILENCE_MS} ends the wait with QuorumRisk,
+ * so the caller takes the learner away again.
+ */
+async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, memberId: string, voters: readonly { id: string; name: string }[]): Promise<LearnerState> {
   const deadline = Date.now() + s.timeoutMs;
   let lastReport = 0;
   let last: LearnerState | undefined;
   const started = Date.now();
+  const silentSince = new Map<string, number>();
   for (;;) {
     // The container's state is read alongside, for the checks below when not caught up yet.
-    const [st, info] = await Promise.all([observe(etcd, s), inspectContainer(ssh, s.containerName)]);
+    const [seen, info] = await Promise.all([observeWithVoters(etcd, s), inspectContainer(ssh, s.containerName)]);
+    const st = seen.state;
     last = st;
+    const health = seen.voters.length > 0 ? seen.voters : await etcd.memberHealth((await etcd.memberList()).filter((m) => voters.some((v) => v.id === m.id))).catch(() => []);
+    for (const v of voters) {
+      const h = health.find((x) => x.id === v.id);
+      if (h?.healthy) silentSince.delete(v.id);
+      else if (!silentSince.has(v.id)) silentSince.set(v.id, Date.now());
+    }
+    const silent = voters.filter((v) => Date.now() - (silentSince.get(v.id) ?? Date.now()) >= VOTER_SILENCE_MS);
+    if (silent.length > 0) {
+      throw new EtcdStandbyError(
+        "QuorumRisk",
+        `voter${silent.length > 1 ? "s" : ""} ${silent.map((v) => v.name).join(", ")} stopped answering while learner ${s.memberName} started on ${ssh.host} (healthy before it): the learner is taken away to protect the quorum`,
+        "check the voters' logs (docker logs etcd) for a version or TLS problem the learner caused, and fix it before running pulumi up again",
+        { member: s.memberName, host: ssh.host },
+      );
+    }
     if (st.present && st.memberId !== memberId) {
       throw new EtcdStandbyError("Refused", `the member at ${s.peerURL} is now ${st.memberId}, not ${memberId}`, "someone changed the member list concurrently; run pulumi up again", { member: s.memberName });
     }
@@ -218,22 +309,47 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
   }
 }
 
-/** Undo a failed start: container, member, data dir. Best effort; returns what it could not undo. */
-async function rollback(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, memberId: string | undefined): Promise<string[]> {
+/** What this run created, and so what its rollback may take away (never another run's work). */
+interface Created {
+  /** The member this run added (`member add --learner`); an adopted one is not. */
+  memberId?: string;
+  /** This run started the container (it carries this run's ID). */
+  container: boolean;
+}
+
+/** Undo a failed start: this run's container, this run's member, and the data dir its container wrote. Best effort; returns what it could not undo or kept. */
+async function rollback(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, created: Created, adoptedId: string | undefined): Promise<string[]> {
   const left: string[] = [];
   let containerGone = true;
+  let info: ContainerInfo | undefined;
   try {
-    await removeContainer(ssh, s.containerName, { force: true });
+    info = await inspectContainer(ssh, s.containerName);
   } catch (e) {
+    // The host cannot be asked (the SSH connection dropped): the container may be running.
     containerGone = false;
     left.push(`container ${s.containerName}: ${describeError(e)}`);
   }
-  if (memberId && !containerGone) {
+  const ours = info !== undefined && info.exists && info.labels[RUN_LABEL] === RUN_ID;
+  if (info?.exists && !ours) {
+    containerGone = false;
+    left.push(`container ${s.containerName} kept: ${created.container ? "it is no longer the one this run started" : "this run did not start it"} (run ${info.labels[RUN_LABEL] ?? "unknown"}, not ${RUN_ID})`);
+  } else if (ours) {
+    try {
+      await removeContainer(ssh, s.containerName, { force: true });
+    } catch (e) {
+      containerGone = false;
+      left.push(`container ${s.containerName}: ${describeError(e)}`);
+    }
+  }
+  const memberId = created.memberId;
+  if (!memberId) {
+    if (adoptedId) left.push(`member ${adoptedId} kept: an earlier run added it (this run only adopted it)`);
+  } else if (!containerGone) {
     // The container may be running as this member (a `docker run` whose answer
     // was lost): without its member it would crash-loop on a removed member's
     // data. A learner costs no quorum, so keep it; the next run adopts it.
     left.push(`member ${memberId} kept, because its container may still be running: the next run adopts it (same peer URL)`);
-  } else if (memberId) {
+  } else {
     try {
       const members = await etcd.memberList();
       if (members.some((m) => m.id === memberId)) await etcd.memberRemove(memberId);
@@ -241,11 +357,16 @@ async function rollback(etcd: EtcdSession, ssh: SshSession, s: LearnerSettings, 
       left.push(`member ${memberId}: ${describeError(e)}`);
     }
   }
-  try {
-    const st = await pathState(ssh, s.dataDir);
-    if (st === "non-empty-dir") await archivePath(ssh, s.dataDir, `${s.dataDir}.failed-${stamp()}`);
-  } catch (e) {
-    left.push(`data dir ${s.dataDir}: ${describeError(e)}`);
+  if (ours && containerGone) {
+    try {
+      const st = await pathState(ssh, s.dataDir);
+      if (st === "non-empty-dir") {
+        const r = await archivePath(ssh, s.dataDir, `${s.dataDir}.failed-${stamp()}`);
+        if (r.inPlace) left.push(`data dir ${s.dataDir} is a mount point: its contents were moved to ${r.to}`);
+      }
+    } catch (e) {
+      left.push(`data dir ${s.dataDir}: ${describeError(e)}`);
+    }
   }
   return left;
 }
@@ -271,60 +392,153 @@ async function clearLeftover(ssh: SshSession, s: LearnerSettings, adopting: bool
   progress(WHAT, `removing ${s.containerName} on ${ssh.host} (${info.state}), left by an interrupted run${adopting ? "" : " for a member no longer in the cluster"}`);
   await removeContainer(ssh, s.containerName, { force: true });
   if (!adopting && (await pathState(ssh, s.dataDir)) === "non-empty-dir") {
-    const to = `${s.dataDir}.failed-${stamp()}`;
-    await archivePath(ssh, s.dataDir, to);
-    progress(WHAT, `archived ${s.dataDir} to ${to} on ${ssh.host}`);
+    const r = await archivePath(ssh, s.dataDir, `${s.dataDir}.failed-${stamp()}`);
+    progress(WHAT, `archived ${s.dataDir} to ${r.to} on ${ssh.host}`);
   }
 }
 
-/** Starts the learner's container with the live member list and waits for it; rolls back on failure. */
+/** The learner's container spec, labelled with this run's ID. */
+function containerSpec(s: LearnerSettings, initialCluster: string): RunContainerSpec {
+  const spec = learnerContainer(s, initialCluster);
+  return { ...spec, labels: { ...spec.labels, [RUN_LABEL]: RUN_ID } };
+}
+
+/** Starts the learner's container with the live member list and waits for it; rolls back what this run made on failure. */
 async function startLearner(props: Props): Promise<Props> {
   const s = learnerSettings(props);
   const host = hostOf(props);
-  return withEtcd(clusterOf(props), (etcd) =>
-    withSsh(host, async (ssh) => {
-      // Both preflights only read; the host's reads run while the cluster is asked.
-      const [adopt, facts] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s)]);
-      const found = judgeHost(facts, s, adopt !== undefined, host.host);
-      await clearLeftover(ssh, s, adopt !== undefined, found);
-      let memberId = adopt?.id;
-      try {
-        let members: Member[];
-        if (adopt) {
-          progress(WHAT, `adopting learner ${adopt.id} left by an interrupted run`);
-          members = await etcd.memberList();
-        } else {
-          progress(WHAT, `member add --learner ${s.memberName} ${s.peerURL}`);
-          const added = await etcd.memberAddLearner([s.peerURL]);
-          memberId = added.member.id;
-          members = added.members;
+  const conn = clusterOf(props);
+  return withEtcd(conn, (etcd) =>
+    withClusterLock(etcd, `EtcdLearner ${s.memberName} on ${host.host}`, conn.lockWaitMs, () =>
+      withSsh(host, async (ssh) => {
+        // Every preflight only reads; the host's reads and the image's version run while the cluster is asked.
+        const [pre, facts, image] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s), readImageVersion(ssh, s)]);
+        const adopt = pre.adopt;
+        const found = judgeHost(facts, s, adopt !== undefined, host.host);
+        refuseVersion(versionOrThrow(image), pre.versions, s, host.host);
+        await clearLeftover(ssh, s, adopt !== undefined, found);
+        const created: Created = { container: false };
+        try {
+          let members: Member[];
+          let memberId: string;
+          if (adopt) {
+            progress(WHAT, `adopting learner ${adopt.id} left by an interrupted run (run ${RUN_ID})`);
+            members = await etcd.memberList();
+            memberId = adopt.id;
+          } else {
+            progress(WHAT, `member add --learner ${s.memberName} ${s.peerURL} (run ${RUN_ID})`);
+            const added = await etcd.memberAddLearner([s.peerURL]);
+            memberId = created.memberId = added.member.id;
+            members = added.members;
+          }
+          // Not adopting, the container is absent: preflight saw none of it, or clearLeftover removed it.
+          const info = adopt ? await inspectContainer(ssh, s.containerName) : { exists: false };
+          if (!info.exists) {
+            const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
+            progress(WHAT, `starting ${s.containerName} on ${host.host} with --initial-cluster=${initialCluster} --initial-cluster-state=existing (run ${RUN_ID})`);
+            created.container = true;
+            await runContainer(ssh, containerSpec(s, initialCluster));
+          }
+          const st = await waitCaughtUp(etcd, ssh, s, memberId, pre.healthyVoters);
+          return { ...outputsOf(st, true), clusterId: await etcd.clusterId() };
+        } catch (e) {
+          const log = await logTail(ssh, s);
+          const causes = diagnose(log);
+          const left = await rollback(etcd, ssh, s, created, adopt?.id);
+          const why = isEtcdStandbyError(e) ? e.message : describeError(e);
+          throw new EtcdStandbyError(
+            isEtcdStandbyError(e) ? e.code : "Refused",
+            `learner ${s.memberName} on ${host.host} failed: ${why}` +
+              (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
+              (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : "") +
+              `\nRolled back what this run (${RUN_ID}) made: ${created.memberId ? "container, member, data dir" : created.container ? "container, data dir" : "nothing (it added no member and started no container)"}.` +
+              (left.length ? `\nCould not roll back: ${left.join("; ")}` : ""),
+            causes.length ? "fix the cause above and run pulumi up again" : "read the log above, fix, and run pulumi up again",
+            { member: s.memberName, host: host.host },
+          );
         }
-        // Not adopting, the container is absent: preflight saw none of it, or clearLeftover removed it.
-        const info = adopt ? await inspectContainer(ssh, s.containerName) : { exists: false };
-        if (!info.exists) {
-          const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
-          progress(WHAT, `starting ${s.containerName} on ${host.host} with --initial-cluster=${initialCluster} --initial-cluster-state=existing`);
-          await runContainer(ssh, learnerContainer(s, initialCluster));
-        }
-        const st = await waitCaughtUp(etcd, ssh, s, memberId as string);
-        return { ...outputsOf(st, true), clusterId: await etcd.clusterId() };
-      } catch (e) {
-        const log = await logTail(ssh, s);
-        const causes = diagnose(log);
-        const left = await rollback(etcd, ssh, s, memberId);
-        const why = isEtcdStandbyError(e) ? e.message : describeError(e);
-        throw new EtcdStandbyError(
-          isEtcdStandbyError(e) ? e.code : "Refused",
-          `learner ${s.memberName} on ${host.host} failed: ${why}` +
-            (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
-            (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : "") +
-            (left.length ? `\nCould not roll back: ${left.join("; ")}` : "\nRolled back: container removed, member removed, data dir archived."),
-          causes.length ? "fix the cause above and run pulumi up again" : "read the log above, fix, and run pulumi up again",
-          { member: s.memberName, host: host.host },
-        );
-      }
-    }),
+      }),
+    ),
   );
+}
+
+/**
+ * Restarts the learner with new settings (image, flags, timing, TLS) on the
+ * same data dir. The old container is stopped and kept (renamed) until the
+ * new one is caught up and every voter is still healthy; otherwise the new
+ * one is removed and the old one started again under its name.
+ */
+async function restartLearner(olds: Props, news: Props): Promise<LearnerState> {
+  const s = learnerSettings(news);
+  const conn = clusterOf(news);
+  return withEtcd(conn, (etcd) =>
+    withClusterLock(etcd, `EtcdLearner ${s.memberName} restart on ${hostOf(news).host}`, conn.lockWaitMs, () =>
+      withSsh(hostOf(news), async (ssh) => {
+        const [pre, image, members] = await Promise.all([preflightVoters(etcd), readImageVersion(ssh, s), etcd.memberList()]);
+        refuseVersion(versionOrThrow(image), pre.versions, s, ssh.host);
+        const m = resolveMember(members, { peerURL: s.peerURL });
+        if (!m) throw new EtcdStandbyError("NotFound", `learner ${s.memberName} is not in the cluster`, "run pulumi refresh, then pulumi up to re-create it", { member: s.memberName });
+        const old = await inspectContainer(ssh, s.containerName);
+        if (old.exists && !mine(old, s)) {
+          throw new EtcdStandbyError("Refused", `container ${s.containerName} on ${ssh.host} is not this learner's; leaving it alone`, "remove it by hand if it should go, then run pulumi up again", { host: ssh.host, member: s.memberName });
+        }
+        const previous = `${s.containerName}-previous-${stamp().toLowerCase()}`;
+        if (old.exists) {
+          progress(WHAT, `stopping ${s.containerName} on ${ssh.host}, kept as ${previous} until the new one is caught up (run ${RUN_ID})`);
+          await stopForGood(ssh, s.containerName, 30);
+          await renameContainer(ssh, s.containerName, previous);
+        }
+        const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
+        try {
+          progress(WHAT, `starting ${s.containerName} on ${ssh.host} (${s.image}) on the same data dir (run ${RUN_ID})`);
+          await runContainer(ssh, containerSpec(s, initialCluster));
+          const st = await waitCaughtUp(etcd, ssh, s, m.id, pre.healthyVoters);
+          if (old.exists) await removeContainer(ssh, previous, { force: true });
+          return st;
+        } catch (e) {
+          const log = await logTail(ssh, s);
+          const causes = diagnose(log);
+          const back = old.exists ? await restorePrevious(etcd, ssh, learnerSettings(olds), previous, m.id, pre.healthyVoters) : "there was no old container to go back to";
+          throw new EtcdStandbyError(
+            isEtcdStandbyError(e) ? e.code : "Refused",
+            `learner ${s.memberName} on ${ssh.host} did not come back with the new settings (image ${s.image}): ${describeError(e)}` +
+              (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
+              (log ? `\nFrom the new container's log:\n${logExcerpt(log)}` : "") +
+              `\n${back}`,
+            "fix the settings and run pulumi up again (the member and its data dir are kept)",
+            { member: s.memberName, host: ssh.host },
+          );
+        }
+      }),
+    ),
+  );
+}
+
+/** Puts the old container back after a failed restart; says how that went. */
+async function restorePrevious(etcd: EtcdSession, ssh: SshSession, oldS: LearnerSettings, previous: string, memberId: string, voters: readonly { id: string; name: string }[]): Promise<string> {
+  try {
+    const now = await inspectContainer(ssh, oldS.containerName);
+    if (now.exists && now.labels[RUN_LABEL] === RUN_ID) await removeContainer(ssh, oldS.containerName, { force: true });
+    await renameContainer(ssh, previous, oldS.containerName);
+    await setRestartPolicy(ssh, oldS.containerName, "always");
+    await startContainer(ssh, oldS.containerName);
+    const st = await waitCaughtUp(etcd, ssh, oldS, memberId, voters);
+    return `Rolled back: the old container (image ${oldS.image}) runs again and is caught up (lag ${st.lag}).`;
+  } catch (e) {
+    return `Rolling back to the old container failed too: ${describeError(e)}; it is kept as ${previous} (docker rename ${previous} ${oldS.containerName} && docker start ${oldS.containerName} to bring it back by hand).`;
+  }
+}
+
+/** The voters' health and versions before a restart (no slot or name checks: the member exists). */
+async function preflightVoters(etcd: EtcdSession): Promise<Omit<ClusterPreflight, "adopt">> {
+  const members = await etcd.memberList();
+  const health = await etcd.memberHealth(members);
+  const voters = members.filter((m) => !m.isLearner);
+  const healthy = health.filter((h) => h.healthy && !h.isLearner);
+  if (healthy.length * 2 <= voters.length) {
+    throw new EtcdStandbyError("QuorumRisk", `only ${healthy.length} of ${voters.length} voters are healthy`, "restore the cluster's health before restarting the learner; nothing was changed");
+  }
+  return { versions: await clusterVersions(etcd, health), healthyVoters: healthy.map((h) => ({ id: h.id, name: h.name || h.id })) };
 }
 
 function outputsOf(st: LearnerState, containerRunning: boolean): Props {
@@ -334,8 +548,9 @@ function outputsOf(st: LearnerState, containerRunning: boolean): Props {
 /** Stops and removes the container, removes the member (quorum permitting), archives the data dir. */
 async function removeLearner(props: Props): Promise<void> {
   const s = learnerSettings(props);
-  await withEtcd(clusterOf(props), (etcd) =>
-    withSsh(hostOf(props), async (ssh) => {
+  const conn = clusterOf(props);
+  await withEtcd(conn, (etcd) =>
+    withClusterLock(etcd, `EtcdLearner ${s.memberName} removal on ${hostOf(props).host}`, conn.lockWaitMs, () => withSsh(hostOf(props), async (ssh) => {
       const members = await etcd.memberList();
       const m = resolveMember(members, { peerURL: s.peerURL });
       if (m && !m.isLearner) {
@@ -359,11 +574,10 @@ async function removeLearner(props: Props): Promise<void> {
       }
       const st = await pathState(ssh, s.dataDir);
       if (st === "non-empty-dir") {
-        const to = `${s.dataDir}.removed-${stamp()}`;
-        await archivePath(ssh, s.dataDir, to);
-        progress(WHAT, `archived ${s.dataDir} to ${to}`);
+        const r = await archivePath(ssh, s.dataDir, `${s.dataDir}.removed-${stamp()}`);
+        progress(WHAT, `archived ${s.dataDir} to ${r.to}`);
       }
-    }),
+    })),
   );
 }
 
@@ -384,7 +598,9 @@ export const provider: ProviderImpl = {
     p.add("peerURL", news.peerURL, validatePeerUrl(news.peerURL, "peerURL"));
     p.add("clientURL", news.clientURL, validateClientUrl(news.clientURL, "clientURL"));
     p.add("image", news.image, validateImage(news.image, "image"));
-    if (news.extraFlags !== undefined) p.add("extraFlags", news.extraFlags, validateEach(news.extraFlags, "extraFlags", validateExtraFlag));
+    if (news.extraFlags !== undefined) {
+      p.add("extraFlags", news.extraFlags, [...validateEach(news.extraFlags, "extraFlags", validateExtraFlag), ...refusedExtraFlags(news.extraFlags, LEARNER_OWNED_FLAGS)]);
+    }
     const tls = (news.tls ?? {}) as Props;
     checkNamesAndPath(p, [{ field: "containerName", value: news.containerName }], [
       { field: "dataDir", value: news.dataDir },
@@ -459,24 +675,7 @@ export const provider: ProviderImpl = {
     }
     const restart = RESTART_ON.some((f) => JSON.stringify(olds[f] ?? null) !== JSON.stringify(news[f] ?? null));
     if (!restart) return { outs: { ...olds, ...news, ...outputsOf(live, olds.containerRunning === true) } };
-    const st = await withEtcd(clusterOf(news), (etcd) =>
-      withSsh(hostOf(news), async (ssh) => {
-        const members = await etcd.memberList();
-        const m = resolveMember(members, { peerURL: s.peerURL });
-        if (!m) throw new EtcdStandbyError("NotFound", `learner ${s.memberName} is not in the cluster`, "run pulumi refresh, then pulumi up to re-create it", { member: s.memberName });
-        const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
-        progress(WHAT, `restarting ${s.containerName} on ${ssh.host} on the same data dir`);
-        await removeContainer(ssh, s.containerName, { force: true });
-        await runContainer(ssh, learnerContainer(s, initialCluster));
-        try {
-          return await waitCaughtUp(etcd, ssh, s, m.id);
-        } catch (e) {
-          const log = await logTail(ssh, s);
-          const causes = diagnose(log);
-          throw new EtcdStandbyError("Refused", `restarted learner ${s.memberName} did not catch up: ${describeError(e)}` + (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") + (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : ""), "fix the settings and run pulumi up again (the member and data dir are kept)", { member: s.memberName, host: ssh.host });
-        }
-      }),
-    );
+    const st = await restartLearner(olds, news);
     return { outs: { ...news, ...outputsOf(st, true) } };
   },
 

@@ -9,12 +9,23 @@
 import { withEtcd } from "../connection/etcd";
 import type { EtcdSession } from "../connection/etcd";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
-import { resolveMember } from "../lib/members";
+import { resolveExactMember } from "../lib/members";
+import type { Member } from "../lib/members";
 import { checkPromotion } from "../lib/quorum";
-import { checkMemberResource, clusterOf, diffFields, memberSelector, progress } from "./common";
+import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
+import { withClusterLock } from "./clusterLock";
 
 const WHAT = "EtcdLearnerPromotion";
+
+/** The learner to promote: name and peer URL (when both are given) must agree with the live member list. */
+function identify(members: readonly Member[], props: Props): Member | undefined {
+  const match = resolveExactMember(members, memberSelector(props));
+  if (match.kind === "mismatch") {
+    throw new EtcdStandbyError("InvalidInput", `refusing to promote: ${match.problem}; nothing was changed`, match.next, { member: memberSelector(props).name ?? memberSelector(props).peerURL });
+  }
+  return match.kind === "found" ? match.member : undefined;
+}
 
 async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
   const who = [memberSelector(props).name, memberSelector(props).peerURL].filter(Boolean).join(" / ");
@@ -24,7 +35,7 @@ async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
   let attempt = 0;
   for (;;) {
     const members = await etcd.memberList();
-    const m = resolveMember(members, memberSelector(props));
+    const m = identify(members, props);
     if (!m) {
       throw new EtcdStandbyError("NotFound", `member ${who} is not in the cluster`, "create the learner first (EtcdLearner), then promote it", { member: who });
     }
@@ -65,19 +76,21 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const d = diffFields(olds, news, ["memberName", "peerURL"], ["cluster", "timeoutMs"]);
+    const d = diffMemberSelector(olds, news, ["cluster", "timeoutMs"]);
     if (olds.isVoter === false && !(d.replaces ?? []).length) return { changes: true, replaces: ["memberName"], deleteBeforeReplace: true };
     return d;
   },
 
   async create(inputs) {
-    const outs = await withEtcd(clusterOf(inputs), (etcd) => promote(etcd, inputs));
+    const conn = clusterOf(inputs);
+    const outs = await withEtcd(conn, (etcd) => withClusterLock(etcd, `EtcdLearnerPromotion ${String(inputs.memberName ?? inputs.peerURL)}`, conn.lockWaitMs, () => promote(etcd, inputs)));
     return { id: `promotion-${String(outs.memberId)}`, outs: { ...inputs, ...outs } };
   },
 
   async read(id, props) {
     const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
-    const m = resolveMember(members, memberSelector(props));
+    const found = resolveExactMember(members, memberSelector(props));
+    const m = found.kind === "found" ? found.member : undefined;
     return { id, props: { ...props, memberId: m?.id ?? "", isVoter: m !== undefined && !m.isLearner, isLearner: m?.isLearner ?? false } };
   },
 

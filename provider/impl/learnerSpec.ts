@@ -4,6 +4,7 @@
  * learner's log. No I/O here, so all of it is unit-tested.
  */
 import type { RunContainerSpec } from "../connection/docker";
+import { flagName } from "../lib/etcdFlags";
 import { hostOfUrl } from "../lib/members";
 import type { Props } from "./common";
 
@@ -95,6 +96,12 @@ export function learnerCommand(s: LearnerSettings, initialCluster: string): stri
     ...s.extraFlags,
   ];
 }
+
+/** The flags {@link learnerCommand} sets itself: an extra flag may not repeat them (etcd keeps the last value). */
+export const LEARNER_OWNED_FLAGS: readonly string[] = learnerCommand(
+  learnerSettings({ memberName: "x", peerURL: "https://127.0.0.1:2380", clientURL: "https://127.0.0.1:2379", image: "x" }),
+  "x=https://127.0.0.1:2380",
+).flatMap((a) => flagName(a) ?? []);
 
 function dirOf(path: string): string {
   const i = path.lastIndexOf("/");

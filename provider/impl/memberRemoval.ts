@@ -8,13 +8,14 @@
  * changes nothing in the cluster: a removal is not undone.
  */
 import { withEtcd } from "../connection/etcd";
-import type { EtcdSession } from "../connection/etcd";
+import type { EtcdSession, MemberHealth } from "../connection/etcd";
 import { EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
-import { resolveMember, sameUrl } from "../lib/members";
-import type { Member } from "../lib/members";
+import { resolveExactMember, sameUrl } from "../lib/members";
+import type { ExactMatch, Member } from "../lib/members";
 import { checkRemoval } from "../lib/quorum";
-import { checkMemberResource, clusterOf, diffFields, memberSelector, progress } from "./common";
+import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
+import { withClusterLock } from "./clusterLock";
 
 const WHAT = "EtcdMemberRemoval";
 
@@ -34,6 +35,18 @@ function summary(m: Member): MemberSummary {
 function label(props: Props): string {
   const s = memberSelector(props);
   return [s.name, s.peerURL].filter(Boolean).join(" / ");
+}
+
+/**
+ * The member to remove: name and peer URL must agree with the live member list
+ * (a name that belongs to another host's voter is refused, never removed).
+ * Throws the disagreement, from both views, before anything changes.
+ */
+function identify(members: readonly Member[], props: Props): Exclude<ExactMatch, { kind: "mismatch" }> {
+  const m = resolveExactMember(members, memberSelector(props));
+  if (m.kind !== "mismatch") return m;
+  const s = memberSelector(props);
+  throw new EtcdStandbyError("InvalidInput", `refusing to remove ${label(props)}: ${m.problem}; nothing was changed`, m.next, { member: s.name ?? s.peerURL });
 }
 
 /**
@@ -77,46 +90,64 @@ async function removeWhenReady(etcd: EtcdSession, target: Member, timeoutMs: num
 
 async function removeMember(props: Props): Promise<Props> {
   const who = label(props);
-  return withEtcd(clusterOf(props), async (etcd) => {
-    const members = await etcd.memberList();
-    const target = resolveMember(members, memberSelector(props));
-    const clusterId = await etcd.clusterId();
-    if (!target) {
-      progress(WHAT, `member ${who} is not in the cluster: nothing to remove`);
-      return { removedMemberId: "", alreadyAbsent: true, clusterId, remainingMembers: members.map(summary), memberPresent: false };
-    }
-    const health = await etcd.memberHealth(members);
-    const healthy = health.filter((h) => h.healthy).map((h) => h.id);
-    const decision = checkRemoval(members, healthy, target.id);
-    if (!decision.ok) {
-      throw new EtcdStandbyError(
-        "QuorumRisk",
-        `refusing to remove ${target.name || target.id}: ${decision.reason}; ${decision.needed} healthy voters are needed`,
-        "bring the unhealthy voters back first (etcdctl endpoint health), or add a voter, then run pulumi up again",
-        { member: target.name || target.id },
-      );
-    }
-    progress(WHAT, `removing ${target.name || target.id} (${target.id}): ${decision.reason}`);
-    const leader = health.find((h) => h.status !== undefined && h.status.leaderId === h.status.memberId);
-    if (leader && leader.id === target.id) {
-      const to = health.find((h) => h.healthy && !h.isLearner && h.id !== target.id);
-      if (!to) {
-        throw new EtcdStandbyError("QuorumRisk", `${target.name} is the leader and no other healthy voter can take over`, "bring another voter back first", { member: target.name });
+  const conn0 = clusterOf(props);
+  return withEtcd(conn0, async (etcd) => {
+    // Judged once before the lock (a refusal needs no lock, and names the numbers even without quorum), and again under it.
+    if ((await judge(etcd, props)).kind === "absent") return absentResult(etcd, props);
+    return withClusterLock(etcd, `EtcdMemberRemoval ${who}`, conn0.lockWaitMs, async () => {
+      const judged = await judge(etcd, props);
+      if (judged.kind === "absent") return absentResult(etcd, props);
+      const { members, target, health, decision } = judged;
+      const clusterId = await etcd.clusterId();
+      progress(WHAT, `removing ${target.name || target.id} (${target.id}): ${decision.reason}`);
+      const leader = health.find((h) => h.status !== undefined && h.status.leaderId === h.status.memberId);
+      if (leader && leader.id === target.id) {
+        const to = health.find((h) => h.healthy && !h.isLearner && h.id !== target.id);
+        if (!to) {
+          throw new EtcdStandbyError("QuorumRisk", `${target.name} is the leader and no other healthy voter can take over`, "bring another voter back first", { member: target.name });
+        }
+        progress(WHAT, `${target.name} is the leader: moving leadership to ${to.name} first`);
+        await etcd.moveLeader(to.id);
       }
-      progress(WHAT, `${target.name} is the leader: moving leadership to ${to.name} first`);
-      await etcd.moveLeader(to.id);
-    }
-    // Never send the removal through the member being removed: it drops the connection.
-    const conn = clusterOf(props);
-    const others = conn.endpoints.filter((e) => !target.clientURLs.some((u) => sameUrl(u, e)));
-    const via = others.length > 0 ? others : members.filter((m) => m.id !== target.id && !m.isLearner).flatMap((m) => m.clientURLs);
-    const after = await withEtcd({ ...conn, endpoints: via }, async (safe) => {
-      await removeWhenReady(safe, target, typeof props.timeoutMs === "number" ? props.timeoutMs : 60_000);
-      return confirmRemoved(safe, target);
+      // Never send the removal through the member being removed: it drops the connection.
+      const conn = clusterOf(props);
+      const others = conn.endpoints.filter((e) => !target.clientURLs.some((u) => sameUrl(u, e)));
+      const via = others.length > 0 ? others : members.filter((m) => m.id !== target.id && !m.isLearner).flatMap((m) => m.clientURLs);
+      const after = await withEtcd({ ...conn, endpoints: via }, async (safe) => {
+        await removeWhenReady(safe, target, typeof props.timeoutMs === "number" ? props.timeoutMs : 60_000);
+        return confirmRemoved(safe, target);
     });
     progress(WHAT, `removed ${target.name || target.id}; ${after.length} members remain`);
     return { removedMemberId: target.id, alreadyAbsent: false, clusterId, remainingMembers: after.map(summary), memberPresent: false };
+    });
   });
+}
+
+/** What a removal would do, read only: absent, or the member with the cluster's health; throws a refusal (identity or quorum). */
+async function judge(etcd: EtcdSession, props: Props): Promise<{ kind: "absent" } | { kind: "remove"; members: Member[]; target: Member; health: MemberHealth[]; decision: ReturnType<typeof checkRemoval> }> {
+  const members = await etcd.memberList();
+  const match = identify(members, props);
+  if (match.kind === "absent") return { kind: "absent" };
+  const target = match.member;
+  const health = await etcd.memberHealth(members);
+  const decision = checkRemoval(members, health.filter((h) => h.healthy).map((h) => h.id), target.id);
+  if (!decision.ok) {
+    throw new EtcdStandbyError(
+      "QuorumRisk",
+      `refusing to remove ${target.name || target.id}: ${decision.reason}; ${decision.needed} healthy voters are needed`,
+      "bring the unhealthy voters back first (etcdctl endpoint health), or add a voter, then run pulumi up again",
+      { member: target.name || target.id },
+    );
+  }
+  return { kind: "remove", members, target, health, decision };
+}
+
+/** The outputs when the member is not in the cluster. */
+async function absentResult(etcd: EtcdSession, props: Props): Promise<Props> {
+  const members = await etcd.memberList();
+  const match = resolveExactMember(members, memberSelector(props));
+  progress(WHAT, `member ${label(props)} is not in the cluster: nothing to remove${match.kind === "absent" && match.note ? ` (${match.note})` : ""}`);
+  return { removedMemberId: "", alreadyAbsent: true, clusterId: await etcd.clusterId(), remainingMembers: members.map(summary), memberPresent: false };
 }
 
 /** How long a removal may take to show in the remaining members' lists. */
@@ -147,7 +178,7 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const d = diffFields(olds, news, ["memberName", "peerURL"], ["cluster"]);
+    const d = diffMemberSelector(olds, news, ["cluster"]);
     // A member that came back (seen by refresh) needs the removal again.
     if (olds.memberPresent === true && !(d.replaces ?? []).length) {
       return { changes: true, replaces: ["memberName"], deleteBeforeReplace: true };
@@ -162,8 +193,10 @@ export const provider: ProviderImpl = {
 
   async read(id, props) {
     const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
-    const back = resolveMember(members, memberSelector(props));
-    return { id, props: { ...props, memberPresent: back !== undefined, presentMemberId: back?.id ?? "" } };
+    // Only the member itself (name and peer URL agreeing) counts as back: never the learner now at its URL.
+    const m = resolveExactMember(members, memberSelector(props));
+    const back = m.kind === "found" ? m.member : undefined;
+    return { id, props: { ...props, memberPresent: back !== undefined, presentMemberId: back?.id ?? "", identityProblem: m.kind === "mismatch" ? m.problem : "" } };
   },
 
   async update(_id, _olds, news) {

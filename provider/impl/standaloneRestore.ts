@@ -41,23 +41,27 @@ import type { ClusterConnectionArgs } from "../connection/etcd";
 import { archivePath, fileReadable, fileStat, makeDir, pathState, readPublicFile, removeEmptyDir, writeFileAtomic } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
+import { refusedExtraFlags } from "../lib/etcdFlags";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import type { EtcdStandbyErrorCode } from "../lib/errors";
-import { hostOfUrl } from "../lib/members";
+import { hostOfUrl, sameUrl } from "../lib/members";
 import { validateAbsolutePath, validateClientUrl, validateContainerName, validateEach, validateExtraFlag, validateImage, validateMemberName, validatePeerUrl } from "../lib/validate";
 import { checkCluster, checkHost, checkNamesAndPath, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, sameValue, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
 import { diagnose, logExcerpt, MANAGED_LABEL } from "./learnerSpec";
 import {
   COUNT_ALL_ARGS,
+  countPrefixArgs,
   decideGuard,
+  growingPeers,
+  parsePeerMembers,
+  parsePeerReceivedBytes,
   defaultToken,
   dirOf,
   etcdctlArgs,
   looksGone,
   parseCtlCount,
   parseCtlStatus,
-  parseEtcdVersion,
   parseRecord,
   pathConflicts,
   PROBE_KEY,
@@ -77,7 +81,11 @@ import {
   verifyRestore,
   versionProblem,
 } from "./standaloneRestoreSpec";
-import type { CtlStatus, EtcdVersion, LearnerMotion, PhaseTimings, RestoreRecord, RestoreSettings, VoterProbe } from "./standaloneRestoreSpec";
+import { parseEtcdVersion } from "../lib/versions";
+import { imageEtcdVersion } from "./imageVersion";
+import { LOCK_PREFIX } from "./clusterLock";
+import type { EtcdVersion } from "../lib/versions";
+import type { CtlStatus, LearnerMotion, PhaseTimings, RestoreRecord, RestoreSettings, VoterProbe } from "./standaloneRestoreSpec";
 
 const WHAT = "EtcdStandaloneRestore";
 const NO_LEADER = "0000000000000000";
@@ -121,13 +129,21 @@ async function statusVia(ssh: SshSession, container: string, s: RestoreSettings)
   }
 }
 
+/** The key count, less etcd-standby's lock keys (a lock held at the cut expires with its lease after the restore). */
 async function countVia(ssh: SshSession, container: string, s: RestoreSettings): Promise<{ revision: number; count: number; memberId: string }> {
-  const r = await ctl(ssh, container, s, COUNT_ALL_ARGS);
-  try {
-    return parseCtlCount(r.stdout);
-  } catch (e) {
-    throw new EtcdStandbyError("RemoteCommandFailed", `could not count the keys at ${s.learner.clientURL} via ${container}: ${describeError(e)}`, "check etcdctl in the container", { host: ssh.host });
-  }
+  const parse = (stdout: string): ReturnType<typeof parseCtlCount> => {
+    try {
+      return parseCtlCount(stdout);
+    } catch (e) {
+      throw new EtcdStandbyError("RemoteCommandFailed", `could not count the keys at ${s.learner.clientURL} via ${container}: ${describeError(e)}`, "check etcdctl in the container", { host: ssh.host });
+    }
+  };
+  const [all, locks] = await Promise.all([ctl(ssh, container, s, COUNT_ALL_ARGS), ctl(ssh, container, s, countPrefixArgs(LOCK_PREFIX))]);
+  const total = parse(all.stdout);
+  let held = parse(locks.stdout).count;
+  // Rarely any: then counted again at exactly the total's revision.
+  if (held > 0) held = parse((await ctl(ssh, container, s, countPrefixArgs(LOCK_PREFIX, total.revision))).stdout).count;
+  return { ...total, count: total.count - held };
 }
 
 async function readRecord(ssh: SshSession, s: RestoreSettings): Promise<RestoreRecord | undefined> {
@@ -143,11 +159,43 @@ function isOurs(info: ContainerState): boolean {
   return info.exists && info.labels[MANAGED_LABEL] === RESTORE_MANAGED_VALUE;
 }
 
+/**
+ * The voters' client URLs as the learner itself last knew them: its peer
+ * port's `/members` (the membership it applied, the truth at the moment of
+ * the cut), asked on its own host with its own certificate (etcd checks that a
+ * peer certificate names the address it connects from, and a learner refuses
+ * the MemberList RPC). So a typo in the config's site-A addresses cannot hide
+ * a live voter from the guard. Needs curl on the host; without it, says so.
+ */
+async function votersPerLearner(ssh: SshSession, s: RestoreSettings, learnerRunning: boolean): Promise<{ endpoints: string[]; note: string }> {
+  if (!learnerRunning) return { endpoints: [], note: "the learner is stopped, so only the config's voters were probed" };
+  const t = s.learner.tls;
+  const r = await ssh
+    .run(["curl", "-sS", "--http1.1", "--max-time", "3", "--cacert", t.caFile, "--cert", t.certFile, "--key", t.keyFile, `${s.learner.peerURL}/members`], { allowFailure: true, timeoutMs: 10_000 })
+    .catch((e: unknown) => ({ code: -1, stdout: "", stderr: describeError(e) }));
+  const members = r.code === 0 ? parsePeerMembers(r.stdout) : undefined;
+  if (!members) return { endpoints: [], note: `the learner's member list could not be read on ${ssh.host} (${(r.stderr || r.stdout).trim().slice(0, 200)}), so only the config's voters were probed` };
+  const voters = members.filter((m) => !m.isLearner);
+  return {
+    endpoints: voters.flatMap((m) => m.clientURLs).filter((u) => u.startsWith("https://") && validateClientUrl(u).length === 0),
+    note: `the learner lists voters ${voters.map((m) => `${m.name || m.id} (${m.clientURLs.join(", ")})`).join(", ") || "none"}`,
+  };
+}
+
+/** The learner's metrics (its client URL, the provider's own client certificate): peer bytes received so far. */
+async function peerBytes(conn: ClusterConnectionArgs, s: RestoreSettings): Promise<Record<string, number> | undefined> {
+  try {
+    return parsePeerReceivedBytes(await withEtcd({ ...conn, endpoints: [s.learner.clientURL] }, (e) => e.metricsOf(s.learner.clientURL)));
+  } catch {
+    return undefined;
+  }
+}
+
 /** Phase 1: is the old cluster gone? Reads only. */
 async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSession, learnerRunning: boolean): Promise<string[]> {
-  // The old voters are probed while the learner is watched for motion: both only read.
-  const probing = Promise.all(
-    s.oldVoterEndpoints.map(async (endpoint): Promise<VoterProbe> => {
+  // The voters the learner knows are probed with the config's, while the learner is watched for motion: all only read.
+  const probeVoters = (endpoints: string[]): Promise<VoterProbe[]> => Promise.all(
+    endpoints.map(async (endpoint): Promise<VoterProbe> => {
       try {
         const st = await withEtcd({ ...conn, endpoints: [endpoint] }, (e) => e.statusOf(endpoint));
         return { endpoint, answered: true, leaderId: st.leaderId };
@@ -157,14 +205,20 @@ async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSe
       }
     }),
   );
+  const probing = votersPerLearner(ssh, s, learnerRunning).then((perLearner) => {
+    const extra = perLearner.endpoints.filter((u) => !sameUrl(u, s.learner.clientURL) && !s.oldVoterEndpoints.some((c) => sameUrl(c, u)));
+    if (extra.length > 0) progress(WHAT, `guard: ${perLearner.note}; also probing ${extra.join(", ")}, which the config does not list`);
+    return probeVoters([...s.oldVoterEndpoints, ...extra]);
+  });
   const watching = (async (): Promise<LearnerMotion | undefined> => {
     if (!learnerRunning) return undefined;
     try {
       const windowMs = Math.max(1000, 2 * s.heartbeatMs);
-      const a = await statusVia(ssh, s.learner.containerName, s);
+      const [a, bytesA] = await Promise.all([statusVia(ssh, s.learner.containerName, s), peerBytes(conn, s)]);
       await sleep(windowMs);
-      const b = await statusVia(ssh, s.learner.containerName, s);
-      return { before: { raftIndex: a.raftIndex, raftTerm: a.raftTerm }, after: { raftIndex: b.raftIndex, raftTerm: b.raftTerm }, windowMs };
+      const [b, bytesB] = await Promise.all([statusVia(ssh, s.learner.containerName, s), peerBytes(conn, s)]);
+      const grown = bytesA && bytesB ? Object.fromEntries(growingPeers(bytesA, bytesB).map((id) => [id, bytesB[id] - (bytesA[id] ?? 0)])) : undefined;
+      return { before: { raftIndex: a.raftIndex, raftTerm: a.raftTerm }, after: { raftIndex: b.raftIndex, raftTerm: b.raftTerm }, windowMs, peerBytes: grown };
     } catch {
       // A learner that does not answer cannot be recorded either; the record phase says why.
       return undefined;
@@ -210,8 +264,7 @@ async function cleanupLeftovers(ssh: SshSession, s: RestoreSettings, when: strin
   for (const [i, dir] of dirs.entries()) {
     const st = dirStates[i];
     if (st === "non-empty-dir" || st === "file") {
-      const to = `${dir}.failed-${when}`;
-      await archivePath(ssh, dir, to);
+      const { to } = await archivePath(ssh, dir, `${dir}.failed-${when}`);
       progress(WHAT, `moved ${dir} left by a failed attempt to ${to}`);
       moved.push(to);
     } else if (st === "empty-dir") {
@@ -279,13 +332,8 @@ async function stopLearner(ssh: SshSession, s: RestoreSettings, rec: RestoreReco
 }
 
 /** The etcd version of an image (`etcd --version` in a throwaway container). */
-async function imageVersion(ssh: SshSession, s: RestoreSettings): Promise<EtcdVersion> {
-  const r = await runOneShot(ssh, { name: `${RESTORE_TOOL_CONTAINER}-version`, image: s.image, volumes: [], labels: { [MANAGED_LABEL]: RESTORE_TOOL_VALUE }, command: [s.etcdBinary, "--version"] }, { timeoutMs: 60_000, allowFailure: true });
-  const v = parseEtcdVersion(r.stdout);
-  if (r.code !== 0 || v === undefined) {
-    throw new EtcdStandbyError("RemoteCommandFailed", `could not tell the etcd version of ${s.image} (${s.etcdBinary} --version exited ${String(r.code)}): ${(r.stderr || r.stdout).trim().slice(-500)}`, "check that the image is on the host and etcdBinary is its etcd", { host: ssh.host });
-  }
-  return v;
+function imageVersion(ssh: SshSession, s: RestoreSettings): Promise<EtcdVersion> {
+  return imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: `${RESTORE_TOOL_CONTAINER}-version`, labels: { [MANAGED_LABEL]: RESTORE_TOOL_VALUE } });
 }
 
 /** The image's etcd version, checked against the learner's (before the learner is stopped). */
@@ -642,13 +690,7 @@ export const provider: ProviderImpl = {
       p.add("electionMs", el, [`electionMs (${el}) should be at least 5 times heartbeatMs (${hb}); etcd refuses less`]);
     }
     if (news.extraFlags !== undefined) {
-      p.add("extraFlags", news.extraFlags, validateEach(news.extraFlags, "extraFlags", validateExtraFlag));
-      if (Array.isArray(news.extraFlags)) {
-        news.extraFlags.forEach((f, i) => {
-          const name = typeof f === "string" ? /^--([a-z0-9-]+)/.exec(f)?.[1] : undefined;
-          if (name !== undefined && MANAGED_FLAGS.includes(name)) p.add(`extraFlags[${i}]`, f, [`extraFlags[${i}] --${name} is set by the restore itself; remove it`]);
-        });
-      }
+      p.add("extraFlags", news.extraFlags, [...validateEach(news.extraFlags, "extraFlags", validateExtraFlag), ...refusedExtraFlags(news.extraFlags, MANAGED_FLAGS)]);
     }
     // Cross-field checks, once every value involved is known and valid.
     if (p.failures.length === 0 && !hasUnknown(news)) {

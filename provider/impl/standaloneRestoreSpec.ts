@@ -7,6 +7,7 @@
  */
 import type { OneShotSpec, RunContainerSpec } from "../connection/docker";
 import { hostOfUrl, idToHex } from "../lib/members";
+import type { EtcdVersion } from "../lib/versions";
 import type { Props } from "./common";
 import { MANAGED_LABEL, MEMBER_LABEL, rkeTls } from "./learnerSpec";
 import type { LearnerTls } from "./learnerSpec";
@@ -124,21 +125,6 @@ export function pathConflicts(s: RestoreSettings): string[] {
 export function dirOf(path: string): string {
   const i = path.lastIndexOf("/");
   return i <= 0 ? "/" : path.slice(0, i);
-}
-
-/** A parsed etcd version. */
-export interface EtcdVersion {
-  major: number;
-  minor: number;
-  patch: number;
-  text: string;
-}
-
-/** Parses "3.5.17", "v3.5.17" or `etcd --version` output ("etcd Version: 3.5.17"); undefined when none is found. */
-export function parseEtcdVersion(text: string): EtcdVersion | undefined {
-  const m = /(?:etcd Version:\s*|^\s*v?)(\d+)\.(\d+)\.(\d+)/m.exec(text);
-  if (!m) return undefined;
-  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), text: `${m[1]}.${m[2]}.${m[3]}` };
 }
 
 /** The tool that restores a db: etcdctl up to 3.5, etcdutl from 3.6 (3.6's etcdctl has no `snapshot restore`). */
@@ -265,6 +251,14 @@ export function etcdctlArgs(binDir: string, endpoint: string, tls: LearnerTls, a
 
 /** Arguments of a serializable count of every key: `count` covers the whole range, `--limit=1` keeps the answer small. */
 export const COUNT_ALL_ARGS = ["get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "-w", "json"];
+
+/**
+ * Arguments of a serializable count of the keys under `prefix` (etcd-standby's
+ * own lock keys, which the key counts leave out), at revision `rev` when given.
+ */
+export function countPrefixArgs(prefix: string, rev?: number): string[] {
+  return ["get", prefix, "--prefix", "--keys-only", "--limit=1", "--consistency=s", ...(rev !== undefined ? [`--rev=${rev}`] : []), "-w", "json"];
+}
 /** Arguments of `endpoint status` as JSON. */
 export const STATUS_ARGS = ["endpoint", "status", "-w", "json"];
 
@@ -381,6 +375,40 @@ export interface LearnerMotion {
   before: { raftIndex: number; raftTerm: number };
   after: { raftIndex: number; raftTerm: number };
   windowMs: number;
+  /**
+   * Bytes the learner received from each peer (member ID) during the window,
+   * from its metrics: a live leader heartbeats it every heartbeat interval
+   * even when no entry is written. Undefined when the metrics could not be read.
+   */
+  peerBytes?: Record<string, number>;
+}
+
+/** Parses `etcd_network_peer_received_bytes_total{From="<id>"} <n>` lines of etcd's metrics: member ID to bytes. */
+export function parsePeerReceivedBytes(metrics: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of metrics.matchAll(/^etcd_network_peer_received_bytes_total\{From="([0-9a-f]+)"\}\s+([0-9.e+]+)\s*$/gm)) out[m[1]] = Number(m[2]);
+  return out;
+}
+
+/** Parses a member's peer-port `/members` answer (IDs may exceed 2^53: read as text). */
+export function parsePeerMembers(text: string): { id: string; name: string; clientURLs: string[]; isLearner: boolean }[] | undefined {
+  try {
+    const raw = JSON.parse(text.replace(/("id"\s*:\s*)(\d+)/g, '$1"$2"')) as { id?: unknown; name?: unknown; clientURLs?: unknown; isLearner?: unknown }[];
+    if (!Array.isArray(raw)) return undefined;
+    return raw.map((m) => ({
+      id: typeof m.id === "string" || typeof m.id === "number" ? String(m.id) : "",
+      name: typeof m.name === "string" ? m.name : "",
+      clientURLs: Array.isArray(m.clientURLs) ? m.clientURLs.filter((u): u is string => typeof u === "string") : [],
+      isLearner: m.isLearner === true,
+    }));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peers whose received-bytes counter grew between two samples. */
+export function growingPeers(before: Record<string, number>, after: Record<string, number>): string[] {
+  return Object.keys(after).filter((id) => after[id] > (before[id] ?? 0)).sort();
 }
 
 /** The guard's decision. */
@@ -411,6 +439,10 @@ export function decideGuard(probes: readonly VoterProbe[], motion: LearnerMotion
   }
   const leaders = [...new Set(answered.map((p) => p.leaderId).filter((l): l is string => l !== undefined && l !== NO_LEADER))];
   if (leaders.length > 0) risks.push(`the old cluster still has quorum: leader ${leaders.join(", ")} is seen`);
+  const heard = motion?.peerBytes ? Object.entries(motion.peerBytes).filter(([, n]) => n > 0) : [];
+  if (motion && heard.length > 0) {
+    risks.push(`the learner still hears from peer(s) ${heard.map(([id, n]) => `${id} (${n} bytes)`).join(", ")} within ${motion.windowMs} ms: a leader is alive somewhere, even if no address in the config answers`);
+  }
   if (motion && (motion.after.raftIndex !== motion.before.raftIndex || motion.after.raftTerm !== motion.before.raftTerm)) {
     risks.push(
       `the learner is still receiving entries (committed index ${motion.before.raftIndex} -> ${motion.after.raftIndex}, term ${motion.before.raftTerm} -> ${motion.after.raftTerm} within ${motion.windowMs} ms): a leader is alive somewhere`,

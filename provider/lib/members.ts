@@ -264,3 +264,55 @@ export function buildInitialCluster(members: readonly Member[], self: SelfMember
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** The verdict of {@link resolveExactMember}. */
+export type ExactMatch =
+  | { kind: "found"; member: Member }
+  | { kind: "absent"; note?: string }
+  | { kind: "mismatch"; problem: string; next: string };
+
+/**
+ * Finds the one member a destructive step may act on: its name and its peer
+ * URL must agree with the live member list. With both given:
+ *
+ * - a started member with that name whose peer URLs include the URL: found;
+ * - a member with that name elsewhere, or a voter with another name at the
+ *   URL: a mismatch, described from both views (config and cluster);
+ * - a learner with another name at the URL (the standby learner that took the
+ *   host's place), or nothing: absent.
+ *
+ * With only one of them, the plain lookup of {@link resolveMember}.
+ */
+export function resolveExactMember(members: readonly Member[], by: MemberSelector): ExactMatch {
+  const name = by.name !== undefined && by.name !== "" ? by.name : undefined;
+  const url = by.peerURL !== undefined && by.peerURL !== "" ? by.peerURL : undefined;
+  if (name === undefined || url === undefined) {
+    const m = resolveMember(members, by);
+    return m ? { kind: "found", member: m } : { kind: "absent" };
+  }
+  const describe = (m: Member): string => `${m.isLearner ? "learner" : "voter"} ${m.name || "(unstarted)"} (${m.id}) at ${m.peerURLs.join(", ") || "no peer URL"}`;
+  const config = `the config says member ${name} has peer URL ${url}`;
+  const named = members.filter((m) => m.started && m.name === name);
+  const atUrl = members.filter((m) => m.peerURLs.some((u) => sameUrl(u, url)));
+  if (named.length > 1 || atUrl.length > 1) {
+    return { kind: "mismatch", problem: `${config}, but the cluster has ${[...new Set([...named, ...atUrl])].map(describe).join(" and ")}`, next: "remove the duplicate member with `etcdctl member remove <id>` before continuing" };
+  }
+  const [n] = named;
+  const [u] = atUrl;
+  if (n !== undefined) {
+    if (u !== undefined && u.id === n.id) return { kind: "found", member: n };
+    return {
+      kind: "mismatch",
+      problem: `${config}, but in the cluster ${name} is ${describe(n)}${u ? `, and ${url} belongs to ${describe(u)}` : ""}: the name belongs to another host`,
+      next: `check the host's memberName in the config against \`etcdctl member list\`: set it to the name of the member whose peer URL is ${url}`,
+    };
+  }
+  if (u !== undefined && !u.isLearner) {
+    return {
+      kind: "mismatch",
+      problem: `${config}, but the cluster's ${describe(u)} has another name`,
+      next: u.started ? `if ${u.name} is the host's RKE voter, set the host's memberName to ${u.name} in the config; otherwise correct the host's address` : `the voter at ${url} was added but never started: remove it with \`etcdctl member remove ${u.id}\` if it is a leftover`,
+    };
+  }
+  return u !== undefined ? { kind: "absent", note: `${url} now belongs to ${describe(u)}, not to ${name}` } : { kind: "absent" };
+}

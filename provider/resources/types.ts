@@ -13,6 +13,11 @@ export interface ClusterConnection {
   keyPem: pulumi.Input<string>;
   /** Deadline of each etcd call in ms (default 10000). */
   timeoutMs?: pulumi.Input<number>;
+  /**
+   * How long a change waits for the cluster's lock while another etcd-standby
+   * run (another stack or backend) changes the cluster, in ms (default 300000).
+   */
+  lockWaitMs?: pulumi.Input<number>;
 }
 
 /** How the provider reaches a host over SSH. The host key is pinned. */

@@ -7,7 +7,8 @@
 import type { Props } from "../../provider/impl/common";
 import { buildCommand, shQuote } from "../../provider/lib/shell";
 import { learnerCommand, learnerSettings } from "../../provider/impl/learnerSpec";
-import { parseEtcdVersion, restoreCommand, restoredEtcdCommand, restoreSettings } from "../../provider/impl/standaloneRestoreSpec";
+import { restoreCommand, restoredEtcdCommand, restoreSettings } from "../../provider/impl/standaloneRestoreSpec";
+import { parseEtcdVersion } from "../../provider/lib/versions";
 import { endpointStatuses, etcdctl, ssh } from "../../test/support/sandbox";
 import type { SandboxDescription } from "../../test/support/sandbox";
 import { waitFor } from "../../test/support/wait";

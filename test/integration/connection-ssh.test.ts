@@ -268,7 +268,7 @@ describe("connection/ssh against a real sshd (loopback)", function () {
           'for a in "$@"; do printf "%s\\n" "$a" >> "$log"; done',
           'printf -- "--\\n" >> "$log"',
           'case "$1" in',
-          '  inspect) if [ "$6" = "etcd" ]; then printf "%s\\n" \'{"Id":"abc123","Name":"/etcd","Created":"2024-01-01T00:00:00Z","Config":{"Image":"rancher/etcd:v3.5","Labels":{"io.rancher.rke.container.name":"etcd"}},"State":{"Status":"running","Running":true},"RestartCount":2,"Mounts":[{"Source":"/var/lib/etcd"}]}\'; exit 0; fi',
+          '  inspect) if [ "$6" = "etcd" ]; then printf "%s\\n" \'{"Id":"abc123","Name":"/etcd","Created":"2024-01-01T00:00:00Z","Path":"/usr/local/bin/etcd","Args":["--name=etcd-master1"],"Config":{"Image":"rancher/etcd:v3.5","Labels":{"io.rancher.rke.container.name":"etcd"},"Env":["ETCDCTL_API=3"]},"State":{"Status":"running","Running":true},"RestartCount":2,"Mounts":[{"Source":"/var/lib/etcd","Destination":"/var/lib/rancher/etcd"}]}\'; exit 0; fi',
           '           echo "Error: No such container: $6" >&2; exit 1 ;;',
           '  rm) echo "Error response from daemon: No such container: $2" >&2; exit 1 ;;',
           '  run) echo deadbeef ;;',
@@ -303,6 +303,9 @@ describe("connection/ssh against a real sshd (loopback)", function () {
           labels: { "io.rancher.rke.container.name": "etcd" },
           restartCount: 2,
           mountSources: ["/var/lib/etcd"],
+          mounts: [{ source: "/var/lib/etcd", destination: "/var/lib/rancher/etcd" }],
+          argv: ["/usr/local/bin/etcd", "--name=etcd-master1"],
+          env: ["ETCDCTL_API=3"],
         });
         const absent = await inspectContainer(s, "etcd-old");
         expect(absent.exists).to.equal(false);

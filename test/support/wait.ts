@@ -32,3 +32,13 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
   }
 }
+
+/** The error `p` rejects with; fails the test when it succeeds instead. */
+export async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected a rejection, but it succeeded");
+}

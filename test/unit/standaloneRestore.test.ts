@@ -9,7 +9,6 @@ import {
   looksGone,
   parseCtlCount,
   parseCtlStatus,
-  parseEtcdVersion,
   parseJsonExact,
   parseRecord,
   pathConflicts,
@@ -27,7 +26,9 @@ import {
   verifyRestore,
   versionProblem,
 } from "../../provider/impl/standaloneRestoreSpec";
-import type { EtcdVersion, RestoreRecord } from "../../provider/impl/standaloneRestoreSpec";
+import type { RestoreRecord } from "../../provider/impl/standaloneRestoreSpec";
+import { parseEtcdVersion } from "../../provider/lib/versions";
+import type { EtcdVersion } from "../../provider/lib/versions";
 
 const v = (text: string): EtcdVersion => {
   const p = parseEtcdVersion(text);
@@ -345,7 +346,7 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
         oldVoterEndpoints: [],
       }));
       const props = (r.failures ?? []).map((f) => f.property);
-      expect(props).to.include.members(["learner.peerURL", "learner.containerName", "newClusterToken", "extraFlags[0]"]);
+      expect(props).to.include.members(["learner.peerURL", "learner.containerName", "newClusterToken", "extraFlags"]);
     });
     it("checks paths and the guard's endpoints once the fields are valid", async () => {
       const r = await provider.check({}, inputs({ restoreDataDir: "/var/lib/etcd/sub", oldVoterEndpoints: [] }));
