@@ -45,6 +45,8 @@ export interface VolumeSpec {
   container: string;
   /** Mount read-only. */
   ro?: boolean;
+  /** Other mount options as docker takes them after the second colon (e.g. "z", "rslave"), kept when a container is re-created. */
+  options?: string;
 }
 
 /** Docker restart policies accepted by {@link runContainer}. */
@@ -68,6 +70,12 @@ export interface RunContainerSpec {
   command: string[];
   /** Labels (names `[a-z0-9.-]`, values without line breaks). */
   labels?: Record<string, string>;
+  /** Overrides the image's entry point: the first element is `--entrypoint`, the rest go before `command`. */
+  entrypoint?: string[];
+  /** Runs privileged (as RKE runs some of its containers). */
+  privileged?: boolean;
+  /** "host": the host's PID namespace. */
+  pid?: "host";
 }
 
 const RESTART_POLICIES: readonly RestartPolicy[] = ["no", "always", "unless-stopped", "on-failure"];
@@ -84,12 +92,12 @@ function docker(s: SshSession, ...args: string[]): string[] {
 
 const NO_SUCH = /no such (container|object)/i;
 
-function argvProblems(values: readonly string[], field: string): string[] {
+function argvProblems(values: readonly string[], field: string, allowLineBreaks = false): string[] {
   return values.flatMap((v, i) =>
     typeof v !== "string"
       ? [`${field}[${i}] ${quoteValue(v)} must be a string`]
-      : /[\0\r\n]/.test(v)
-        ? [`${field}[${i}] ${quoteValue(v)} must not contain NUL or line breaks`]
+      : (allowLineBreaks ? /\0/ : /[\0\r\n]/).test(v)
+        ? [`${field}[${i}] ${quoteValue(v)} must not contain NUL${allowLineBreaks ? "" : " or line breaks"}`]
         : [],
   );
 }
@@ -251,6 +259,7 @@ export function validateRunSpec(spec: RunContainerSpec): string[] {
       if (/[:,]/.test(v.host) || /[:,]/.test(v.container)) {
         problems.push(`volumes[${i}] paths must not contain ":" or "," (docker's --volume separators)`);
       }
+      if (v.options !== undefined && !/^[a-z]+(,[a-z]+)*$/.test(v.options)) problems.push(`volumes[${i}].options ${quoteValue(v.options)} must be docker mount options such as "z" or "rslave"`);
     });
   }
   for (const [k, v] of Object.entries(spec.env ?? {})) {
@@ -261,8 +270,15 @@ export function validateRunSpec(spec: RunContainerSpec): string[] {
     if (!/^[a-z0-9][a-z0-9.-]*$/.test(k)) problems.push(`label name ${quoteValue(k)} must match [a-z0-9][a-z0-9.-]*`);
     problems.push(...argvProblems([v], `labels.${k}`));
   }
+  // Arguments may span lines (a container re-created as `docker inspect` shows it may run `sh -c` with a script):
+  // each is one shell-quoted word on the command line, so a line break in it is data, not a new command.
   if (!Array.isArray(spec.command)) problems.push("command must be a list of arguments");
-  else problems.push(...argvProblems(spec.command, "command"));
+  else problems.push(...argvProblems(spec.command, "command", true));
+  if (spec.entrypoint !== undefined) {
+    if (!Array.isArray(spec.entrypoint) || spec.entrypoint.length === 0) problems.push("entrypoint, when given, must be a non-empty list");
+    else problems.push(...argvProblems(spec.entrypoint, "entrypoint", true));
+  }
+  if (spec.pid !== undefined && spec.pid !== "host") problems.push(`pid ${quoteValue(spec.pid)} must be "host"`);
   return problems;
 }
 
@@ -274,16 +290,75 @@ export async function runContainer(s: SshSession, spec: RunContainerSpec, opts: 
   check(validateRunSpec(spec), s.host);
   const args = ["run", "--detach", "--name", spec.name, "--network", "host"];
   if (spec.restart !== undefined) args.push("--restart", spec.restart);
-  for (const v of spec.volumes) args.push("--volume", `${v.host}:${v.container}${v.ro ? ":ro" : ""}`);
+  if (spec.privileged === true) args.push("--privileged");
+  if (spec.pid === "host") args.push("--pid", "host");
+  if (spec.entrypoint !== undefined) args.push("--entrypoint", spec.entrypoint[0]);
+  for (const v of spec.volumes) args.push("--volume", volumeArg(v));
   for (const [k, v] of Object.entries(spec.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     args.push("--env", `${k}=${v}`);
   }
   for (const [k, v] of Object.entries(spec.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     args.push("--label", `${k}=${v}`);
   }
-  args.push(spec.image, ...spec.command);
+  args.push(spec.image, ...(spec.entrypoint?.slice(1) ?? []), ...spec.command);
   const r = await s.run(docker(s, ...args), { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
   return r.stdout.trim().split("\n").pop() ?? "";
+}
+
+function volumeArg(v: VolumeSpec): string {
+  const opts = [...(v.ro ? ["ro"] : []), ...(v.options ? [v.options] : [])].join(",");
+  return `${v.host}:${v.container}${opts ? `:${opts}` : ""}`;
+}
+
+interface RawRunSpec {
+  Config?: { Image?: string; Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] | null; Labels?: Record<string, string> | null };
+  HostConfig?: { Binds?: string[] | null; NetworkMode?: string; RestartPolicy?: { Name?: string }; Privileged?: boolean; PidMode?: string };
+}
+
+/**
+ * How container `name` was started, as a {@link RunContainerSpec} that starts
+ * the same container again: image, entry point, command, environment, bind
+ * mounts, labels, restart policy, privileged and PID mode. Undefined when no
+ * such container exists. Throws InvalidInput for what cannot be re-created
+ * faithfully (a network other than the host's, mounts that are not binds).
+ */
+export async function inspectRunSpec(s: SshSession, name: string): Promise<RunContainerSpec | undefined> {
+  check(validateContainerName(name, "container name"), s.host);
+  const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", name), { allowFailure: true });
+  if (r.code !== 0) {
+    if (NO_SUCH.test(r.stderr)) return undefined;
+    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${name} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check the docker daemon on the host", { host: s.host });
+  }
+  const raw = JSON.parse(r.stdout.trim()) as RawRunSpec;
+  const hc = raw.HostConfig ?? {};
+  if (hc.NetworkMode !== "host") {
+    throw new EtcdStandbyError("InvalidInput", `container ${name} on ${s.host} uses network ${JSON.stringify(hc.NetworkMode)}, not the host's: it cannot be re-created faithfully`, "re-create it by hand (rke up)", { host: s.host });
+  }
+  const volumes = (hc.Binds ?? []).map((b): VolumeSpec => {
+    const [host, container, mode] = b.split(":");
+    const opts = (mode ?? "").split(",").filter((o) => o !== "");
+    const other = opts.filter((o) => o !== "ro" && o !== "rw");
+    return { host, container, ...(opts.includes("ro") ? { ro: true } : {}), ...(other.length ? { options: other.join(",") } : {}) };
+  });
+  const env: Record<string, string> = {};
+  for (const line of raw.Config?.Env ?? []) {
+    const i = line.indexOf("=");
+    if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
+  }
+  const policy = hc.RestartPolicy?.Name ?? "";
+  return {
+    name,
+    image: raw.Config?.Image ?? "",
+    network: "host",
+    volumes,
+    env,
+    command: raw.Config?.Cmd ?? [],
+    labels: raw.Config?.Labels ?? {},
+    ...(raw.Config?.Entrypoint && raw.Config.Entrypoint.length > 0 ? { entrypoint: raw.Config.Entrypoint } : {}),
+    ...(RESTART_POLICIES.includes(policy as RestartPolicy) ? { restart: policy as RestartPolicy } : {}),
+    ...(hc.Privileged === true ? { privileged: true } : {}),
+    ...(hc.PidMode === "host" ? { pid: "host" as const } : {}),
+  };
 }
 
 /** The last `lines` lines of a container's logs (stdout and stderr together). */
@@ -446,6 +521,8 @@ export interface OneShotSpec {
   labels?: Record<string, string>;
   /** Command and arguments after the image (each one argument). */
   command: string[];
+  /** "none" (default: a tool that needs no network) or "host" (a client of a service on the host). */
+  network?: "none" | "host";
 }
 
 /**
@@ -457,7 +534,7 @@ export async function runOneShot(s: SshSession, spec: OneShotSpec, opts: Omit<Ex
   const problems = validateRunSpec({ ...spec, network: "host" });
   if (Array.isArray(spec.command) && spec.command.length === 0) problems.push("command must not be empty");
   check(problems, s.host);
-  const args = ["run", "--rm", "--name", spec.name, "--network", "none"];
+  const args = ["run", "--rm", "--name", spec.name, "--network", spec.network === "host" ? "host" : "none"];
   for (const v of spec.volumes) args.push("--volume", `${v.host}:${v.container}${v.ro ? ":ro" : ""}`);
   args.push(...sortedEnv(spec.env));
   for (const [k, v] of Object.entries(spec.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

@@ -8,6 +8,7 @@
  * {@link withEtcd} when a client is actually needed.
  */
 import { X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
 import type * as Etcd3Lib from "etcd3";
 import type { Etcd3, IOptions, IMember, IStatusResponse } from "etcd3";
 import { EtcdStandbyError, describeError, isEtcdStandbyError } from "../lib/errors";
@@ -28,6 +29,8 @@ export interface ClusterConnectionArgs {
   keyPem: string;
   /** Deadline for each call, in milliseconds (default 10000). */
   timeoutMs?: number;
+  /** How long a mutating operation waits for another run's cluster lock, in milliseconds (default 300000). */
+  lockWaitMs?: number;
 }
 
 /** A member's view of itself, from the Maintenance/Status call. */
@@ -128,14 +131,45 @@ export interface EtcdSession {
   memberPromote(id: string): Promise<Member[]>;
   /** Transfers leadership to voter `targetId` (hex), sending the request to the current leader. */
   moveLeader(targetId: string): Promise<MoveLeaderResult>;
-  /** Writes a key (for tests and markers). */
-  put(key: string, value: string): Promise<void>;
+  /** Writes a key (for tests and markers); returns the revision it was written at. */
+  put(key: string, value: string): Promise<number>;
   /** Reads a key as a string, or null when absent. */
   get(key: string): Promise<string | null>;
   /** Deletes a key (absent is fine). */
   delete(key: string): Promise<void>;
   /** Counts keys under a prefix. */
   getPrefixCount(prefix: string): Promise<number>;
+  /** The server and cluster versions the member behind `endpoint` reports (`GET /version`). */
+  versionOf(endpoint: string): Promise<EtcdVersions>;
+  /** The Prometheus metrics of the member behind `endpoint` (`GET /metrics`), as text. */
+  metricsOf(endpoint: string): Promise<string>;
+  /**
+   * Takes the cluster-wide lock `key` for `holder` (a lease-backed key, TTL
+   * `ttlSeconds`, kept alive while held), waiting up to `waitMs` for another
+   * holder to let go. Returns the release function. Throws Refused naming the
+   * holder when the wait runs out.
+   */
+  lock(key: string, holder: string, opts: LockOptions): Promise<() => Promise<void>>;
+}
+
+/** Options of {@link EtcdSession.lock}. */
+export interface LockOptions {
+  /** The lease's TTL: how long a killed holder keeps the lock. */
+  ttlSeconds: number;
+  /** How long to wait for another holder. */
+  waitMs: number;
+  /** Called when a wait starts, and whenever the holder changes. */
+  onWait?: (holder: string) => void;
+  /** True for a holder known to be gone (this process's own lock whose release was lost): it is taken over. */
+  stale?: (holder: string) => boolean;
+}
+
+/** What `GET /version` on a client URL answers. */
+export interface EtcdVersions {
+  /** The member's own version, e.g. "3.4.23". */
+  server: string;
+  /** The cluster version, e.g. "3.4.0" (empty when not decided yet). */
+  cluster: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -232,6 +266,31 @@ function resolveConn(conn: ClusterConnectionArgs): ResolvedConn {
 }
 
 function openClient(libs: Libraries, conn: ResolvedConn, endpoints: string[], retryOnce: boolean): Etcd3 {
+  // Node's DEP0123 ("Setting the TLS ServerName to an IP address is not
+  // permitted by RFC 6066") came from here: @grpc/grpc-js (1.14, under etcd3)
+  // always passes the target's host to tls.connect as `servername`, and
+  // etcd endpoints are IPs (grpc/grpc-node#1919, open). No channel option
+  // avoids it: `grpc.ssl_target_name_override` would also change the name the
+  // server certificate is checked against. Nothing is wrong with the
+  // connection (etcd ignores SNI; Node checks the certificate against the IP),
+  // so this process drops exactly that warning, once installed; every other
+  // warning, and the same one with another code, still prints.
+  // (httpsGet passes no `servername` for an IP, so Node sends no SNI there.)
+  const quiet = Symbol.for("etcd-standby.quietDep0123");
+  const proc = process as NodeJS.Process & { [quiet]?: true };
+  if (!proc[quiet]) {
+    proc[quiet] = true;
+    const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+    const codeOf = (args: unknown[]): unknown => {
+      const [warning, typeOrOptions, code] = args;
+      if (typeof code === "string") return code;
+      if (typeOrOptions !== null && typeof typeOrOptions === "object") return (typeOrOptions as { code?: unknown }).code;
+      return warning instanceof Error ? (warning as Error & { code?: unknown }).code : undefined;
+    };
+    process.emitWarning = (...args: unknown[]): void => {
+      if (codeOf(args) !== "DEP0123") emitWarning(...args);
+    };
+  }
   const { cockatiel } = libs;
   const isUnavailable = (e: Error): boolean => e instanceof libs.etcd3.GRPCUnavailableError;
   const global =
@@ -552,9 +611,10 @@ class Session implements EtcdSession {
     );
   }
 
-  public async put(key: string, value: string): Promise<void> {
+  public async put(key: string, value: string): Promise<number> {
     try {
-      await this.main.put(key).value(value).options(this.deadline()).exec();
+      const r = await this.main.put(key).value(value).options(this.deadline()).exec();
+      return toNumber(r.header?.revision);
     } catch (e) {
       throw translate(e, "put", this.all, this.conn);
     }
@@ -574,6 +634,110 @@ class Session implements EtcdSession {
     } catch (e) {
       throw translate(e, "delete", this.all, this.conn);
     }
+  }
+
+  /** GET `path` on `base` (an https URL) with the session's client certificate; the body as text. */
+  private async httpsGet(base: string, path: string, what: string): Promise<string> {
+    const problems = validateClientUrl(base, "url");
+    if (problems.length > 0 || !base.startsWith("https://")) {
+      throw new EtcdStandbyError("InvalidInput", [...problems, `${JSON.stringify(base)} must be an https:// URL`].join("; "), "give a URL such as https://10.0.0.5:2379", { host: base });
+    }
+    const https = require("node:https") as typeof import("node:https");
+    const url = new URL(path, base);
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    return new Promise<string>((resolve, reject) => {
+      const req = https.get(
+        // agent: false: no kept-alive socket outlives the call (Node's global agent keeps them, and they hold the process open).
+        { host, port: url.port, path: url.pathname, ca: this.conn.ca, cert: this.conn.cert, key: this.conn.key, timeout: this.conn.timeoutMs, agent: false, ...(isIP(host) ? {} : { servername: host }) },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => {
+            if (text.length < 1_048_576) text += c;
+          });
+          res.on("end", () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`HTTP ${String(res.statusCode)}`))));
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${this.conn.timeoutMs} ms (deadline exceeded)`)));
+      req.on("error", reject);
+    }).catch((e: unknown) => {
+      throw translate(e, what, base, this.conn);
+    });
+  }
+
+  public async versionOf(endpoint: string): Promise<EtcdVersions> {
+    const body = await this.httpsGet(endpoint, "/version", "GET /version");
+    try {
+      const v = JSON.parse(body) as { etcdserver?: string; etcdcluster?: string };
+      return { server: String(v.etcdserver ?? ""), cluster: String(v.etcdcluster ?? "") };
+    } catch {
+      throw new EtcdStandbyError("RemoteCommandFailed", `GET ${endpoint}/version answered something that is not JSON: ${body.slice(0, 200)}`, "check that the endpoint is an etcd client URL", { host: endpoint });
+    }
+  }
+
+  public async metricsOf(endpoint: string): Promise<string> {
+    return this.httpsGet(endpoint, "/metrics", "GET /metrics");
+  }
+
+  public async lock(key: string, holder: string, opts: LockOptions): Promise<() => Promise<void>> {
+    const lease = this.main.lease(opts.ttlSeconds, { autoKeepAlive: true });
+    // A lost keep-alive (the cluster lost quorum, say) ends the lease; the holder learns at release.
+    lease.on("lost", () => undefined);
+    let leaseId: string;
+    try {
+      leaseId = await lease.grant();
+    } catch (e) {
+      await lease.revoke().catch(() => undefined);
+      throw translate(e, `lease grant for lock ${key}`, this.all, this.conn);
+    }
+    const deadline = Date.now() + opts.waitMs;
+    let told = "";
+    for (;;) {
+      let current: string | null;
+      try {
+        const r = await this.main
+          .if(key, "Create", "==", 0)
+          .then(this.main.put(key).value(holder).lease(leaseId))
+          .else(this.main.get(key))
+          .options(this.deadline())
+          .commit();
+        if (r.succeeded) break;
+        const kv = r.responses[0]?.response_range?.kvs?.[0];
+        current = kv ? kv.value.toString() : null;
+        // Our own put whose answer was lost (the call was retried): we hold it.
+        if (current === holder) break;
+      } catch (e) {
+        await lease.revoke().catch(() => undefined);
+        throw translate(e, `lock ${key}`, this.all, this.conn);
+      }
+      if (current === null) continue;
+      if (opts.stale?.(current) === true) {
+        try {
+          await this.main.if(key, "Value", "==", current).then(this.main.delete().key(key)).options(this.deadline()).commit();
+        } catch (e) {
+          await lease.revoke().catch(() => undefined);
+          throw translate(e, `lock ${key} (taking over a stale holder)`, this.all, this.conn);
+        }
+        continue;
+      }
+      if (Date.now() > deadline) {
+        await lease.revoke().catch(() => undefined);
+        throw new EtcdStandbyError(
+          "Refused",
+          `another etcd-standby run holds the cluster's lock ${key} and did not let go within ${Math.round(opts.waitMs / 1000)} s: ${current}`,
+          "wait for that run to finish (it may be another stack or backend acting on the same cluster), then run pulumi up again; a killed run's lock expires by itself within its lease's TTL",
+          { host: this.all },
+        );
+      }
+      if (current !== told) {
+        told = current;
+        opts.onWait?.(current);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return async () => {
+      await lease.revoke().catch(() => undefined);
+    };
   }
 
   public async getPrefixCount(prefix: string): Promise<number> {

@@ -10,8 +10,8 @@
  * empty one. read reports containers that reappeared (e.g. `rke up`), so the
  * next preview shows the cleanup again. delete changes nothing.
  */
-import { inspectContainer, listContainers, removeContainer, renameContainer, stopForGood } from "../connection/docker";
-import type { ContainerInfo } from "../connection/docker";
+import { inspectContainer, inspectRunSpec, listContainers, removeContainer, renameContainer, stopForGood } from "../connection/docker";
+import type { ContainerInfo, RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import { archivePath, archiveProblem, pathState } from "../connection/hostfs";
 import { hostAddressView, pointsAtHost } from "../connection/hostnet";
@@ -140,6 +140,12 @@ async function clean(props: Props): Promise<Props> {
       const plan = await preflight(ssh, props, s, members);
       const removed: string[] = [];
       const renamed: Record<string, string> = {};
+      // How each was started, kept in state (a secret: RKE may pass S3 keys as arguments), so it can be started again after a failover.
+      const specs: Record<string, RunContainerSpec> = {};
+      for (const info of plan.present) {
+        const spec = await inspectRunSpec(ssh, info.name).catch(() => undefined);
+        if (spec) specs[info.name] = spec;
+      }
       for (const info of plan.present) {
         const name = info.name;
         progress(WHAT, `stopping ${name} on ${host.host} (run ${RUN_ID})`);
@@ -176,7 +182,7 @@ async function clean(props: Props): Promise<Props> {
         }
       }
       progress(WHAT, `${host.host}: removed [${removed.join(", ")}], renamed [${Object.entries(renamed).map(([a, b]) => `${a} -> ${b}`).join(", ")}], already absent [${plan.absent.join(", ")}]`);
-      return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: plan.absent, dataDirArchivedTo, reappeared: [] as string[] };
+      return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: plan.absent, dataDirArchivedTo, reappeared: [] as string[], containerSpecs: specs };
     });
   if (props.cluster === undefined || props.cluster === null) return work(undefined);
   const conn = clusterOf(props);

@@ -129,8 +129,13 @@ async function statusVia(ssh: SshSession, container: string, s: RestoreSettings)
   }
 }
 
-/** The key count, less etcd-standby's lock keys (a lock held at the cut expires with its lease after the restore). */
-async function countVia(ssh: SshSession, container: string, s: RestoreSettings): Promise<{ revision: number; count: number; memberId: string }> {
+/**
+ * The key count, less etcd-standby's lock keys (a lock held at the cut expires
+ * with its lease after the restore), at revision `atRevision` when given (the
+ * restored keyspace as the learner had it, whatever clients such as the host's
+ * own kube-apiserver have written since); `revision` is always the current one.
+ */
+async function countVia(ssh: SshSession, container: string, s: RestoreSettings, atRevision?: number): Promise<{ revision: number; count: number; memberId: string }> {
   const parse = (stdout: string): ReturnType<typeof parseCtlCount> => {
     try {
       return parseCtlCount(stdout);
@@ -138,12 +143,19 @@ async function countVia(ssh: SshSession, container: string, s: RestoreSettings):
       throw new EtcdStandbyError("RemoteCommandFailed", `could not count the keys at ${s.learner.clientURL} via ${container}: ${describeError(e)}`, "check etcdctl in the container", { host: ssh.host });
     }
   };
-  const [all, locks] = await Promise.all([ctl(ssh, container, s, COUNT_ALL_ARGS), ctl(ssh, container, s, countPrefixArgs(LOCK_PREFIX))]);
-  const total = parse(all.stdout);
-  let held = parse(locks.stdout).count;
+  // At a revision the store has not reached (a stale db) etcd refuses: then the current count stands, and the verdict says "behind".
+  const [now, locksNow, atRev, locksAtRev] = await Promise.all([
+    ctl(ssh, container, s, COUNT_ALL_ARGS),
+    ctl(ssh, container, s, countPrefixArgs(LOCK_PREFIX)),
+    atRevision === undefined ? undefined : ctl(ssh, container, s, countPrefixArgs("", atRevision), true),
+    atRevision === undefined ? undefined : ctl(ssh, container, s, countPrefixArgs(LOCK_PREFIX, atRevision), true),
+  ]);
+  const current = parse(now.stdout);
+  if (atRev?.code === 0 && locksAtRev?.code === 0) return { ...current, count: parse(atRev.stdout).count - parse(locksAtRev.stdout).count };
+  let held = parse(locksNow.stdout).count;
   // Rarely any: then counted again at exactly the total's revision.
-  if (held > 0) held = parse((await ctl(ssh, container, s, countPrefixArgs(LOCK_PREFIX, total.revision))).stdout).count;
-  return { ...total, count: total.count - held };
+  if (held > 0) held = parse((await ctl(ssh, container, s, countPrefixArgs(LOCK_PREFIX, current.revision))).stdout).count;
+  return { ...current, count: current.count - held };
 }
 
 async function readRecord(ssh: SshSession, s: RestoreSettings): Promise<RestoreRecord | undefined> {
@@ -399,8 +411,9 @@ async function waitHealthy(ssh: SshSession, s: RestoreSettings, deadline: number
 async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord, deadline: number): Promise<Verified> {
   const st = await waitHealthy(ssh, s, deadline);
   // The provider's own client as well: the endpoint must serve clients from outside the host.
-  // Counted first, on the host: the probe write below moves the revision.
-  const count = await countVia(ssh, s.containerName, s);
+  // Counted first, on the host, at the learner's revision: the probe write below, and clients that
+  // reconnect at once (the host's kube-apiserver), move the keyspace on; what was restored does not.
+  const count = await countVia(ssh, s.containerName, s, rec.learnerRevision);
   const value = `restored-${Date.now()}`;
   let writable = false;
   let writeError = "";

@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
-import type { ClusterConnection, HostConnection } from "./types";
+import type { ClusterConnection, ContainerSpec, HostConnection } from "./types";
 
 /** Inputs of {@link RkeContainerCleanup}. */
 export interface RkeContainerCleanupArgs {
@@ -56,6 +56,12 @@ export class RkeContainerCleanup extends pulumi.dynamic.Resource {
   declare public readonly dataDirArchivedTo: pulumi.Output<string>;
   /** Set by refresh: containers that are back on the host. */
   declare public readonly reappeared: pulumi.Output<string[]>;
+  /**
+   * How each cleaned container was started (image, command, environment,
+   * mounts, restart policy), by name: what EtcdRollingSnapshots starts again
+   * after a failover. A secret: RKE may pass S3 credentials as arguments.
+   */
+  declare public readonly containerSpecs: pulumi.Output<Record<string, ContainerSpec>>;
 
   constructor(name: string, args: RkeContainerCleanupArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -70,8 +76,9 @@ export class RkeContainerCleanup extends pulumi.dynamic.Resource {
         alreadyAbsent: undefined,
         dataDirArchivedTo: undefined,
         reappeared: undefined,
+        containerSpecs: undefined,
       },
-      withSecretConnections(opts),
+      { ...withSecretConnections(opts), additionalSecretOutputs: [...withSecretConnections(opts).additionalSecretOutputs ?? [], "containerSpecs"] },
       "etcdstandby",
       "RkeContainerCleanup",
     );

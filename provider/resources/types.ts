@@ -68,3 +68,18 @@ export function secretHost(h: pulumi.Input<HostConnection>): pulumi.Output<pulum
 export function withSecretConnections(opts: pulumi.CustomResourceOptions | undefined): pulumi.CustomResourceOptions {
   return { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "cluster", "host"] };
 }
+
+/** How a container is started (as `docker inspect` shows it), for starting it again. */
+export interface ContainerSpec {
+  name: string;
+  image: string;
+  network: "host";
+  volumes: { host: string; container: string; ro?: boolean; options?: string }[];
+  env?: Record<string, string>;
+  command: string[];
+  labels?: Record<string, string>;
+  restart?: "no" | "always" | "unless-stopped" | "on-failure";
+  entrypoint?: string[];
+  privileged?: boolean;
+  pid?: "host";
+}

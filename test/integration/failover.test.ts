@@ -19,23 +19,15 @@ import { provider as kubeRestart } from "../../provider/impl/kubeComponentsResta
 import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { provider as restore } from "../../provider/impl/standaloneRestore";
+import { provider as fence } from "../../provider/impl/siteFence";
 import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
 import { describe as describeSandbox, etcdctl, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
-import { waitFor } from "../support/wait";
+import { rejection as rejects, waitFor } from "../support/wait";
 
 const M3 = "https://10.250.0.103:2380";
 const M3_CLIENT = "https://10.250.0.103:2379";
 const KUBE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"];
 const POD_PREFIX = "/registry/pods/default/";
-
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection, but it succeeded");
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -390,17 +382,31 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     expect(diff.changes).to.equal(false);
   });
 
-  it("site A powered on again does not disturb the new cluster (members, data, health unchanged for 25 s)", async () => {
-    const before = await countAll(d, M3_CLIENT);
+  it("site A powered on again (its network cut: the safe order) serves a stale cluster until SiteFence stops it; reconnected, it does not disturb the new cluster (members, leader, workload unchanged for 25 s)", async () => {
+    // master3's own kube-apiserver is a live client of the new cluster (leases, events): the whole key count may move;
+    // the workload's keys and the revision's direction may not.
+    const before = await keysUnder(d, M3_CLIENT, POD_PREFIX);
+    const revBefore = (await countAll(d, M3_CLIENT)).revision;
     const membersBefore = await memberList(d, [M3_CLIENT]);
-    await sandbox(["power-on", "A"]);
-    // The old voters come back with their data and quorum, and try to reach learner1 at master3's peer URL.
+    await sandbox(["power-on", "A", "--isolated"]);
+    // The old voters come back with their data and quorum (RKE's restart=always): a second writable cluster.
     await waitFor(async () => {
       const r = await etcdctl(d, [`--endpoints=${voterEndpoints(d, ["master3"]).join(",")}`, "endpoint", "health"], { allowFailure: true });
       return r.code === 0;
     }, { timeoutMs: 120_000, what: "site A's old cluster to be healthy again" });
     const oldMembers = await memberList(d, voterEndpoints(d, ["master3"]));
     expect(oldMembers.map((m) => m.name).sort()).to.deep.equal(["etcd-master1", "etcd-master2", "etcd-node1", "learner1"]);
+    // Fenced: every old voter's etcd and kube-apiserver stopped for good; the old endpoints refuse.
+    for (const h of ["master1", "master2", "node1"]) {
+      const f = await fence.create({ host: hostProps(d, h), cluster: clusterProps(d, voterEndpoints(d, ["master3"])), oldEndpoints: [`https://${d.hosts.find((x) => x.name === h)?.address ?? ""}:2379`] });
+      expect(f.outs.fenced, h).to.equal(true);
+      expect(f.outs.stopped, h).to.include("etcd");
+    }
+    for (const e of voterEndpoints(d, ["master3"])) {
+      const r = await etcdctl(d, [`--endpoints=${e}`, "--command-timeout=3s", "put", "/etcd-standby/test-probe", "x"], { allowFailure: true });
+      expect(r.code, `${e} refuses a put`).to.not.equal(0);
+    }
+    await sandbox(["reconnect", "A"]);
     const start = Date.now();
     let checks = 0;
     while (Date.now() - start < 25_000) {
@@ -409,7 +415,8 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
       expect(hexId(st.leader)).to.equal(outs.newMemberId);
       const members = await memberList(d, [M3_CLIENT]);
       expect(members.map((m) => [m.ID, m.name])).to.deep.equal(membersBefore.map((m) => [m.ID, m.name]));
-      expect(await countAll(d, M3_CLIENT)).to.deep.equal(before);
+      expect(await keysUnder(d, M3_CLIENT, POD_PREFIX)).to.deep.equal(before);
+      expect((await countAll(d, M3_CLIENT)).revision).to.be.at.least(revBefore);
       checks++;
       await sleep(2500);
     }
@@ -422,11 +429,12 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
   });
 
   it("create again adopts the verified restore (changes nothing, even with site A back); delete changes nothing", async () => {
-    const before = await countAll(d, M3_CLIENT);
+    // (master3's kube-apiserver writes leases meanwhile: the workload's keys are what must not change)
+    const before = await keysUnder(d, M3_CLIENT, POD_PREFIX);
     const again = await restore.create(restoreInputs());
     expect(again.outs.adopted).to.equal(true);
     expect(again.outs.newClusterId).to.equal(outs.newClusterId);
-    expect(await countAll(d, M3_CLIENT)).to.deep.equal(before);
+    expect(await keysUnder(d, M3_CLIENT, POD_PREFIX)).to.deep.equal(before);
     await restore.delete("standalone-restore-10.250.0.103", outs);
     expect((await dockerView(d, "master3", "etcd")).running).to.equal(true);
     expect((await memberList(d, [M3_CLIENT])).map((m) => m.name)).to.deep.equal(["new-cluster"]);

@@ -27,22 +27,13 @@ import { client, loadKubeShaped } from "../support/load";
 import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
 import { describe as describeSandbox, endpointStatuses, endpointsHealthy, etcdctl, host, memberList, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
 import type { CtlMember } from "../support/sandbox";
-import { waitFor } from "../support/wait";
+import { rejection as rejects, waitFor } from "../support/wait";
 
 const M3 = "https://10.250.0.103:2380";
 const M3_CLIENT = "https://10.250.0.103:2379";
 const LEDGER = "/registry/faults/";
 
 // ------------------------------------------------------------ helpers ----
-
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection, but it succeeded");
-}
 
 /** The rejection of `p`, shown in the test output under `label`. */
 async function refused(label: string, p: Promise<unknown>): Promise<Error> {

@@ -13,16 +13,7 @@ import { provider as promotion } from "../../provider/impl/learnerPromotion";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
 import { describe as describeSandbox, etcdctl, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
-import { waitFor } from "../support/wait";
-
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection, but it succeeded");
-}
+import { rejection as rejects, waitFor } from "../support/wait";
 
 async function containers(d: SandboxDescription, host: string): Promise<string[]> {
   const r = await ssh(d, host, "docker ps -a --format '{{.Names}}'");

@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { execInContainer, inspectState, restartContainer, runOneShot } from "../../provider/connection/docker";
 import { fileStat, removeEmptyDir, writeFileAtomic } from "../../provider/connection/hostfs";
 import type { RunOptions, RunResult, SshSession } from "../../provider/connection/ssh";
+import { rejection as rejects } from "../support/wait";
 
 class FakeSession implements SshSession {
   readonly host = "10.0.0.9";
@@ -19,15 +20,6 @@ class FakeSession implements SshSession {
     this.calls.push({ argv, opts });
     return { code: 0, signal: undefined, stdout: "", stderr: "", ...this.answer };
   }
-}
-
-async function rejects(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection");
 }
 
 describe("docker and host-file helpers (fake session)", () => {

@@ -1,0 +1,145 @@
+/**
+ * EtcdRollingSnapshots: after a failover, the new cluster is backed up again
+ * the way RKE did it: its `etcd-rolling-snapshots` container, under RKE's
+ * name, with the definition RkeContainerCleanup recorded when it cleaned the
+ * host (image, command, environment, mounts, schedule), pointed at the new
+ * member (the host's own client URL, as RKE had it). And a snapshot taken now
+ * proves it: a marker key is written to the new cluster, a snapshot is saved
+ * into the snapshot folder with the etcd image's etcdctl, and its revision
+ * (`snapshot status`, etcdutl from 3.6 on) must be at least the marker's.
+ *
+ * create/update start the container (or leave a running one alone) and take
+ * and verify the snapshot; read reports whether the container runs; delete
+ * changes nothing (the schedule is RKE's again).
+ */
+import { inspectContainer, runContainer, runOneShot, startContainer } from "../connection/docker";
+import type { RunContainerSpec } from "../connection/docker";
+import { withEtcd } from "../connection/etcd";
+import { withSsh } from "../connection/ssh";
+import type { SshSession } from "../connection/ssh";
+import { EtcdStandbyError } from "../lib/errors";
+import { validateAbsolutePath, validateImage } from "../lib/validate";
+import { RUN_ID, RUN_LABEL } from "./clusterLock";
+import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, Problems, progress, sameValue, stamp } from "./common";
+import { imageEtcdVersion } from "./imageVersion";
+import type { ProviderImpl, Props } from "./common";
+import { MANAGED_LABEL } from "./learnerSpec";
+import { restoreTool } from "./standaloneRestoreSpec";
+
+const WHAT = "EtcdRollingSnapshots";
+const NAME = "etcd-rolling-snapshots";
+/** The marker written before the proof snapshot (outside /registry/). */
+export const BACKUP_PROBE_KEY = "/etcd-standby/backup-probe";
+
+interface Settings {
+  spec: RunContainerSpec;
+  snapshotDir: string;
+  image: string;
+  etcdBinary: string;
+  endpoint: string;
+  tls: { caFile: string; certFile: string; keyFile: string };
+}
+
+function settings(props: Props): Settings {
+  const tls = (props.tls ?? {}) as Settings["tls"];
+  return {
+    spec: { ...(props.spec as RunContainerSpec), name: NAME },
+    snapshotDir: typeof props.snapshotDir === "string" ? props.snapshotDir : "/opt/rke/etcd-snapshots",
+    image: String(props.image),
+    etcdBinary: typeof props.etcdBinary === "string" ? props.etcdBinary : "/usr/local/bin/etcd",
+    endpoint: String(props.endpoint),
+    tls,
+  };
+}
+
+function binDir(s: Settings): string {
+  return s.etcdBinary.slice(0, s.etcdBinary.lastIndexOf("/")) || "/";
+}
+
+/** Saves a snapshot of the new cluster into the snapshot folder now, and reads its revision back. */
+async function proveSnapshot(ssh: SshSession, s: Settings, props: Props): Promise<{ file: string; revision: number; marker: number }> {
+  const marker = await withEtcd({ ...clusterOf(props), endpoints: [s.endpoint] }, (e) => e.put(BACKUP_PROBE_KEY, `${new Date().toISOString()} run ${RUN_ID}`));
+  const file = `${s.snapshotDir}/post-failover-${stamp()}.db`;
+  const tlsDir = s.tls.caFile.slice(0, s.tls.caFile.lastIndexOf("/"));
+  const tlsArgs = [`--cacert=${s.tls.caFile}`, `--cert=${s.tls.certFile}`, `--key=${s.tls.keyFile}`];
+  const labels = { [MANAGED_LABEL]: "EtcdRollingSnapshotsTool", [RUN_LABEL]: RUN_ID };
+  const save = await runOneShot(
+    ssh,
+    { name: `etcd-standby-snapshot-${RUN_ID}`, image: s.image, network: "host", labels, env: { ETCDCTL_API: "3" }, volumes: [{ host: tlsDir, container: tlsDir, ro: true }, { host: s.snapshotDir, container: s.snapshotDir }], command: [`${binDir(s)}/etcdctl`, `--endpoints=${s.endpoint}`, ...tlsArgs, "--command-timeout=60s", "snapshot", "save", file] },
+    { timeoutMs: 120_000, allowFailure: true },
+  );
+  if (save.code !== 0) throw new EtcdStandbyError("RemoteCommandFailed", `etcdctl snapshot save ${file} on ${ssh.host} failed: ${(save.stderr || save.stdout).trim().slice(-500)}`, "check the snapshot folder and the new cluster's health", { host: ssh.host });
+  const tool = restoreTool(await imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: `etcd-standby-snapshot-version-${RUN_ID}`, labels }));
+  const status = await runOneShot(
+    ssh,
+    { name: `etcd-standby-snapshot-status-${RUN_ID}`, image: s.image, labels, env: { ETCDCTL_API: "3" }, volumes: [{ host: s.snapshotDir, container: s.snapshotDir, ro: true }], command: [`${binDir(s)}/${tool}`, "snapshot", "status", file, "-w", "json"] },
+    { timeoutMs: 60_000, allowFailure: true },
+  );
+  const m = /"revision":\s*(\d+)/.exec(status.stdout);
+  if (status.code !== 0 || !m) throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot status ${file} on ${ssh.host} failed: ${(status.stderr || status.stdout).trim().slice(-500)}`, "check the snapshot file", { host: ssh.host });
+  const revision = Number(m[1]);
+  if (revision < marker) {
+    throw new EtcdStandbyError("Refused", `the snapshot ${file} holds revision ${revision}, older than the marker written at ${marker}: it is not of the new cluster`, `check that ${s.endpoint} is the new cluster's endpoint`, { host: ssh.host });
+  }
+  return { file, revision, marker };
+}
+
+async function ensure(props: Props): Promise<Props> {
+  const s = settings(props);
+  return withSsh(hostOf(props), async (ssh) => {
+    const info = await inspectContainer(ssh, NAME);
+    if (info.exists && !info.running) {
+      progress(WHAT, `starting the stopped ${NAME} on ${ssh.host}`);
+      await startContainer(ssh, NAME);
+    } else if (!info.exists) {
+      progress(WHAT, `starting ${NAME} on ${ssh.host} as RKE had it (${s.spec.image}) (run ${RUN_ID})`);
+      await runContainer(ssh, { ...s.spec, labels: { ...(s.spec.labels ?? {}), [RUN_LABEL]: RUN_ID } });
+    }
+    const proof = await proveSnapshot(ssh, s, props);
+    const now = await inspectContainer(ssh, NAME);
+    if (!now.running) throw new EtcdStandbyError("Refused", `${NAME} on ${ssh.host} is ${now.state} after it was started`, `see docker logs ${NAME}`, { host: ssh.host });
+    progress(WHAT, `${NAME} runs on ${ssh.host}; snapshot ${proof.file} holds revision ${proof.revision} >= ${proof.marker} (a write after the failover)`);
+    return { running: true, snapshotFile: proof.file, snapshotRevision: proof.revision, markerRevision: proof.marker };
+  });
+}
+
+/** The provider implementation, loaded by the serialised facade. */
+export const provider: ProviderImpl = {
+  async check(_olds, news) {
+    const p = new Problems();
+    checkHost(p, news.host);
+    checkCluster(p, news.cluster);
+    const spec = news.spec as Props | undefined;
+    if (!hasUnknown(spec) && (spec === undefined || spec === null || typeof spec !== "object" || typeof spec.image !== "string" || !Array.isArray(spec.command))) {
+      p.add("spec", spec, [`spec must be how ${NAME} was started (RkeContainerCleanup's containerSpecs["${NAME}"]); none was recorded for this host`]);
+    }
+    p.add("image", news.image, validateImage(news.image, "image"));
+    if (news.snapshotDir !== undefined) p.add("snapshotDir", news.snapshotDir, validateAbsolutePath(news.snapshotDir, "snapshotDir"));
+    const tls = (news.tls ?? {}) as Props;
+    for (const f of ["caFile", "certFile", "keyFile"]) p.add(`tls.${f}`, tls[f], validateAbsolutePath(tls[f], `tls.${f}`));
+    return p.result(news);
+  },
+
+  async diff(_id, olds, news) {
+    const changed = ["spec", "image", "endpoint", "snapshotDir", "tls", "trigger"].filter((f) => !sameValue(olds[f], news[f]));
+    const hostChanged = !sameValue((olds.host as Props | undefined)?.host, (news.host as Props | undefined)?.host);
+    return { changes: changed.length > 0 || hostChanged || olds.running === false, replaces: hostChanged ? ["host"] : [], deleteBeforeReplace: false };
+  },
+
+  async create(inputs) {
+    return { id: `rolling-snapshots-${hostOf(inputs).host}`, outs: { ...inputs, ...(await ensure(inputs)) } };
+  },
+
+  async read(id, props) {
+    const running = await withSsh(hostOf(props), async (ssh) => (await inspectContainer(ssh, NAME)).running);
+    return { id, props: { ...props, running } };
+  },
+
+  async update(_id, _olds, news) {
+    return { outs: { ...news, ...(await ensure(news)) } };
+  },
+
+  async delete() {
+    // The schedule keeps running: backups are RKE's again.
+  },
+};

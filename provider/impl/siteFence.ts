@@ -1,0 +1,179 @@
+/**
+ * SiteFence: a host of the lost site can never serve again. After a failover,
+ * the old site's etcd voters, if they come back (power returns, RKE starts
+ * its containers with restart=always), are a healthy cluster with the same CA
+ * and the old data: a second writable cluster, and its kube-apiservers serve
+ * stale objects. Fencing stops them for good.
+ *
+ * create/update: the host's old etcd endpoint is probed first (a put and a
+ * linearizable get, 3 s each): if it serves, that is said loudly and the
+ * fence goes first. Then, over SSH with a short connect deadline, each of the
+ * host's etcd, etcd-rolling-snapshots and control-plane containers is
+ * stopped for good (docker stop, restart policy "no"); data dirs are kept.
+ * Afterwards the endpoint must refuse both calls. A host that does not answer
+ * SSH (still powered off) is recorded as not fenced yet: that is not an
+ * error, unless its old endpoint serves, and the next `pulumi up` tries again
+ * (diff reports a change while the host is not fenced). read reports a
+ * returned, unfenced host (containers running, or set to restart) as drift.
+ * delete changes nothing.
+ */
+import { inspectState, stopForGood } from "../connection/docker";
+import { withEtcd } from "../connection/etcd";
+import type { ClusterConnectionArgs } from "../connection/etcd";
+import { withSsh } from "../connection/ssh";
+import type { HostConnectionArgs } from "../connection/ssh";
+import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
+import { validateClientUrl, validateContainerName, validateEach } from "../lib/validate";
+import { RUN_ID } from "./clusterLock";
+import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, sameValue } from "./common";
+import type { ProviderImpl, Props } from "./common";
+
+const WHAT = "SiteFence";
+/** RKE's containers that serve etcd or the Kubernetes API from a host. */
+export const FENCE_CONTAINERS = ["etcd", "etcd-rolling-snapshots", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+/** Where the probe writes on the old cluster (outside /registry/). */
+export const FENCE_PROBE_KEY = "/etcd-standby/fence-probe";
+const PROBE_MS = 3000;
+const CONNECT_MS = 5000;
+
+interface Settings {
+  containers: string[];
+  oldEndpoints: string[];
+  connectTimeoutMs: number;
+}
+
+function settings(props: Props): Settings {
+  return {
+    containers: Array.isArray(props.containers) ? (props.containers as string[]) : FENCE_CONTAINERS,
+    oldEndpoints: Array.isArray(props.oldEndpoints) ? (props.oldEndpoints as string[]) : [],
+    connectTimeoutMs: typeof props.connectTimeoutMs === "number" ? props.connectTimeoutMs : CONNECT_MS,
+  };
+}
+
+/** Whether an old endpoint still serves: a put and a linearizable get, each within 3 s. */
+async function serves(conn: ClusterConnectionArgs, endpoint: string, host: string): Promise<{ serves: boolean; why: string }> {
+  try {
+    await withEtcd({ ...conn, endpoints: [endpoint], timeoutMs: PROBE_MS }, async (e) => {
+      await e.put(FENCE_PROBE_KEY, `${host} ${new Date().toISOString()} run ${RUN_ID}`);
+      await e.get(FENCE_PROBE_KEY);
+    });
+    return { serves: true, why: "accepted a put and a linearizable get" };
+  } catch (e) {
+    return { serves: false, why: isEtcdStandbyError(e) ? e.summary.slice(0, 200) : describeError(e) };
+  }
+}
+
+async function probeAll(props: Props, s: Settings, host: string): Promise<{ endpoint: string; serves: boolean; why: string }[]> {
+  if (props.cluster === undefined || props.cluster === null || s.oldEndpoints.length === 0) return [];
+  const conn = clusterOf(props);
+  return Promise.all(s.oldEndpoints.map(async (endpoint) => ({ endpoint, ...(await serves(conn, endpoint, host)) })));
+}
+
+function unreachable(e: unknown): boolean {
+  return isEtcdStandbyError(e, "Unreachable") || isEtcdStandbyError(e, "Timeout");
+}
+
+async function fence(props: Props): Promise<Props> {
+  const s = settings(props);
+  const h = hostOf(props);
+  const before = await probeAll(props, s, h.host);
+  const serving = before.filter((p) => p.serves);
+  if (serving.length > 0) {
+    progress(WHAT, `WARNING: the old cluster SERVES at ${serving.map((p) => p.endpoint).join(", ")} (${serving[0].why}): two writable clusters exist; fencing ${h.host} now`);
+  }
+  const conn: HostConnectionArgs = { ...h, timeoutMs: Math.min(h.timeoutMs ?? s.connectTimeoutMs, s.connectTimeoutMs) };
+  let stopped: string[];
+  try {
+    stopped = await withSsh(conn, async (ssh) => {
+      const states = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
+      const out: string[] = [];
+      for (const { name, st } of states) {
+        if (!st.exists || (!st.running && st.restartPolicy === "no")) continue;
+        progress(WHAT, `stopping ${name} on ${h.host} for good (it was ${st.status}, restart ${st.restartPolicy}); its data stays (run ${RUN_ID})`);
+        await stopForGood(ssh, name, 10);
+        out.push(name);
+      }
+      const after = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
+      const live = after.filter(({ st }) => st.exists && (st.running || st.restartPolicy !== "no"));
+      if (live.length > 0) {
+        throw new EtcdStandbyError("Refused", `containers ${live.map((l) => `${l.name} (${l.st.status}, restart ${l.st.restartPolicy})`).join(", ")} on ${h.host} are still up after fencing`, "stop them by hand (docker update --restart=no NAME && docker stop NAME) and run pulumi up again", { host: h.host });
+      }
+      return out;
+    });
+  } catch (e) {
+    if (!unreachable(e)) throw e;
+    if (serving.length > 0) {
+      throw new EtcdStandbyError(
+        "Refused",
+        `the old cluster serves at ${serving.map((p) => p.endpoint).join(", ")} but ${h.host} cannot be reached over SSH to fence it (${isEtcdStandbyError(e) ? e.summary : describeError(e)})`,
+        `cut the old site's network off from clients now (or power it off), then fix SSH to ${h.host} and run pulumi up again`,
+        { host: h.host },
+      );
+    }
+    progress(WHAT, `${h.host} does not answer SSH (${isEtcdStandbyError(e) ? e.summary.slice(0, 160) : describeError(e)}): not fenced yet; the next pulumi up tries again`);
+    return { reachable: false, fenced: false, stopped: [] as string[], unfenced: [] as string[], oldEndpointsServe: false };
+  }
+  const after = await probeAll(props, s, h.host);
+  const still = after.filter((p) => p.serves);
+  if (still.length > 0) {
+    throw new EtcdStandbyError("Refused", `${h.host} is fenced (its containers are stopped) but the old cluster still serves at ${still.map((p) => p.endpoint).join(", ")}`, "find what else serves there (an etcd outside docker?) and stop it; cut the old site's network meanwhile", { host: h.host });
+  }
+  progress(WHAT, `${h.host} fenced: stopped [${stopped.join(", ")}]${s.oldEndpoints.length ? `; ${s.oldEndpoints.join(", ")} refuses a put and a get` : ""}`);
+  return { reachable: true, fenced: true, stopped, unfenced: [] as string[], oldEndpointsServe: false };
+}
+
+/** The provider implementation, loaded by the serialised facade. */
+export const provider: ProviderImpl = {
+  async check(_olds, news) {
+    const p = new Problems();
+    checkHost(p, news.host);
+    if (news.cluster !== undefined) checkCluster(p, news.cluster);
+    if (news.containers !== undefined) p.add("containers", news.containers, validateEach(news.containers, "containers", validateContainerName));
+    if (news.oldEndpoints !== undefined) p.add("oldEndpoints", news.oldEndpoints, validateEach(news.oldEndpoints, "oldEndpoints", validateClientUrl));
+    if (Array.isArray(news.oldEndpoints) && news.oldEndpoints.length > 0 && news.cluster === undefined && !hasUnknown(news.oldEndpoints)) {
+      p.add("cluster", news.cluster, ["cluster (the CA and client certificate) is needed to probe oldEndpoints"]);
+    }
+    if (news.connectTimeoutMs !== undefined) p.add("connectTimeoutMs", news.connectTimeoutMs, positiveInt(news.connectTimeoutMs, "connectTimeoutMs"));
+    return p.result(news);
+  },
+
+  async diff(_id, olds, news) {
+    const changed = ["containers", "oldEndpoints", "trigger"].filter((f) => !sameValue(olds[f], news[f]));
+    const hostChanged = !sameValue((olds.host as Props | undefined)?.host, (news.host as Props | undefined)?.host);
+    // Not fenced yet (the host was off), or seen back up by refresh: fence on this up.
+    const pending = olds.fenced !== true || (Array.isArray(olds.unfenced) && olds.unfenced.length > 0) || olds.oldEndpointsServe === true;
+    return { changes: changed.length > 0 || hostChanged || pending, replaces: hostChanged ? ["host"] : [], deleteBeforeReplace: false };
+  },
+
+  async create(inputs) {
+    return { id: `fence-${hostOf(inputs).host}`, outs: { ...inputs, ...(await fence(inputs)) } };
+  },
+
+  async read(id, props) {
+    const s = settings(props);
+    const h = hostOf(props);
+    const probes = await probeAll(props, s, h.host);
+    let unfenced: string[] = [];
+    let reachable = false;
+    try {
+      unfenced = await withSsh({ ...h, timeoutMs: Math.min(h.timeoutMs ?? s.connectTimeoutMs, s.connectTimeoutMs) }, async (ssh) => {
+        const states = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
+        return states.filter(({ st }) => st.exists && (st.running || st.restartPolicy !== "no")).map(({ name }) => name);
+      });
+      reachable = true;
+    } catch (e) {
+      if (!unreachable(e)) throw e;
+    }
+    const serving = probes.some((p) => p.serves);
+    const fenced = reachable ? unfenced.length === 0 && !serving : props.fenced === true && !serving;
+    return { id, props: { ...props, reachable, unfenced, oldEndpointsServe: serving, fenced } };
+  },
+
+  async update(_id, _olds, news) {
+    return { outs: { ...news, ...(await fence(news)) } };
+  },
+
+  async delete() {
+    // Unfencing is a decision for the rebuild, not for deleting this resource.
+  },
+};
