@@ -10,7 +10,7 @@ import { hostOfUrl } from "../lib/members";
 import type { EtcdVersion } from "../lib/versions";
 import type { Props } from "./common";
 import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
-import { dirOf, restoreCommand, restoreSettings } from "./standaloneRestoreSpec";
+import { dirOf, oneMemberEtcdCommand, restoreCommand, restoreSettings } from "./standaloneRestoreSpec";
 import type { LearnerRef } from "./standaloneRestoreSpec";
 
 /** MANAGED_LABEL value of the scratch etcd container. */
@@ -173,30 +173,7 @@ export function inheritedFlags(learnerArgv: readonly string[]): string[] {
 /** The scratch member's etcd command line: a new one-member cluster on the drill's URLs, plus the learner's inherited flags. */
 export function drillEtcdCommand(s: DrillSettings, dataDir: string, token: string, inherited: readonly string[] = []): string[] {
   const { clientURL, peerURL } = drillUrls(s);
-  const { tls } = s.learner;
-  return [
-    s.etcdBinary,
-    `--name=${s.memberName}`,
-    `--data-dir=${dataDir}`,
-    `--initial-advertise-peer-urls=${peerURL}`,
-    `--listen-peer-urls=${peerURL}`,
-    `--advertise-client-urls=${clientURL}`,
-    `--listen-client-urls=${clientURL}`,
-    `--initial-cluster=${s.memberName}=${peerURL}`,
-    "--initial-cluster-state=new",
-    `--initial-cluster-token=${token}`,
-    `--trusted-ca-file=${tls.caFile}`,
-    `--cert-file=${tls.certFile}`,
-    `--key-file=${tls.keyFile}`,
-    `--peer-trusted-ca-file=${tls.caFile}`,
-    `--peer-cert-file=${tls.certFile}`,
-    `--peer-key-file=${tls.keyFile}`,
-    "--client-cert-auth=true",
-    "--peer-client-cert-auth=true",
-    `--heartbeat-interval=${s.heartbeatMs}`,
-    `--election-timeout=${s.electionMs}`,
-    ...inherited,
-  ];
+  return oneMemberEtcdCommand({ etcdBinary: s.etcdBinary, name: s.memberName, dataDir, peerURL, clientURL, token, tls: s.learner.tls, heartbeatMs: s.heartbeatMs, electionMs: s.electionMs, extraFlags: inherited });
 }
 
 /** The scratch etcd's container: never restarted, host network, its data dir and the learner's TLS folders (read-only). */

@@ -193,20 +193,34 @@ export function restoreToolContainer(s: RestoreSettings, v: EtcdVersion, token: 
   };
 }
 
-/** The restored one-member cluster's etcd command line (the seed's, with `--initial-cluster-state=new`). */
-export function restoredEtcdCommand(s: RestoreSettings, token: string): string[] {
-  const { peerURL, clientURL, tls } = s.learner;
+/** What a new one-member cluster's etcd command line is made of. */
+export interface OneMemberEtcd {
+  etcdBinary: string;
+  name: string;
+  dataDir: string;
+  peerURL: string;
+  clientURL: string;
+  token: string;
+  tls: LearnerTls;
+  heartbeatMs: number;
+  electionMs: number;
+  extraFlags: readonly string[];
+}
+
+/** A new one-member cluster's etcd command line (the seed's, with `--initial-cluster-state=new`, mTLS for clients and peers). */
+export function oneMemberEtcdCommand(e: OneMemberEtcd): string[] {
+  const { peerURL, clientURL, tls } = e;
   return [
-    s.etcdBinary,
-    `--name=${s.newMemberName}`,
-    `--data-dir=${s.restoreDataDir}`,
+    e.etcdBinary,
+    `--name=${e.name}`,
+    `--data-dir=${e.dataDir}`,
     `--initial-advertise-peer-urls=${peerURL}`,
     `--listen-peer-urls=${peerURL}`,
     `--advertise-client-urls=${clientURL}`,
     `--listen-client-urls=${clientURL}`,
-    `--initial-cluster=${s.newMemberName}=${peerURL}`,
+    `--initial-cluster=${e.name}=${peerURL}`,
     "--initial-cluster-state=new",
-    `--initial-cluster-token=${token}`,
+    `--initial-cluster-token=${e.token}`,
     `--trusted-ca-file=${tls.caFile}`,
     `--cert-file=${tls.certFile}`,
     `--key-file=${tls.keyFile}`,
@@ -215,10 +229,16 @@ export function restoredEtcdCommand(s: RestoreSettings, token: string): string[]
     `--peer-key-file=${tls.keyFile}`,
     "--client-cert-auth=true",
     "--peer-client-cert-auth=true",
-    `--heartbeat-interval=${s.heartbeatMs}`,
-    `--election-timeout=${s.electionMs}`,
-    ...s.extraFlags,
+    `--heartbeat-interval=${e.heartbeatMs}`,
+    `--election-timeout=${e.electionMs}`,
+    ...e.extraFlags,
   ];
+}
+
+/** The restored one-member cluster's etcd command line. */
+export function restoredEtcdCommand(s: RestoreSettings, token: string): string[] {
+  const { peerURL, clientURL, tls } = s.learner;
+  return oneMemberEtcdCommand({ etcdBinary: s.etcdBinary, name: s.newMemberName, dataDir: s.restoreDataDir, peerURL, clientURL, token, tls, heartbeatMs: s.heartbeatMs, electionMs: s.electionMs, extraFlags: s.extraFlags });
 }
 
 /** The restored etcd's container: RKE's name `etcd`, restart always, host network, the restored data dir and TLS folders at the same paths. */
