@@ -9,7 +9,7 @@
 import { isHostAddress, validateImage } from "../provider/lib/validate";
 
 /** How the cluster is laid out over the two sites. */
-export type TopologyMode = "stretched" | "learner-standby" | "failover";
+export type TopologyMode = "stretched" | "learner-standby" | "failover" | "rebuild";
 
 /** A host of the cluster. */
 export interface HostSpec {
@@ -68,7 +68,7 @@ export class ConfigError extends Error {
   }
 }
 
-const MODES: TopologyMode[] = ["stretched", "learner-standby", "failover"];
+const MODES: TopologyMode[] = ["stretched", "learner-standby", "failover", "rebuild"];
 const ROLES = ["etcd", "controlplane", "worker"];
 
 function obj(v: unknown): Record<string, unknown> {
@@ -91,6 +91,8 @@ export function votersOf(l: Pick<Layout, "mode" | "hosts" | "primarySite" | "lea
   const etcd = l.hosts.filter((h) => h.roles.includes("etcd"));
   if (l.mode === "stretched") return etcd;
   if (l.mode === "failover") return etcd.filter((h) => l.learnerHosts.includes(h.name)).slice(0, 1);
+  // After a failover: the restored member, and the primary site's etcd hosts rebuilt as members of the new cluster.
+  if (l.mode === "rebuild") return [...etcd.filter((h) => l.learnerHosts.includes(h.name)).slice(0, 1), ...etcd.filter((h) => h.site === l.primarySite)];
   return etcd.filter((h) => h.site === l.primarySite);
 }
 
@@ -184,7 +186,7 @@ export function parseLayout(raw: RawConfig): Layout {
   if (mode === "learner-standby" && learnerHosts.length > etcd.maxLearners) {
     problems.push(`learner-standby needs ${learnerHosts.length} learners (${learnerHosts.join(", ")}) but etcd allows ${etcd.maxLearners}; list fewer in topology.learners, or raise etcd.maxLearners if your etcd allows more`);
   }
-  if ((mode === "learner-standby" || mode === "failover") && learnerHosts.length === 0) {
+  if ((mode === "learner-standby" || mode === "failover" || mode === "rebuild") && learnerHosts.length === 0) {
     problems.push(`${mode} needs an etcd host in the standby site ${standbySite} to hold the learner`);
   }
   problems.push(...nameClashes(hosts, learnerHosts, etcd.memberNamePrefix, etcd.learnerNamePrefix));

@@ -57,7 +57,8 @@ async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
       progress(WHAT, `promoted ${m.name} (${m.id}) to voter after ${attempt} attempt(s): ${decision.reason}`);
       return { memberId: m.id, isVoter: true, isLearner: false };
     } catch (e) {
-      const notInSync = isEtcdStandbyError(e, "QuorumRisk") && /sync/i.test(e.message);
+      // "not in sync" (still catching up) and "unhealthy cluster" (peers just reconnected) are definite refusals: retry.
+      const notInSync = isEtcdStandbyError(e, "QuorumRisk") && /sync|unhealthy cluster/i.test(e.message);
       if (!notInSync) throw e;
       if (Date.now() + delay > deadline) {
         throw new EtcdStandbyError("Timeout", `learner ${m.name} was still not in sync with the leader after ${timeoutMs} ms (${attempt} attempts): ${describeError(e)}`, "check the learner's lag (etcdctl endpoint status) and raise timeoutMs", { member: m.name });

@@ -26,6 +26,7 @@ import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/erro
 import { validateClientUrl, validateContainerName, validateEach } from "../lib/validate";
 import { RUN_ID } from "./clusterLock";
 import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, sameValue } from "./common";
+import { MANAGED_LABEL } from "./learnerSpec";
 import type { ProviderImpl, Props } from "./common";
 
 const WHAT = "SiteFence";
@@ -69,6 +70,10 @@ async function probeAll(props: Props, s: Settings, host: string): Promise<{ endp
   return Promise.all(s.oldEndpoints.map(async (endpoint) => ({ endpoint, ...(await serves(conn, endpoint, host)) })));
 }
 
+function ours(st: { labels: Record<string, string> }): boolean {
+  return st.labels[MANAGED_LABEL] !== undefined;
+}
+
 function unreachable(e: unknown): boolean {
   return isEtcdStandbyError(e, "Unreachable") || isEtcdStandbyError(e, "Timeout");
 }
@@ -88,13 +93,14 @@ async function fence(props: Props): Promise<Props> {
       const states = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
       const out: string[] = [];
       for (const { name, st } of states) {
-        if (!st.exists || (!st.running && st.restartPolicy === "no")) continue;
+        // etcd-standby's own containers (a member rebuilt into the new cluster) are never fenced.
+        if (!st.exists || ours(st) || (!st.running && st.restartPolicy === "no")) continue;
         progress(WHAT, `stopping ${name} on ${h.host} for good (it was ${st.status}, restart ${st.restartPolicy}); its data stays (run ${RUN_ID})`);
         await stopForGood(ssh, name, 10);
         out.push(name);
       }
       const after = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
-      const live = after.filter(({ st }) => st.exists && (st.running || st.restartPolicy !== "no"));
+      const live = after.filter(({ st }) => st.exists && !ours(st) && (st.running || st.restartPolicy !== "no"));
       if (live.length > 0) {
         throw new EtcdStandbyError("Refused", `containers ${live.map((l) => `${l.name} (${l.st.status}, restart ${l.st.restartPolicy})`).join(", ")} on ${h.host} are still up after fencing`, "stop them by hand (docker update --restart=no NAME && docker stop NAME) and run pulumi up again", { host: h.host });
       }
@@ -158,7 +164,7 @@ export const provider: ProviderImpl = {
     try {
       unfenced = await withSsh({ ...h, timeoutMs: Math.min(h.timeoutMs ?? s.connectTimeoutMs, s.connectTimeoutMs) }, async (ssh) => {
         const states = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
-        return states.filter(({ st }) => st.exists && (st.running || st.restartPolicy !== "no")).map(({ name }) => name);
+        return states.filter(({ st }) => st.exists && !ours(st) && (st.running || st.restartPolicy !== "no")).map(({ name }) => name);
       });
       reachable = true;
     } catch (e) {

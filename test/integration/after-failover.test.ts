@@ -9,8 +9,9 @@
  * also once the network is back; master3's kube-apiserver lists only the new
  * endpoint; node2's nginx-proxy lists only master3; a snapshot of the new
  * cluster taken after the failover is in /opt/rke/etcd-snapshots; no write
- * acknowledged by site B is lost; a second preview changes nothing. Checked
- * with etcdctl and docker over OpenSSH. Ordered.
+ * acknowledged by site B is lost; a second preview changes nothing. Then
+ * rebuild mode: site A's etcd hosts join the new cluster one at a time and
+ * vote. Checked with etcdctl and docker over OpenSSH. Ordered.
  */
 import { expect } from "chai";
 import { Etcd3 } from "etcd3";
@@ -147,12 +148,34 @@ describe("after failover: the old site never serves again, Kubernetes talks only
     expect(again.code).to.equal(0);
   });
 
+  it("rebuild: site A's etcd hosts join the new cluster one at a time, under RKE's names, and vote; kube-apiserver lists every new voter", async () => {
+    await pulumi(ws, ["config", "set", "topology.mode", "rebuild", "--stack", "sandbox"]);
+    const preview = await pulumi(ws, ["preview", "--diff", "--stack", "sandbox"]);
+    const creates = [...preview.stdout.matchAll(/\+ pulumi-nodejs:dynamic\/etcdstandby:(\w+): \(create\)/g)].map((m) => m[1]);
+    expect(creates).to.deep.equal(["RkeContainerCleanup", "EtcdLearner", "EtcdLearnerPromotion", "RkeContainerCleanup", "EtcdLearner", "EtcdLearnerPromotion", "RkeContainerCleanup", "EtcdLearner", "EtcdLearnerPromotion"]);
+    await pulumi(ws, ["up", "--yes", "--skip-preview", "--stack", "sandbox"], { timeoutMs: 900_000 });
+    const ms = await memberList(d, [M3_CLIENT]);
+    expect(ms.map((m) => `${m.name}:${m.isLearner === true ? "learner" : "voter"}`).sort()).to.deep.equal(["etcd-master1:voter", "etcd-master2:voter", "etcd-node1:voter", "new-cluster:voter"]);
+    const health = await etcdctl(d, [`--endpoints=${[M3_CLIENT, ...siteA()].join(",")}`, "endpoint", "health"]);
+    expect(health.code).to.equal(0);
+    for (const h of ["master1", "master2", "node1"]) {
+      const c = await ssh(d, h, "docker inspect -f '{{.State.Running}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels \"io.etcd-standby.member\"}}' etcd; docker ps -a --format '{{.Names}}' | grep -c '^etcd-removed-'");
+      expect(c.stdout.split("\n")[0], h).to.equal(`true always etcd-${h}`);
+      expect(Number(c.stdout.split("\n")[1]), `${h} keeps its old etcd container, renamed`).to.equal(1);
+    }
+    const api = await ssh(d, "master3", "docker inspect -f '{{range .Args}}{{println .}}{{end}}' kube-apiserver | grep -- '--etcd-servers='");
+    expect(api.stdout.trim()).to.equal(`--etcd-servers=${[M3_CLIENT, ...siteA()].join(",")}`);
+    const again = await pulumi(ws, ["preview", "--expect-no-changes", "--stack", "sandbox"]);
+    expect(again.code).to.equal(0);
+  });
+
   it("no write site B acknowledged is lost", async () => {
     const w = writer as Writer;
     await w.stop();
     writer = undefined;
     expect(w.acked.length).to.be.greaterThan(50);
-    const keys = await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "get", "/registry/configmaps/default/after-failover-", "--prefix", "--keys-only"]);
+    // read through a rebuilt site-A voter (linearizable): the whole new cluster holds them
+    const keys = await etcdctl(d, [`--endpoints=${siteA()[0]}`, "get", "/registry/configmaps/default/after-failover-", "--prefix", "--keys-only"]);
     const have = new Set(keys.stdout.split("\n").filter(Boolean));
     const lost = w.acked.filter((k) => !have.has(k));
     expect(lost, `lost ${lost.length} of ${w.acked.length}`).to.deep.equal([]);

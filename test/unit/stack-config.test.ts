@@ -28,6 +28,11 @@ function problems(raw: RawConfig): string[] {
 }
 
 describe("stack config: the two-site layout", () => {
+  it("rebuild mode: the restored member and the primary site's etcd hosts vote (four: a warning)", () => {
+    const l = parseLayout({ ...seed(), topology: { mode: "rebuild" } });
+    expect(votersOf(l).map((h) => h.name)).to.deep.equal(["master3", "master1", "master2", "node1"]);
+    expect(l.warnings.join()).to.match(/rebuild gives 4 voters/);
+  });
   it("accepts the seed's cluster and plans master3's learner in the seed's order", () => {
     const l = parseLayout(seed());
     expect(l.learnerHosts).to.deep.equal(["master3"]);
