@@ -14,7 +14,7 @@ import { X509Certificate } from "crypto";
 import { containerLogsTail, imageExists, inspectContainer, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
 import type { ContainerInfo, RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
-import type { EtcdSession, EtcdStatus, MemberHealth } from "../connection/etcd";
+import type { AddLearnerResult, EtcdSession, EtcdStatus, MemberHealth } from "../connection/etcd";
 import { archivePath, fileReadable, pathState, readPublicFile } from "../connection/hostfs";
 import type { PathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
@@ -397,6 +397,28 @@ async function clearLeftover(ssh: SshSession, s: LearnerSettings, adopting: bool
   }
 }
 
+/**
+ * `member add --learner`, retried while etcd refuses it with "unhealthy
+ * cluster" (its strict reconfiguration check wants every member connected
+ * for a few seconds, e.g. just after a promotion): that refusal is definite,
+ * nothing was added, so retrying is safe. Anything else is thrown.
+ */
+async function addWhenReady(etcd: EtcdSession, s: LearnerSettings): Promise<AddLearnerResult> {
+  const deadline = Date.now() + 60_000;
+  let delay = 500;
+  for (;;) {
+    try {
+      return await etcd.memberAddLearner([s.peerURL]);
+    } catch (e) {
+      const transient = isEtcdStandbyError(e, "QuorumRisk") && /unhealthy cluster/i.test(e.message);
+      if (!transient || Date.now() + delay > deadline) throw e;
+      progress(WHAT, `etcd says the cluster is not ready for a membership change yet (peers recently reconnected); retrying member add in ${delay} ms`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 4000);
+    }
+  }
+}
+
 /** The learner's container spec, labelled with this run's ID. */
 function containerSpec(s: LearnerSettings, initialCluster: string): RunContainerSpec {
   const spec = learnerContainer(s, initialCluster);
@@ -427,7 +449,7 @@ async function startLearner(props: Props): Promise<Props> {
             memberId = adopt.id;
           } else {
             progress(WHAT, `member add --learner ${s.memberName} ${s.peerURL} (run ${RUN_ID})`);
-            const added = await etcd.memberAddLearner([s.peerURL]);
+            const added = await addWhenReady(etcd, s);
             memberId = created.memberId = added.member.id;
             members = added.members;
           }
