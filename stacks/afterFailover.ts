@@ -13,6 +13,7 @@
  * - EtcdRollingSnapshots on the restored host: RKE's backups, as they were
  *   defined there, against the new member, proven by a snapshot taken now.
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { EtcdRollingSnapshots, RkeContainerRepoint, SiteFence } from "../provider";
 import type { ClusterConnection, EtcdStandaloneRestore, HostConnection, RkeContainerCleanup } from "../provider";
 import { rkeTls } from "../provider/impl/learnerSpec";
@@ -30,6 +31,11 @@ export interface AfterFailoverContext {
   restoredHost: HostPlan;
   cleanup: RkeContainerCleanup | undefined;
   restore: EtcdStandaloneRestore;
+  /** Hosts of the lost site not to fence (rebuilt into the new cluster). */
+  rebuilt?: string[];
+  /** kube-apiserver's `--etcd-servers` (default: the restored member's endpoint), and what must be done before it is set. */
+  etcdServers?: pulumi.Input<string>;
+  etcdServersAfter?: pulumi.Resource[];
 }
 
 /** The resources after-failover work declares; `repoints` must finish before the components restart. */
@@ -44,7 +50,7 @@ const isControlPlane = (h: HostSpec): boolean => h.roles.includes("controlplane"
 /** Declares fencing, re-pointing and backups for a failover. */
 export function afterFailover(ctx: AfterFailoverContext): AfterFailover {
   const { layout, restore } = ctx;
-  const lost = layout.hosts.filter((h) => h.site === layout.primarySite);
+  const lost = layout.hosts.filter((h) => h.site === layout.primarySite && !(ctx.rebuilt ?? []).includes(h.name));
   const fences = lost.map(
     (h) =>
       new SiteFence(`fence-${h.name}`, {
@@ -59,7 +65,13 @@ export function afterFailover(ctx: AfterFailoverContext): AfterFailover {
   const repoints: RkeContainerRepoint[] = [];
   for (const h of standby) {
     if (isControlPlane(h)) {
-      repoints.push(new RkeContainerRepoint(`repoint-apiserver-${h.name}`, { host: ctx.hostConnection(h.address), container: "kube-apiserver", setFlags: { "etcd-servers": restore.endpoint }, trigger: restore.newClusterId }, { dependsOn: [restore] }));
+      repoints.push(
+        new RkeContainerRepoint(
+          `repoint-apiserver-${h.name}`,
+          { host: ctx.hostConnection(h.address), container: "kube-apiserver", setFlags: { "etcd-servers": ctx.etcdServers ?? restore.endpoint }, trigger: restore.newClusterId },
+          { dependsOn: [restore, ...(ctx.etcdServersAfter ?? [])] },
+        ),
+      );
     } else if (survivingControlPlane.length > 0) {
       repoints.push(new RkeContainerRepoint(`repoint-nginx-proxy-${h.name}`, { host: ctx.hostConnection(h.address), container: "nginx-proxy", setEnv: { CP_HOSTS: survivingControlPlane.join(",") }, trigger: restore.newClusterId }, { dependsOn: [restore] }));
     }

@@ -213,8 +213,9 @@ export const provider: ProviderImpl = {
 
   async diff(_id, olds, news) {
     const d = diffFields(olds, news, ["host", "containers", "dataDir"], ["cluster", "mode", "archiveDataDir", "force", "ignoreMembers"]);
+    // Containers back on the host (rke up): clean again, as an update, so what was recorded about them stays.
     if (Array.isArray(olds.reappeared) && olds.reappeared.length > 0 && !(d.replaces ?? []).length) {
-      return { changes: true, replaces: ["containers"], deleteBeforeReplace: true };
+      return { changes: true, replaces: [], deleteBeforeReplace: false };
     }
     // Settings that only matter for a future cleanup: record them, nothing to do now.
     return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
@@ -240,6 +241,12 @@ export const provider: ProviderImpl = {
   },
 
   async update(_id, olds, news) {
+    if (Array.isArray(olds.reappeared) && olds.reappeared.length > 0) {
+      // Clean again; keep the definitions recorded earlier (etcd-rolling-snapshots is not back, only etcd, say).
+      const outs = await clean(news);
+      const before = (olds.containerSpecs ?? {}) as Record<string, unknown>;
+      return { outs: { ...olds, ...news, ...outs, containerSpecs: { ...before, ...(outs.containerSpecs as Record<string, unknown>) } } };
+    }
     // Connection or settings changed: nothing on the host changes; keep what was done.
     return { outs: { ...olds, ...news, reappeared: [] } };
   },

@@ -12,7 +12,7 @@
  * and verify the snapshot; read reports whether the container runs; delete
  * changes nothing (the schedule is RKE's again).
  */
-import { inspectContainer, runContainer, runOneShot, startContainer } from "../connection/docker";
+import { inspectContainer, inspectRunSpec, listContainers, runContainer, runOneShot, startContainer } from "../connection/docker";
 import type { RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import { withSsh } from "../connection/ssh";
@@ -43,7 +43,7 @@ interface Settings {
 function settings(props: Props): Settings {
   const tls = (props.tls ?? {}) as Settings["tls"];
   return {
-    spec: { ...(props.spec as RunContainerSpec), name: NAME },
+    spec: { ...((props.spec ?? {}) as RunContainerSpec), name: NAME },
     snapshotDir: typeof props.snapshotDir === "string" ? props.snapshotDir : "/opt/rke/etcd-snapshots",
     image: String(props.image),
     etcdBinary: typeof props.etcdBinary === "string" ? props.etcdBinary : "/usr/local/bin/etcd",
@@ -84,6 +84,21 @@ async function proveSnapshot(ssh: SshSession, s: Settings, props: Props): Promis
   return { file, revision, marker };
 }
 
+/** Without a recorded definition: the one of a copy RkeContainerCleanup kept renamed (`etcd-rolling-snapshots-removed-<stamp>`), if any. */
+async function keptSpec(ssh: SshSession): Promise<RunContainerSpec> {
+  const kept = (await listContainers(ssh)).filter((n) => n.startsWith(`${NAME}-removed-`)).sort().pop();
+  const spec = kept ? await inspectRunSpec(ssh, kept) : undefined;
+  if (!spec) {
+    throw new EtcdStandbyError(
+      "NotFound",
+      `no definition of ${NAME} was recorded for ${ssh.host} (the cleanup ran with an older etcd-standby) and no renamed copy is on the host`,
+      `start RKE's ${NAME} there (rke up, or docker run as RKE does), then run pulumi up again: backups of the new cluster are not running`,
+      { host: ssh.host },
+    );
+  }
+  return spec;
+}
+
 async function ensure(props: Props): Promise<Props> {
   const s = settings(props);
   return withSsh(hostOf(props), async (ssh) => {
@@ -92,8 +107,9 @@ async function ensure(props: Props): Promise<Props> {
       progress(WHAT, `starting the stopped ${NAME} on ${ssh.host}`);
       await startContainer(ssh, NAME);
     } else if (!info.exists) {
-      progress(WHAT, `starting ${NAME} on ${ssh.host} as RKE had it (${s.spec.image}) (run ${RUN_ID})`);
-      await runContainer(ssh, { ...s.spec, labels: { ...(s.spec.labels ?? {}), [RUN_LABEL]: RUN_ID } });
+      const spec = typeof s.spec.image === "string" && s.spec.image !== "" ? s.spec : await keptSpec(ssh);
+      progress(WHAT, `starting ${NAME} on ${ssh.host} as RKE had it (${spec.image}) (run ${RUN_ID})`);
+      await runContainer(ssh, { ...spec, name: NAME, labels: { ...(spec.labels ?? {}), [RUN_LABEL]: RUN_ID } });
     }
     const proof = await proveSnapshot(ssh, s, props);
     const now = await inspectContainer(ssh, NAME);
@@ -109,9 +125,10 @@ export const provider: ProviderImpl = {
     const p = new Problems();
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
-    const spec = news.spec as Props | undefined;
-    if (!hasUnknown(spec) && (spec === undefined || spec === null || typeof spec !== "object" || typeof spec.image !== "string" || !Array.isArray(spec.command))) {
-      p.add("spec", spec, [`spec must be how ${NAME} was started (RkeContainerCleanup's containerSpecs["${NAME}"]); none was recorded for this host`]);
+    const spec = news.spec as Props | undefined | null;
+    // Absent: state from before the definition was recorded; create looks for a kept copy on the host.
+    if (!hasUnknown(spec) && spec !== undefined && spec !== null && (typeof spec !== "object" || typeof spec.image !== "string" || !Array.isArray(spec.command))) {
+      p.add("spec", spec, [`spec must be how ${NAME} was started (RkeContainerCleanup's containerSpecs["${NAME}"])`]);
     }
     p.add("image", news.image, validateImage(news.image, "image"));
     if (news.snapshotDir !== undefined) p.add("snapshotDir", news.snapshotDir, validateAbsolutePath(news.snapshotDir, "snapshotDir"));

@@ -97,7 +97,7 @@ describe("stack program on the sandbox (real engine)", function () {
   it("drift: an etcd container re-created on master3 by hand shows the cleanup again; up removes it and keeps the learner", async () => {
     await ssh(d, "master3", "docker run -d --name etcd rancher/hyperkube:placeholder /bin/sh -c 'sleep 3600'");
     const r = await pulumi(ws, ["preview", "--refresh", "--diff", "--stack", "sandbox"]);
-    expect(r.stdout).to.match(/etcdstandby:RkeContainerCleanup: \(replace\)/);
+    expect(r.stdout).to.match(/etcdstandby:RkeContainerCleanup: \(update\)/);
     await up("--refresh");
     const ps = await ssh(d, "master3", "docker ps -a --format '{{.Names}}'");
     expect(ps.stdout.split("\n")).to.not.include("etcd");
