@@ -5,7 +5,10 @@
 #   sandbox.sh down            remove every namespace, process, mount and interface
 #   sandbox.sh status          hosts, their containers, `etcdctl endpoint status`
 #   sandbox.sh power-off A|B   SIGKILL every process of a site's hosts (a power cut)
-#   sandbox.sh power-on A|B    start their sshd and dockerd again, with their disks
+#   sandbox.sh power-on A|B [--isolated]  start their sshd and dockerd again, with their
+#                              disks; --isolated first cuts the site's network off (but
+#                              for the management address and its own hosts)
+#   sandbox.sh reconnect A|B   undo --isolated
 #   sandbox.sh latency MS|off  add MS ms each way between the sites (user-space relay)
 #   sandbox.sh describe        print the machine-readable description (JSON)
 #   sandbox.sh etcdctl ARGS    etcdctl with the sandbox's client certificate
@@ -15,7 +18,9 @@
 # namespace (its own /var/lib, /etc/kubernetes and /opt/rke), its own sshd
 # (key auth, pinned host key) and its own dockerd; an SSH session on a host
 # talks to that host's dockerd. etcd runs RKE-style in containers named `etcd`
-# with an `etcd-rolling-snapshots` container beside it, mTLS everywhere.
+# with an `etcd-rolling-snapshots` container beside it, mTLS everywhere. Every
+# controlplane host runs a real `kube-apiserver` container (RKE's name, flags
+# and certificate names); the other Kubernetes components are placeholders.
 set -Eeuo pipefail
 trap 'printf "[sandbox] failed at line %s: %s\n" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
@@ -32,6 +37,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RELAY_SRC="$ROOT/dist/sandbox/latencyRelay.js"
 RELAY_BASE_PORT=23790
 RELAY_UID=65534   # nobody: the relay's own connections are exempt from the redirect
+KUBE_APISERVER_BIN="$CACHE/bin/kube-apiserver"   # built by scripts/bootstrap.sh
+PROXY_IMAGE="rancher/rke-tools:sandbox-proxy"     # RKE's nginx-proxy, here a socat TCP proxy
+KUBE_APISERVER_PORT=6443
+SERVICE_CLUSTER_IP_RANGE="10.43.0.0/16"   # RKE's default; 10.43.0.1 is the `kubernetes` service
+KUBE_READY_SECONDS="${ETCD_STANDBY_KUBE_READY_SECONDS:-180}"
 
 # name site last-octet roles
 HOSTS=(
@@ -41,7 +51,10 @@ HOSTS=(
   "node1 A 104 etcd,worker"
   "node2 B 105 worker"
 )
-KUBE_COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+# Placeholders (busybox sleeping under RKE's names) on site B, by role: no real
+# controller-manager, scheduler, kubelet or kube-proxy runs in the sandbox.
+KUBE_PLACEHOLDERS_CONTROLPLANE=(kube-controller-manager kube-scheduler)
+KUBE_PLACEHOLDERS_WORKER=(kubelet kube-proxy)
 
 log() { printf '[sandbox] %s\n' "$*" >&2; }
 die() { printf '[sandbox] error: %s\n' "$*" >&2; exit 1; }
@@ -61,7 +74,14 @@ host_roles() { host_attr "$1" 4; }
 site_hosts() { local h; for h in $(host_names); do if [ "$(host_site "$h")" = "$1" ]; then echo "$h"; fi; done; }
 is_etcd_host() { [[ ",$(host_roles "$1")," == *,etcd,* ]]; }
 etcd_hosts() { local h; for h in $(host_names); do if is_etcd_host "$h"; then echo "$h"; fi; done; }
+is_controlplane_host() { [[ ",$(host_roles "$1")," == *,controlplane,* ]]; }
+is_worker_host() { [[ ",$(host_roles "$1")," == *,worker,* ]]; }
+controlplane_hosts() { local h; for h in $(host_names); do if is_controlplane_host "$h"; then echo "$h"; fi; done; }
+kube_version() { "$KUBE_APISERVER_BIN" --version 2>/dev/null | awk '{print $2}'; }
+kube_image() { echo "rancher/hyperkube:$(kube_version)"; }
 dashed() { echo "${1//./-}"; }
+# ETCD_STANDBY_ETCD_DISKS=master3,node1 (or all): those hosts' /var/lib/etcd is its own filesystem, as on real nodes
+has_etcd_disk() { [[ ",${ETCD_STANDBY_ETCD_DISKS:-}," == *",$1,"* || "${ETCD_STANDBY_ETCD_DISKS:-}" == all ]]; }
 
 netns() { echo "esb-$1"; }
 hdir() { echo "$SANDBOX_DIR/hosts/$1"; }
@@ -87,6 +107,8 @@ ensure_tools() {
     command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || die "missing $t: run scripts/bootstrap.sh first"
   done
   [ -x "$CACHE/bin/etcd-3.5" ] || die "missing etcd 3.5 build in $CACHE/bin: run scripts/bootstrap.sh first"
+  [ -x "$KUBE_APISERVER_BIN" ] || die "missing $KUBE_APISERVER_BIN: run scripts/bootstrap.sh first"
+  command -v curl >/dev/null || die "missing curl (sandbox up waits for each kube-apiserver's /readyz with it): apt-get install curl"
 }
 
 make_pki() {
@@ -108,8 +130,38 @@ make_pki() {
       -days 3650 -extfile "$base.ext" -out "$base.pem" 2>/dev/null
     rm -f "$base.csr" "$base.ext"
   done
+  make_kube_pki "$p"
   chmod 600 "$p"/*-key.pem
   touch "$p/.complete"
+}
+
+sign_cert() { # sign_cert DIR NAME SUBJECT EXTENSIONS: DIR/NAME.pem and DIR/NAME-key.pem (P-256, PKCS#8) signed by kube-ca
+  local p="$1" base="$1/$2"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$base-key.pem.ec" 2>/dev/null
+  openssl pkcs8 -topk8 -nocrypt -in "$base-key.pem.ec" -out "$base-key.pem" 2>/dev/null
+  rm -f "$base-key.pem.ec"
+  openssl req -new -key "$base-key.pem" -subj "$3" -out "$base.csr" 2>/dev/null
+  printf '%s\n' "$4" > "$base.ext"
+  openssl x509 -req -in "$base.csr" -CA "$p/kube-ca.pem" -CAkey "$p/kube-ca-key.pem" -CAcreateserial \
+    -days 3650 -extfile "$base.ext" -out "$base.pem" 2>/dev/null
+  rm -f "$base.csr" "$base.ext"
+}
+
+make_kube_pki() { # RKE's Kubernetes certificates, service-account key and (sandbox only) an admin token
+  local p="$1" h sans="IP:10.43.0.1,IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  for h in $(controlplane_hosts); do sans+=",IP:$(host_ip "$h"),DNS:$h"; done
+  # kube-node: RKE's etcd client certificate for kube-apiserver (and the nodes' identity)
+  sign_cert "$p" kube-node "/O=system:nodes/CN=system:node" \
+    "$(printf 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth')"
+  # kube-apiserver: one serving certificate for every controlplane host, as RKE makes it
+  sign_cert "$p" kube-apiserver "/CN=kube-apiserver" \
+    "$(printf 'subjectAltName=%s\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth' "$sans")"
+  openssl genrsa -out "$p/kube-service-account-token-key.pem" 2048 2>/dev/null
+  openssl rsa -in "$p/kube-service-account-token-key.pem" -pubout -out "$p/kube-service-account-token.pem" 2>/dev/null
+  # A static admin token for the tests and the demo (a throwaway sandbox; RKE itself uses certificates).
+  openssl rand -hex 24 > "$p/kube-admin.token"
+  printf '%s,kube-admin,kube-admin,system:masters\n' "$(cat "$p/kube-admin.token")" > "$p/kube-api-tokens.csv"
+  chmod 600 "$p/kube-admin.token" "$p/kube-api-tokens.csv"
 }
 
 make_ssh_keys() {
@@ -161,6 +213,10 @@ make_images() {
   tar -C "$img/rootfs-36" -cf "$img/etcd-v3.6.tar" .
   build_rootfs "$img/rootfs-kube"
   tar -C "$img/rootfs-kube" -cf "$img/kube-placeholder.tar" .
+  build_rootfs "$img/rootfs-kube-apiserver" "$KUBE_APISERVER_BIN"
+  tar -C "$img/rootfs-kube-apiserver" -cf "$img/kube-apiserver.tar" .
+  build_rootfs "$img/rootfs-proxy" /usr/bin/socat
+  tar -C "$img/rootfs-proxy" -cf "$img/nginx-proxy.tar" .
   rm -rf "$img"/rootfs-*
   touch "$img/.complete"
 }
@@ -170,6 +226,8 @@ etcd_version_of() { "$1" --version 2>/dev/null | awk '/etcd Version/ {print "v"$
 import_images() { # import_images HOST
   local h="$1" img="$SANDBOX_DIR/images" v35 v36
   v35=$(etcd_version_of "$CACHE/bin/etcd-3.5"); v36=$(etcd_version_of "$CACHE/bin/etcd-3.6")
+  hdocker "$h" image inspect "$PROXY_IMAGE" >/dev/null 2>&1 ||
+    hdocker "$h" import "$img/nginx-proxy.tar" "$PROXY_IMAGE" >/dev/null
   hdocker "$h" image inspect "rancher/mirrored-coreos-etcd:$VOTER_VERSION" >/dev/null 2>&1 ||
     hdocker "$h" import "$img/etcd-v3.4.23.tar" "rancher/mirrored-coreos-etcd:$VOTER_VERSION" >/dev/null
   hdocker "$h" image inspect "rancher/mirrored-coreos-etcd:$v35" >/dev/null 2>&1 ||
@@ -178,6 +236,10 @@ import_images() { # import_images HOST
     hdocker "$h" import "$img/etcd-v3.6.tar" "rancher/mirrored-coreos-etcd:$v36" >/dev/null
   hdocker "$h" image inspect "rancher/hyperkube:placeholder" >/dev/null 2>&1 ||
     hdocker "$h" import "$img/kube-placeholder.tar" "rancher/hyperkube:placeholder" >/dev/null
+  if is_controlplane_host "$h"; then
+    hdocker "$h" image inspect "$(kube_image)" >/dev/null 2>&1 ||
+      hdocker "$h" import "$img/kube-apiserver.tar" "$(kube_image)" >/dev/null
+  fi
 }
 
 make_bridge() {
@@ -200,17 +262,29 @@ make_host() { # namespaces, interfaces, folders
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
   fi
+  # Names resolve on the hosts as on real RKE nodes: every host in each host's /etc/hosts.
+  { echo "127.0.0.1 localhost"; local o; for o in $(host_names); do echo "$(host_ip "$o") $o"; done; } > "$d/etc-hosts"
   if [ ! -e "$m" ] || ! nsenter --mount="$m" true 2>/dev/null; then
     touch "$m"
     unshare --mount="$m" --propagation private /bin/sh -ec '
       mount --bind "$1/var-lib" /var/lib
       mount --bind "$1/etc-kubernetes" /etc/kubernetes
       mount --bind "$1/opt-rke" /opt/rke
-    ' sh "$d"
+      mount --bind "$1/etc-hosts" /etc/hosts
+      if [ "$2" = yes ]; then
+        # its own filesystem, as a dedicated etcd disk (with the lost+found of a fresh ext4)
+        mount -t tmpfs -o size=4g,mode=0700 etcd-disk /var/lib/etcd
+        mkdir -m 0700 /var/lib/etcd/lost+found
+      fi
+    ' sh "$d" "$(has_etcd_disk "$h" && echo yes || echo no)"
   fi
   # certificates under RKE's names: the CA and this host's own pair
   local p="$SANDBOX_DIR/pki" base="kube-etcd-$(dashed "$ip")"
-  cp "$p/kube-ca.pem" "$p/$base.pem" "$p/$base-key.pem" "$d/etc-kubernetes/ssl/"
+  cp "$p/kube-ca.pem" "$p/$base.pem" "$p/$base-key.pem" "$p/kube-node.pem" "$p/kube-node-key.pem" "$d/etc-kubernetes/ssl/"
+  if is_controlplane_host "$h"; then
+    cp "$p/kube-apiserver.pem" "$p/kube-apiserver-key.pem" "$p/kube-service-account-token-key.pem" "$p/kube-service-account-token.pem" "$d/etc-kubernetes/ssl/"
+    install -m 0600 "$p/kube-api-tokens.csv" "$d/etc-kubernetes/kube-api-tokens.csv"
+  fi
 }
 
 start_dockerd() {
@@ -270,6 +344,27 @@ etcd_container_args() { # the RKE-style etcd container of a host
     --enable-v2=true
 }
 
+kube_apiserver_args() { # RKE's kube-apiserver container on a controlplane host
+  local h="$1" ip servers="" e ssl=/etc/kubernetes/ssl
+  ip=$(host_ip "$h")
+  for e in $(etcd_hosts); do servers+="${servers:+,}https://$(host_ip "$e"):2379"; done
+  # --hostname: the hosts share this machine's UTS namespace, and kube-apiserver names its identity lease after the host name
+  echo run -d --name kube-apiserver --restart=always --net=host --hostname="$h" \
+    -v /etc/kubernetes:/etc/kubernetes "$(kube_image)" /usr/local/bin/kube-apiserver \
+    --advertise-address="$ip" --bind-address=0.0.0.0 --secure-port=$KUBE_APISERVER_PORT \
+    --allow-privileged=true --anonymous-auth=false --authorization-mode=Node,RBAC --profiling=false \
+    --client-ca-file=$ssl/kube-ca.pem --tls-cert-file=$ssl/kube-apiserver.pem --tls-private-key-file=$ssl/kube-apiserver-key.pem \
+    --kubelet-client-certificate=$ssl/kube-apiserver.pem --kubelet-client-key=$ssl/kube-apiserver-key.pem \
+    --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
+    --etcd-servers="$servers" --etcd-prefix=/registry --storage-backend=etcd3 \
+    --etcd-cafile=$ssl/kube-ca.pem --etcd-certfile=$ssl/kube-node.pem --etcd-keyfile=$ssl/kube-node-key.pem \
+    --service-account-key-file=$ssl/kube-service-account-token-key.pem \
+    --service-account-signing-key-file=$ssl/kube-service-account-token-key.pem \
+    --service-account-issuer=rke --api-audiences=unknown --service-account-lookup=true \
+    --service-cluster-ip-range=$SERVICE_CLUSTER_IP_RANGE --service-node-port-range=30000-32767 \
+    --token-auth-file=/etc/kubernetes/kube-api-tokens.csv
+}
+
 start_containers() { # first creation only: later `up`s never re-create removed containers
   local h="$1" d ip; d=$(hdir "$h"); ip=$(host_ip "$h")
   [ -f "$d/containers-created" ] && return
@@ -291,9 +386,22 @@ start_containers() { # first creation only: later `up`s never re-create removed 
           sleep $SNAPSHOT_INTERVAL & wait \$!
         done" >/dev/null
   fi
+  if is_controlplane_host "$h"; then
+    # shellcheck disable=SC2046
+    hdocker "$h" $(kube_apiserver_args "$h") >/dev/null
+  else
+    # RKE's nginx-proxy: a node without the control-plane role reaches the API
+    # servers through it, at 127.0.0.1:6443; CP_HOSTS lists them, tried in order.
+    hdocker "$h" run -d --name nginx-proxy --restart=always --net=host \
+      -e "CP_HOSTS=$(controlplane_hosts | while read -r c; do host_ip "$c"; done | paste -sd, -)" "$PROXY_IMAGE" /bin/sh -c '
+        trap "exit 0" TERM
+        exec socat TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr SYSTEM:"IFS=,; for h in \$CP_HOSTS; do socat - TCP:\$h:6443,connect-timeout=2 && exit 0; done; exit 1"' >/dev/null
+  fi
   if [ "$(host_site "$h")" = B ]; then
-    local c
-    for c in "${KUBE_COMPONENTS[@]}"; do
+    local c placeholders=()
+    if is_controlplane_host "$h"; then placeholders+=("${KUBE_PLACEHOLDERS_CONTROLPLANE[@]}"); fi
+    if is_worker_host "$h"; then placeholders+=("${KUBE_PLACEHOLDERS_WORKER[@]}"); fi
+    for c in "${placeholders[@]}"; do
       hdocker "$h" run -d --name "$c" --restart=always --net=host rancher/hyperkube:placeholder \
         /bin/sh -c "trap 'exit 0' TERM; echo $c started; while :; do sleep 3600 & wait \$!; done" >/dev/null
     done
@@ -319,14 +427,19 @@ write_description() {
     printf '    "images": {"v3.4": "rancher/mirrored-coreos-etcd:%s", "v3.5": "rancher/mirrored-coreos-etcd:%s", "v3.6": "rancher/mirrored-coreos-etcd:%s"}\n  },\n' \
       "$VOTER_VERSION" "$(etcd_version_of "$CACHE/bin/etcd-3.5")" "$(etcd_version_of "$CACHE/bin/etcd-3.6")"
     printf '  "ssh": {\n    "user": "root",\n    "port": 22,\n    "privateKeyFile": "%s/ssh/id_ed25519",\n    "knownHostsFile": "%s/ssh/known_hosts"\n  },\n' "$SANDBOX_DIR" "$SANDBOX_DIR"
+    printf '  "kubernetes": {\n    "version": "%s",\n    "image": "%s",\n    "apiServers": [%s],\n' "$(kube_version)" "$(kube_image)" \
+      "$(for h in $(controlplane_hosts); do printf '{"host": "%s", "url": "https://%s:%d"},' "$h" "$(host_ip "$h")" "$KUBE_APISERVER_PORT"; done | sed 's/,$//')"
+    printf '    "caFile": "%s/kube-ca.pem",\n    "token": "%s",\n    "user": "kube-admin",\n    "serviceClusterIpRange": "%s",\n' "$p" "$(cat "$p/kube-admin.token")" "$SERVICE_CLUSTER_IP_RANGE"
+    printf '    "placeholders": {"controlplane": ["%s"], "worker": ["%s"], "sites": ["B"]}\n  },\n' \
+      "$(IFS=,; echo "${KUBE_PLACEHOLDERS_CONTROLPLANE[*]}" | sed 's/,/", "/g')" "$(IFS=,; echo "${KUBE_PLACEHOLDERS_WORKER[*]}" | sed 's/,/", "/g')"
     printf '  "hosts": [\n'
     for h in $(host_names); do
       [ $first = 1 ] || printf ',\n'; first=0
       local ip; ip=$(host_ip "$h")
-      printf '    {"name": "%s", "site": "%s", "address": "%s", "roles": ["%s"], "netns": "%s", "dockerHost": "unix://%s", "hostPublicKey": "%s", "sslDir": "%s/etc-kubernetes/ssl", "etcdMember": %s}' \
+      printf '    {"name": "%s", "site": "%s", "address": "%s", "roles": ["%s"], "netns": "%s", "dockerHost": "unix://%s", "hostPublicKey": "%s", "sslDir": "%s/etc-kubernetes/ssl", "etcdMember": %s, "etcdDisk": %s}' \
         "$h" "$(host_site "$h")" "$ip" "$(host_roles "$h" | sed 's/,/", "/g')" "$(netns "$h")" "$(dsock "$h")" \
         "$(cut -d' ' -f1,2 "$(hdir "$h")/ssh_host_ed25519_key.pub")" "$(hdir "$h")" \
-        "$(is_etcd_host "$h" && printf '"etcd-%s"' "$h" || echo null)"
+        "$(is_etcd_host "$h" && printf '"etcd-%s"' "$h" || echo null)" "$(nsenter --mount="$(mntns "$h")" mountpoint -q /var/lib/etcd && echo true || echo false)"
     done
     printf '\n  ]\n}\n'
   } > "$f.tmp"
@@ -398,6 +511,12 @@ alive() { local p; p=$(cat "$1" 2>/dev/null) || return 1; [ -n "$p" ] && tr '\0'
 close_fds() { local fd; for fd in $(ls /proc/$BASHPID/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done; return 0; }
 
 host_is_on() { [ -n "$(pids_of "$1")" ]; }
+# apiserver_ready HOST: its kube-apiserver answers /readyz with "ok" (admin token, CA-verified TLS)
+apiserver_ready() {
+  local p="$SANDBOX_DIR/pki"
+  [ "$(curl -sS --max-time 3 --cacert "$p/kube-ca.pem" -H "Authorization: Bearer $(cat "$p/kube-admin.token")" \
+    "https://$(host_ip "$1"):$KUBE_APISERVER_PORT/readyz" 2>/dev/null)" = ok ]
+}
 cluster_healthy() { etcdctl_sb --endpoints="$(all_endpoints)" endpoint health >/dev/null 2>&1; }
 any_healthy() { local e; for e in "$@"; do etcdctl_sb --endpoints="https://$(host_ip "$e"):2379" endpoint health >/dev/null 2>&1 && return 0; done; return 1; }
 
@@ -432,6 +551,11 @@ cmd_up() {
   write_description
   log "waiting for the etcd cluster to be healthy (election timeout ${ELECTION_MS} ms)"
   wait_for 90 "a healthy etcd member" any_healthy $(etcd_hosts)
+  log "waiting for kube-apiserver /readyz on $(controlplane_hosts | tr '\n' ' ')(${KUBE_READY_SECONDS} s at most)"
+  for h in $(controlplane_hosts); do
+    host_is_on "$h" || continue
+    wait_for "$KUBE_READY_SECONDS" "kube-apiserver /readyz on $h (docker logs kube-apiserver there)" apiserver_ready "$h"
+  done
   log "up: $SANDBOX_DIR/sandbox.json"
 }
 
@@ -449,10 +573,43 @@ cmd_power_off() {
   log "site $site is powered off: $(site_hosts "$site" | tr '\n' ' ')"
 }
 
+# isolate HOST: its network cut off from everything but the other hosts of its
+# own site and the management address ($SUBNET.1, where the operator's pulumi
+# runs): the safe order for a site that comes back after a failover.
+isolate() {
+  local h="$1" o
+  in_net "$h" iptables -N ESB-ISOLATE 2>/dev/null || in_net "$h" iptables -F ESB-ISOLATE
+  in_net "$h" iptables -A ESB-ISOLATE -i lo -j ACCEPT
+  in_net "$h" iptables -A ESB-ISOLATE -s "$SUBNET.1" -j ACCEPT
+  for o in $(site_hosts "$(host_site "$h")"); do in_net "$h" iptables -A ESB-ISOLATE -s "$(host_ip "$o")" -j ACCEPT; done
+  in_net "$h" iptables -A ESB-ISOLATE -j DROP
+  in_net "$h" iptables -C INPUT -j ESB-ISOLATE 2>/dev/null || in_net "$h" iptables -I INPUT -j ESB-ISOLATE
+  touch "$(hdir "$h")/isolated"
+}
+reconnect() {
+  local h="$1"
+  while in_net "$h" iptables -D INPUT -j ESB-ISOLATE 2>/dev/null; do :; done
+  in_net "$h" iptables -F ESB-ISOLATE 2>/dev/null || true
+  in_net "$h" iptables -X ESB-ISOLATE 2>/dev/null || true
+  rm -f "$(hdir "$h")/isolated"
+}
+
+cmd_reconnect() {
+  local site="${1:-}" h
+  [[ "$site" == A || "$site" == B ]] || die "reconnect takes a site: A or B"
+  for h in $(site_hosts "$site"); do reconnect "$h"; done
+  log "site $site is connected again"
+}
+
 cmd_power_on() {
-  local site="${1:-}"
-  [[ "$site" == A || "$site" == B ]] || die "power-on takes a site: A or B"
+  local site="${1:-}" h
+  [[ "$site" == A || "$site" == B ]] || die "power-on takes a site: A or B, then optionally --isolated"
   [ -f "$SANDBOX_DIR/sandbox.json" ] || die "the sandbox is not up"
+  if [ "${2:-}" = --isolated ]; then
+    # before any daemon starts: nothing of the site reaches the other site, even for a moment
+    for h in $(site_hosts "$site"); do isolate "$h"; done
+    log "site $site's network is cut off (but for the management address $SUBNET.1 and its own hosts): sandbox.sh reconnect $site restores it"
+  fi
   # shellcheck disable=SC2046
   start_hosts $(site_hosts "$site")
   log "site $site is powered on: $(site_hosts "$site" | tr '\n' ' ')"
@@ -539,12 +696,13 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   power-off) cmd_power_off "${2:-}" ;;
-  power-on) cmd_power_on "${2:-}" ;;
+  power-on) cmd_power_on "${2:-}" "${3:-}" ;;
+  reconnect) cmd_reconnect "${2:-}" ;;
   latency) cmd_latency "${2:-}" ;;
   describe) cat "$SANDBOX_DIR/sandbox.json" ;;
   etcdctl) shift; etcdctl_sb "$@" ;;
   ssh) shift; h="${1:?host}"; shift
        exec ssh -i "$SANDBOX_DIR/ssh/id_ed25519" -o UserKnownHostsFile="$SANDBOX_DIR/ssh/known_hosts" \
          -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 "root@$(host_ip "$h")" "$@" ;;
-  *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR == 1 { next } /^#/ { print; next } { exit }' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -2,14 +2,18 @@
 # The README's main command (`npm run demo`): replays the seed end to end on
 # the local two-site sandbox, unattended, printing the member tables as the
 # seed does:
-#   four voters -> pulumi up (learner-standby) -> a workload of /registry keys
-#   -> site A loses power -> pulumi up (failover) -> site B serves every key and
-#   accepts writes -> summary.
+#   four voters and a kube-apiserver on each control-plane host -> pulumi up
+#   (learner-standby) -> a Kubernetes workload through master1's API server
+#   -> site A loses power -> pulumi up (failover: restore, then site B's
+#   Kubernetes components restarted) -> master3's API server serves every
+#   object (same UIDs and content), lists the nodes, accepts a new object
+#   -> site A's power returns with its network cut -> pulumi up fences it ->
+#   network back, its old endpoints refuse -> summary.
 # The sandbox is left running at the end; `npm run sandbox -- down` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-KEYS="${DEMO_KEYS:-3000}"
+NAMESPACES="${DEMO_NAMESPACES:-10}"   # each with 20 config maps, 10 secrets, 5 deployments, 5 services
 
 bash scripts/bootstrap.sh
 . scripts/env.sh
@@ -33,8 +37,10 @@ A_EPS=https://10.250.0.101:2379,https://10.250.0.102:2379,https://10.250.0.104:2
 ALL_EPS=$A_EPS,https://10.250.0.103:2379
 B_EP=https://10.250.0.103:2379
 pki=/srv/etcd-standby-sandbox/pki
+SB=/srv/etcd-standby-sandbox/sandbox.json
+kube() { local api="$1" cmd="$2"; shift 2; node dist/scripts/kubeWorkload.js "$cmd" --sandbox "$SB" --api "$api" "$@"; }
 
-say "The seed's starting state: a fresh sandbox with four voters"
+say "The seed's starting state: a fresh sandbox with four voters and a kube-apiserver on master1, master2, master3"
 t0=$(now)
 bash sandbox/sandbox.sh down >/dev/null
 bash sandbox/sandbox.sh up >/dev/null
@@ -42,6 +48,7 @@ until ctl --endpoints="$ALL_EPS" endpoint health >/dev/null 2>&1; do sleep 0.5; 
 phase sandbox "$t0"
 ctl --endpoints="$ALL_EPS" endpoint status --write-out=table
 ctl --endpoints="$A_EPS" member list
+for h in master1 master2 master3; do kube "$h" readyz --timeout-ms 60000; done
 
 say "pulumi up: learner-standby (remove master3's voter, clean its RKE containers, start a learner)"
 rm -rf "$DEMO"; mkdir -p "$DEMO/state"
@@ -55,15 +62,23 @@ phase learner "$t0"
 ctl --endpoints="$A_EPS" member list
 ctl --endpoints="$ALL_EPS" endpoint status --write-out=table
 
-say "A workload of Kubernetes-shaped keys, written through site A's voters"
+say "A Kubernetes workload through master1's API server (@kubernetes/client-node): nodes, namespaces, config maps, secrets, deployments, services"
 t0=$(now)
-work=$(node dist/scripts/workload.js --endpoints "$A_EPS" --ca "$pki/kube-ca.pem" --cert "$pki/kube-etcd-10-250-0-101.pem" --key "$pki/kube-etcd-10-250-0-101-key.pem" --count "$KEYS")
+kube master1 nodes
+work=$(kube master1 create --run demo --namespaces "$NAMESPACES" --configmaps 20 --secrets 10 --deployments 5 --services 5)
 phase workload "$t0"
 echo "$work"
+echo "(retried.learnerRefused: RKE's kube-apiservers list every etcd host, the learner's client URL too, and the requests"
+echo " their etcd client sends there fail with \"rpc not supported for learner\"; the workload retries them)"
+kube master1 get-nodes
+kube master1 get --run demo
+kube master1 snapshot --out "$DEMO/before.json"
 before=$(ctl --endpoints="$A_EPS" get /registry/ --prefix --keys-only | grep -c '^/registry/')
-applied() { ctl --endpoints="$1" endpoint status -w json | grep -o '"raftAppliedIndex":[0-9]*' | cut -d: -f2; }
-until [ "$(applied "$B_EP")" = "$(applied https://10.250.0.101:2379)" ]; do sleep 0.2; done
-echo "keys under /registry/: $before; the learner on master3 has applied index $(applied "$B_EP"), the same as the leader's"
+raft() { ctl --endpoints="$1" endpoint status -w json | grep -o "\"$2\":[0-9]*" | cut -d: -f2; }
+# The API servers keep writing (leases): wait until the learner has applied what the leader had committed after the snapshot.
+target=$(raft https://10.250.0.101:2379 raftIndex)
+until [ "$(raft "$B_EP" raftAppliedIndex)" -ge "$target" ]; do sleep 0.2; done
+echo "objects served by master1: $(grep -o '"uid"' "$DEMO/before.json" | wc -l); keys under /registry/: $before; the learner on master3 has applied index $(raft "$B_EP" raftAppliedIndex) >= the leader's $target at the snapshot"
 
 say "Site A loses power (master1, master2, node1: every process SIGKILLed)"
 bash sandbox/sandbox.sh power-off A
@@ -75,21 +90,56 @@ t0=$(now)
 pulumi up --yes --skip-preview "${P[@]}"
 phase failover "$t0"
 
-say "Site B serves every key and accepts writes"
+say "Site B's etcd: one member, the new cluster"
 ctl --endpoints="$B_EP" member list
 ctl --endpoints="$B_EP" endpoint status --write-out=table
 after=$(ctl --endpoints="$B_EP" get /registry/ --prefix --keys-only | grep -c '^/registry/')
-ctl --endpoints="$B_EP" put /registry/demo/after-failover written-on-site-b
-ctl --endpoints="$B_EP" get /registry/demo/after-failover
+
+say "The seed's closing checks, through master3's kube-apiserver (restarted by the failover)"
+kube master3 readyz --timeout-ms 60000
+echo "\$ kubectl get nodes -o wide   (no kubelet runs in the sandbox: the status is what was registered, nothing marks site A NotReady)"
+kube master3 get-nodes
+kube master3 get --run demo
+echo "Every object master1 served before the power cut, served by master3 now (same UID, same content):"
+if kube master3 compare --before "$DEMO/before.json" --run demo > "$DEMO/compare.txt"; then lost=0; else lost=1; fi
+cat "$DEMO/compare.txt"
+kube master3 put --run demo --name hello-world-after-failover
+echo "in the new etcd cluster: $(ctl --endpoints="$B_EP" get /registry/configmaps/demo-0/hello-world-after-failover --keys-only)"
+objects_before=$(grep -o '"uid"' "$DEMO/before.json" | wc -l)
+same=$(sed -n 's/.*same UID: \([0-9]*\);.*/\1/p' "$DEMO/compare.txt")
+
+say "Site A's power returns, its network cut off first (the safe order): RKE's restart=always brings its old etcd back"
+bash sandbox/sandbox.sh power-on A --isolated
+until ctl --endpoints="$A_EPS" endpoint health >/dev/null 2>&1; do sleep 0.5; done
+echo "site A's old cluster serves again (a second writable cluster, reachable only from this machine while cut off):"
+ctl --endpoints="$A_EPS" endpoint status --write-out=table
+
+say "pulumi preview / pulumi up: the fence of site A (its etcd, snapshots and API servers stopped for good; data kept)"
+pulumi preview --diff "${P[@]}" | grep -E 'SiteFence' || true
+t0=$(now)
+pulumi up --yes --skip-preview "${P[@]}"
+phase fence "$t0"
+bash sandbox/sandbox.sh reconnect A
+refused=0
+for e in ${A_EPS//,/ }; do
+  if ctl --endpoints="$e" --command-timeout=3s put /etcd-standby/demo-probe x >/dev/null 2>&1; then echo "ERROR: $e still takes writes"; else echo "$e refuses a put"; refused=$((refused + 1)); fi
+done
+echo "master3's kube-apiserver: $(bash sandbox/sandbox.sh ssh master3 "docker inspect -f '{{range .Args}}{{println .}}{{end}}' kube-apiserver" | grep -- '--etcd-servers')"
+echo "node2's nginx-proxy: $(bash sandbox/sandbox.sh ssh node2 "docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' nginx-proxy" | grep '^CP_HOSTS=')"
+echo "backups of the new cluster on master3: $(bash sandbox/sandbox.sh ssh master3 'ls -1t /opt/rke/etcd-snapshots/ | head -3 | tr "\n" " "')"
 
 say "Summary"
 printf '%-44s %s\n' "phase" "seconds"
-printf '%-44s %s\n' "sandbox up (four voters healthy)" "${T[sandbox]}" "pulumi up learner-standby" "${T[learner]}" \
-  "workload ($KEYS keys)" "${T[workload]}" "pulumi up failover (to a writable site B)" "${T[failover]}"
-echo "keys under /registry/ before the power cut: $before; served by site B after failover: $after"
-[ "$before" = "$after" ] && echo "no key lost" || echo "WARNING: $((before - after)) keys missing"
+printf '%-44s %s\n' "sandbox up (four voters, three API servers)" "${T[sandbox]}" "pulumi up learner-standby" "${T[learner]}" \
+  "workload ($(echo "$work" | grep -o '"created":[0-9]*' | cut -d: -f2) objects via the API)" "${T[workload]}" "pulumi up failover (restore + restarts)" "${T[failover]}" \
+  "pulumi up after site A's power returned (fence)" "${T[fence]}"
+echo "Kubernetes objects before the power cut: $objects_before; served by master3 after failover with the same UID: ${same:-0}"
+echo "etcd keys under /registry/ before the power cut: $before; in site B's new cluster after failover: $after (the API servers keep writing theirs: leases, endpoints)"
+echo "site A came back and was fenced: $refused of 3 old etcd endpoints refuse writes; master3's API server and node2's proxy point at site B only"
+if [ "$lost" = 0 ]; then echo "no Kubernetes object lost or changed"; else echo "ERROR: objects lost or changed (see above)"; exit 1; fi
+[ "$refused" = 3 ] || { echo "ERROR: site A is not fenced (see above)"; exit 1; }
 echo
-echo "The sandbox is left running (site A powered off). Explore it with:"
+echo "The sandbox is left running (site A back on, fenced). Explore it with:"
 echo "  npm run sandbox -- status | power-on A | ssh master3 docker ps"
 echo "  PULUMI_BACKEND_URL=file://$DEMO/state PULUMI_CONFIG_PASSPHRASE=etcd-standby-sandbox pulumi stack output --stack sandbox --config-file $CFG"
 echo "Tear it down with:"

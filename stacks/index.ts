@@ -7,18 +7,21 @@
  * In `failover` mode the same resources are declared unchanged (so nothing
  * contacts site A), and the first standby learner becomes a one-member
  * cluster (EtcdStandaloneRestore), after which the standby site's Kubernetes
- * components are restarted (KubeComponentsRestart, triggered by the new
- * cluster ID).
+ * components are restarted and its kube-apiservers checked (KubeRestart:
+ * @pulumi/command remote commands, triggered by the new cluster ID).
  *
  * Config mistakes are refused at preview, all in one message, before any
  * resource is declared. Nothing environment-specific lives here.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { EtcdLearner, EtcdLearnerPromotion, EtcdMemberRemoval, EtcdStandaloneRestore, KubeComponentsRestart, RkeContainerCleanup } from "../provider";
+import { EtcdLearner, EtcdLearnerPromotion, EtcdMemberRemoval, EtcdStandaloneRestore, RkeContainerCleanup } from "../provider";
+import { KubeRestart } from "../provider/components/kubeRestart";
 import type { ClusterConnection, HostConnection } from "../provider";
-import { ConfigError, parseLayout } from "./config";
+import { ConfigError, parseLayout, voterName } from "./config";
 import type { Layout, RawConfig } from "./config";
-import { loadCredentials } from "./credentials";
+import { afterFailover } from "./afterFailover";
+import { rebuild } from "./rebuild";
+import { loadCredentials, unpinnedHosts } from "./credentials";
 import { clientEndpoints, planHosts, providerEndpoints } from "./plan";
 
 const config = new pulumi.Config();
@@ -51,11 +54,7 @@ function load(): { layout: Layout; creds: ReturnType<typeof loadCredentials> } {
     problems.push(...e.problems);
   }
   const creds = loadCredentials(config, layout?.hosts ?? [], problems);
-  for (const p of layout ? planHosts(layout) : []) {
-    if (!creds.hostKeys.has(p.host.address)) {
-      problems.push(`host ${p.host.name} (${p.host.address}) has no pinned SSH host key: set hostPublicKey on it (ssh-keyscan -t ed25519 ${p.host.address}) or ssh.knownHostsFile`);
-    }
-  }
+  problems.push(...unpinnedHosts(layout?.hosts ?? [], creds.hostKeys));
   if (problems.length > 0 || !layout) throw new pulumi.RunError(new ConfigError(problems).message);
   return { layout, creds };
 }
@@ -94,10 +93,15 @@ function hostConnection(address: string): HostConnection {
   };
 }
 
+/** Each standby host's cleanup: failover reads back how RKE ran its etcd-rolling-snapshots there. */
+const cleanups = new Map<string, RkeContainerCleanup>();
+
 for (const p of planHosts(layout)) {
   const host = hostConnection(p.host.address);
-  const removal = new EtcdMemberRemoval(`remove-${p.host.name}`, { cluster, memberName: p.removeMember });
+  // Name and peer URL together: the removal refuses a member whose name and host disagree with the config.
+  const removal = new EtcdMemberRemoval(`remove-${p.host.name}`, { cluster, memberName: p.removeMember, peerURL: p.peerURL });
   const cleanup = new RkeContainerCleanup(`clean-${p.host.name}`, { cluster, host, ignoreMembers: [p.learnerMember] }, { dependsOn: [removal] });
+  cleanups.set(p.host.name, cleanup);
   const learner = new EtcdLearner(
     `learner-${p.host.name}`,
     {
@@ -116,7 +120,7 @@ for (const p of planHosts(layout)) {
     { dependsOn: [cleanup] },
   );
   if (p.promote) {
-    new EtcdLearnerPromotion(`promote-${p.host.name}`, { cluster, memberName: p.learnerMember, timeoutMs: layout.etcd.learnerTimeoutMs }, { dependsOn: [learner] });
+    new EtcdLearnerPromotion(`promote-${p.host.name}`, { cluster, memberName: p.learnerMember, peerURL: p.peerURL, timeoutMs: layout.etcd.learnerTimeoutMs }, { dependsOn: [learner] });
   }
   rows.push(
     pulumi.all([learner.isLearner, learner.lag]).apply(([isLearner, lag]) => ({
@@ -131,7 +135,7 @@ for (const p of planHosts(layout)) {
 }
 
 /** Failover: the first standby learner becomes the cluster, then site B's Kubernetes components restart. */
-function failover(): { restore: EtcdStandaloneRestore; row: pulumi.Output<MemberRow> } {
+function failover(): { restore: EtcdStandaloneRestore; row: pulumi.Output<MemberRow>; rebuiltRows: pulumi.Output<MemberRow>[]; rebuiltEndpoints: string[] } {
   const [p] = planHosts(layout);
   const restore = new EtcdStandaloneRestore(`restore-${p.host.name}`, {
     host: hostConnection(p.host.address),
@@ -141,26 +145,57 @@ function failover(): { restore: EtcdStandaloneRestore; row: pulumi.Output<Member
     heartbeatMs: layout.etcd.heartbeatMs,
     electionMs: layout.etcd.electionMs,
   });
-  for (const h of layout.hosts.filter((x) => x.site === layout.standbySite && (x.roles.includes("controlplane") || x.roles.includes("worker")))) {
-    new KubeComponentsRestart(`restart-kube-${h.name}`, { host: hostConnection(h.address), trigger: restore.newClusterId }, { dependsOn: [restore] });
-  }
+  // Rebuild mode: the primary site's etcd hosts join the new cluster one by one.
+  const newCluster: ClusterConnection = { ...cluster, endpoints: [restore.endpoint] };
+  const rebuilt = layout.mode === "rebuild" ? rebuild(layout, newCluster, hostConnection, [restore]) : undefined;
+  // The old site fenced (not waited for; in rebuild mode not the rebuilt hosts), kube-apiserver and nginx-proxy re-pointed, backups back.
+  const after = afterFailover({
+    layout,
+    cluster,
+    hostConnection,
+    restoredHost: p,
+    cleanup: cleanups.get(p.host.name),
+    restore,
+    rebuilt: rebuilt ? layout.hosts.filter((h) => h.site === layout.primarySite && h.roles.includes("etcd")).map((h) => h.name) : [],
+    etcdServers: rebuilt ? pulumi.all([restore.endpoint]).apply(([e]) => [e, ...rebuilt.endpoints].join(",")) : undefined,
+    etcdServersAfter: rebuilt?.promotions,
+  });
+  // RKE runs kubelet and kube-proxy on every node, the control plane on controlplane hosts: each standby
+  // host restarts those of RKE's five components it has (absent ones are reported), once per new cluster.
+  new KubeRestart("restart-kube", {
+    trigger: restore.newClusterId,
+    hosts: layout.hosts.filter((x) => x.site === layout.standbySite).map((h) => ({
+      name: h.name,
+      address: h.address,
+      port: layout.ssh.port,
+      user: layout.ssh.user,
+      sudo: layout.ssh.sudo,
+      privateKey: creds.sshKey,
+      hostKey: creds.hostKeys.get(h.address) ?? "",
+      apiServer: h.roles.includes("controlplane"),
+    })),
+  }, { dependsOn: [restore, ...after.repoints] });
   const row = restore.newMemberId.apply(() => ({ name: "new-cluster", host: p.host.name, site: p.host.site, role: "voter" as const, learner: false, lag: null }));
-  return { restore, row };
+  const rebuiltHosts = layout.hosts.filter((h) => h.site === layout.primarySite && h.roles.includes("etcd"));
+  const rebuiltRows = (rebuilt?.promotions ?? []).map((pr, i) =>
+    pr.isVoter.apply((v) => ({ name: voterName(layout, rebuiltHosts[i]), host: rebuiltHosts[i].name, site: rebuiltHosts[i].site, role: v ? ("voter" as const) : ("learner" as const), learner: !v, lag: null })),
+  );
+  return { restore, row, rebuiltRows, rebuiltEndpoints: rebuilt?.endpoints ?? [] };
 }
 
-const restored = layout.mode === "failover" ? failover() : undefined;
+const restored = layout.mode === "failover" || layout.mode === "rebuild" ? failover() : undefined;
 
 /** The topology mode this stack converged to. */
 export const mode = layout.mode;
 /** One row per etcd member: name, host, site, role, learner, lag (entries behind the leader; null when not observed). */
-export const members = restored ? pulumi.all([restored.row]) : pulumi.all(rows);
+export const members = restored ? pulumi.all([restored.row, ...restored.rebuiltRows]) : pulumi.all(rows);
 /** The endpoints clients (kube-apiserver) should use: voters only; learners serve no linearizable reads. */
-export const endpoints = restored ? pulumi.all([restored.restore.endpoint]) : pulumi.output(clientEndpoints(layout));
-/** After a failover: the new cluster's ID, its restored revision, the data-loss window (revisions) and the time per phase. */
+export const endpoints = restored ? pulumi.all([restored.restore.endpoint, ...restored.rebuiltEndpoints]) : pulumi.output(clientEndpoints(layout));
+/** After a failover: the new cluster's ID, its restored revision, the data-loss window (revisions) and the time per phase; null before one. */
 export const failoverReport = restored
   ? pulumi.all([restored.restore.newClusterId, restored.restore.restoredRevision, restored.restore.learnerRevision, restored.restore.dataLossWindow, restored.restore.keysBefore, restored.restore.keysAfter, restored.restore.phaseMs]).apply(
       ([newClusterId, restoredRevision, learnerRevision, dataLossWindow, keysBefore, keysAfter, phaseMs]) => ({ newClusterId, restoredRevision, learnerRevision, dataLossWindow, keysBefore, keysAfter, phaseMs }),
     )
-  : undefined;
+  : null;
 /** Config warnings (accepted, but worth knowing). */
 export const warnings = layout.warnings;

@@ -22,9 +22,14 @@ const provider = lazyProvider("kubeComponentsRestart");
 
 /**
  * Restarts the Kubernetes components on a host, as the seed does after the
- * restore so they reconnect to the new etcd cluster. (The `@pulumi/command`
- * provider would be the natural tool, but its plugin cannot be built here, so
- * this goes through the provider's own SSH layer.)
+ * restore so they reconnect to the new etcd cluster, through the provider's
+ * own SSH layer.
+ *
+ * @deprecated The stack now uses `KubeRestart` (`provider/components/kubeRestart.ts`),
+ * `@pulumi/command` remote commands with the same job plus a `/readyz` check.
+ * This class and its implementation stay so that a stack whose state holds one
+ * (from a failover run before that change) can still refresh it and delete it
+ * (delete changes nothing); new programs should not declare it.
  *
  * - create: `docker restart` of each container that exists, within one
  *   deadline; each must then run with a StartedAt newer than before. Absent

@@ -21,6 +21,9 @@ export function makeWorkspace(prefix: string): Workspace {
   const backend = path.join(dir, ".state");
   fs.mkdirSync(backend);
   fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
+  // Its own Pulumi home, but the machine's plugin cache: the bootstrap installs the @pulumi/command plugin there.
+  fs.mkdirSync(path.join(dir, ".pulumi-home"));
+  fs.symlinkSync(path.join(process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi"), "plugins"), path.join(dir, ".pulumi-home", "plugins"), "dir");
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PULUMI_BACKEND_URL: `file://${backend}`,

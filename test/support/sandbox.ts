@@ -21,6 +21,8 @@ export interface SandboxHost {
   hostPublicKey: string;
   sslDir: string;
   etcdMember: string | null;
+  /** True when the host's /var/lib/etcd is its own filesystem (ETCD_STANDBY_ETCD_DISKS). */
+  etcdDisk: boolean;
 }
 
 /** The machine-readable description `sandbox.sh up` writes. */
@@ -38,12 +40,29 @@ export interface SandboxDescription {
     images: { "v3.4": string; "v3.5": string; "v3.6": string };
   };
   ssh: { user: string; port: number; privateKeyFile: string; knownHostsFile: string };
+  /** The control plane: a real kube-apiserver on every controlplane host (RKE's container name and flags). */
+  kubernetes: {
+    /** kube-apiserver's version, e.g. `v1.34.4`. */
+    version: string;
+    /** The image its containers run (`docker import` of the bootstrap's build). */
+    image: string;
+    /** One per controlplane host, `https://<address>:6443`. */
+    apiServers: Array<{ host: string; url: string }>;
+    /** The CA of the API servers' serving certificate (kube-ca.pem). */
+    caFile: string;
+    /** A bearer token of `user`, in group system:masters (a throwaway sandbox's admin token). */
+    token: string;
+    user: string;
+    serviceClusterIpRange: string;
+    /** Placeholder containers (busybox under RKE's names), by role, on the listed sites. */
+    placeholders: { controlplane: string[]; worker: string[]; sites: string[] };
+  };
   hosts: SandboxHost[];
 }
 
-/** Runs `sandbox.sh ARGS`. */
-export function sandbox(args: string[], timeoutMs = 300_000): Promise<RunResult> {
-  return run(["bash", SANDBOX, ...args], { timeoutMs });
+/** Runs `sandbox.sh ARGS`, with `env` added to the environment (e.g. ETCD_STANDBY_ETCD_DISKS). */
+export function sandbox(args: string[], timeoutMs = 300_000, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return run(["bash", SANDBOX, ...args], { timeoutMs, env: { ...process.env, ...env } });
 }
 
 /** Reads the description of a running sandbox. */
