@@ -187,8 +187,10 @@ describe("resources against the live sandbox (the seed, step by step)", function
       await ssh(d, "master3", "docker run -d --name etcd rancher/hyperkube:placeholder /bin/sh -c 'sleep 3600'");
       const read = await cleanup.read("x", created.outs);
       expect(read.props.reappeared).to.deep.equal(["etcd"]);
+      // Cleaned again as an update (not a replacement), so what the cleanup recorded about the containers stays.
       const diff = await cleanup.diff("x", read.props, created.outs);
-      expect(diff.replaces).to.deep.equal(["containers"]);
+      expect(diff.changes).to.equal(true);
+      expect(diff.replaces).to.deep.equal([]);
       await ssh(d, "master3", "docker rm -f etcd");
     });
   });
