@@ -2,7 +2,8 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "**/*.mjs", "**/*.js"] },
+  // examples/ are consumer programs with their own package (and its types only after their own install and build).
+  { ignores: ["dist/**", "node_modules/**", "examples/**", "**/*.mjs", "**/*.js"] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -5,14 +5,26 @@
 #   sandbox.sh down            remove every namespace, process, mount and interface
 #   sandbox.sh status          hosts, their containers, `etcdctl endpoint status`
 #   sandbox.sh power-off A|B   SIGKILL every process of a site's hosts (a power cut)
+#   sandbox.sh power-off A|B --blackhole  the same, and the site's addresses go silent
+#                              first: every packet to or from its hosts is dropped (no
+#                              RST, no ICMP), so callers time out instead of being refused
 #   sandbox.sh power-on A|B [--isolated]  start their sshd and dockerd again, with their
 #                              disks; --isolated first cuts the site's network off (but
-#                              for the management address and its own hosts)
+#                              for the management address and its own hosts); a
+#                              --blackhole is lifted first
 #   sandbox.sh reconnect A|B   undo --isolated
 #   sandbox.sh latency MS|off  add MS ms each way between the sites (user-space relay)
+#   sandbox.sh save-etcd DIR   stop every running etcd member, copy each etcd host's data
+#                              dir to DIR/HOST/member, start them again (benchmark data)
 #   sandbox.sh describe        print the machine-readable description (JSON)
 #   sandbox.sh etcdctl ARGS    etcdctl with the sandbox's client certificate
 #   sandbox.sh ssh HOST ARGS   ssh to a host with the sandbox key and known_hosts
+#
+# Environment at `up`: ETCD_STANDBY_SNAPSHOT_INTERVAL (seconds between rolling
+# snapshots, default 30), ETCD_STANDBY_ETCD_DISKS (see has_etcd_disk),
+# ETCD_STANDBY_ETCD_DATA=DIR (each etcd host starts from DIR/HOST/member, as
+# `save-etcd DIR` wrote it from a sandbox of the same shape: member IDs follow
+# from names, peer URLs and token, so the members restart where that one stopped).
 #
 # Hosts are network namespaces on a private bridge. Each has its own mount
 # namespace (its own /var/lib, /etc/kubernetes and /opt/rke), its own sshd
@@ -370,6 +382,7 @@ start_containers() { # first creation only: later `up`s never re-create removed 
   [ -f "$d/containers-created" ] && return
   import_images "$h"
   if is_etcd_host "$h"; then
+    seed_etcd_data "$h"
     # shellcheck disable=SC2046
     hdocker "$h" $(etcd_container_args "$h") >/dev/null
     local ssl=/etc/kubernetes/ssl base="kube-etcd-$(dashed "$ip")"
@@ -407,6 +420,55 @@ start_containers() { # first creation only: later `up`s never re-create removed 
     done
   fi
   touch "$d/containers-created"
+}
+
+# has_own_etcd_fs HOST: its /var/lib/etcd is a filesystem of its own (only seen in its mount namespace)
+has_own_etcd_fs() { nsenter --mount="$(mntns "$1")" mountpoint -q /var/lib/etcd; }
+
+# seed_etcd_data HOST: with ETCD_STANDBY_ETCD_DATA=DIR, DIR/HOST/member becomes the
+# host's etcd data before its etcd first starts (never over data it has).
+seed_etcd_data() {
+  local h="$1" src="${ETCD_STANDBY_ETCD_DATA:-}" d t0
+  [ -n "$src" ] || return 0
+  d=$(hdir "$h")
+  [ -d "$src/$h/member" ] || die "ETCD_STANDBY_ETCD_DATA: no $src/$h/member"
+  if nsenter --mount="$(mntns "$h")" test -e /var/lib/etcd/member; then log "$h: has etcd data already, not seeded"; return 0; fi
+  t0=$(date +%s.%N)
+  if has_own_etcd_fs "$h"; then
+    tar -C "$src/$h" -cf - member | nsenter --mount="$(mntns "$h")" tar -C /var/lib/etcd -xf -
+  else
+    cp -a "$src/$h/member" "$d/var-lib/etcd/"
+  fi
+  log "$h: etcd data seeded from $src/$h ($(du -sb "$src/$h/member" | cut -f1) bytes) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s"
+}
+
+cmd_save_etcd() { # cmd_save_etcd DIR: every running etcd member stopped, its data copied to DIR/HOST/member, started again
+  local dst="${1:-}" h pids=() pid t0 hosts=()
+  [ -n "$dst" ] || die "save-etcd takes a folder"
+  [ -f "$SANDBOX_DIR/sandbox.json" ] || die "the sandbox is not up"
+  for h in $(etcd_hosts); do
+    host_is_on "$h" && hdocker "$h" inspect etcd >/dev/null 2>&1 && hosts+=("$h")
+  done
+  [ "${#hosts[@]}" -gt 0 ] || die "no etcd member runs"
+  mkdir -p "$dst"
+  t0=$(date +%s.%N)
+  # every member stopped before any copy: the copies are one consistent cluster
+  for h in "${hosts[@]}"; do hdocker "$h" stop -t 30 etcd >/dev/null & pids+=("$!"); done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  pids=()
+  for h in "${hosts[@]}"; do
+    (
+      rm -rf "${dst:?}/$h"; mkdir -p "$dst/$h"
+      if has_own_etcd_fs "$h"; then
+        nsenter --mount="$(mntns "$h")" tar -C /var/lib/etcd -cf - member | tar -C "$dst/$h" -xf -
+      else
+        cp -a "$(hdir "$h")/var-lib/etcd/member" "$dst/$h/"
+      fi
+    ) & pids+=("$!")
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  for h in "${hosts[@]}"; do hdocker "$h" start etcd >/dev/null; done
+  log "etcd data of ${hosts[*]} saved to $dst ($(du -sb "$dst" | cut -f1) bytes) in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s"
 }
 
 etcdctl_sb() { # etcdctl with the client certificate (master1's, as in the seed)
@@ -547,6 +609,8 @@ cmd_up() {
   local h
   for h in $(host_names); do make_host "$h"; done
   make_ssh_keys
+  # a site powered off with --blackhole that `up` starts again gets its network back first
+  for h in $(host_names); do if [ -e "$(hdir "$h")/blackholed" ]; then unblackhole "$h"; fi; done
   start_hosts $(host_names)
   write_description
   log "waiting for the etcd cluster to be healthy (election timeout ${ELECTION_MS} ms)"
@@ -561,8 +625,15 @@ cmd_up() {
 
 cmd_power_off() {
   local site="${1:-}" h
-  [[ "$site" == A || "$site" == B ]] || die "power-off takes a site: A or B"
+  [[ "$site" == A || "$site" == B ]] || die "power-off takes a site: A or B, then optionally --blackhole"
   [ -f "$SANDBOX_DIR/sandbox.json" ] || die "the sandbox is not up"
+  case "${2:-}" in
+    "") ;;
+    --blackhole)
+      # before the kill: the FINs and RSTs the kernel sends for the killed sockets never leave
+      for h in $(site_hosts "$site"); do blackhole "$h"; done ;;
+    *) die "power-off takes a site: A or B, then optionally --blackhole" ;;
+  esac
   for h in $(site_hosts "$site"); do
     local p; p=$(pids_of "$h")
     # shellcheck disable=SC2086
@@ -570,7 +641,33 @@ cmd_power_off() {
     touch "$(hdir "$h")/powered-off"
   done
   for h in $(site_hosts "$site"); do wait_for 20 "every process on $h to die" sh -c "[ -z \"\$(ip netns pids $(netns "$h"))\" ]"; done
-  log "site $site is powered off: $(site_hosts "$site" | tr '\n' ' ')"
+  log "site $site is powered off: $(site_hosts "$site" | tr '\n' ' ')${2:+ (blackholed: its addresses drop every packet; power-on $site lifts it)}"
+}
+
+# blackhole HOST: the host's network namespace drops every packet in and out
+# (but loopback), before its processes die: nothing answers, no RST, no ICMP,
+# as a powered-off host behind a router. ARP still answers (the namespace's
+# kernel lives on), so senders do not get a quick "no route to host" either:
+# a connect or a request runs into the caller's own timeout.
+blackhole() {
+  local h="$1" c
+  in_net "$h" iptables -N ESB-BLACKHOLE 2>/dev/null || in_net "$h" iptables -F ESB-BLACKHOLE
+  in_net "$h" iptables -A ESB-BLACKHOLE -i lo -j RETURN
+  in_net "$h" iptables -A ESB-BLACKHOLE -o lo -j RETURN
+  in_net "$h" iptables -A ESB-BLACKHOLE -j DROP
+  for c in INPUT OUTPUT FORWARD; do
+    in_net "$h" iptables -C "$c" -j ESB-BLACKHOLE 2>/dev/null || in_net "$h" iptables -I "$c" -j ESB-BLACKHOLE
+  done
+  touch "$(hdir "$h")/blackholed"
+}
+unblackhole() {
+  local h="$1" c
+  for c in INPUT OUTPUT FORWARD; do
+    while in_net "$h" iptables -D "$c" -j ESB-BLACKHOLE 2>/dev/null; do :; done
+  done
+  in_net "$h" iptables -F ESB-BLACKHOLE 2>/dev/null || true
+  in_net "$h" iptables -X ESB-BLACKHOLE 2>/dev/null || true
+  rm -f "$(hdir "$h")/blackholed"
 }
 
 # isolate HOST: its network cut off from everything but the other hosts of its
@@ -610,6 +707,10 @@ cmd_power_on() {
     for h in $(site_hosts "$site"); do isolate "$h"; done
     log "site $site's network is cut off (but for the management address $SUBNET.1 and its own hosts): sandbox.sh reconnect $site restores it"
   fi
+  # a power-off --blackhole ends with the power: after --isolated's rules are in, before any daemon starts
+  for h in $(site_hosts "$site"); do
+    if [ -e "$(hdir "$h")/blackholed" ]; then unblackhole "$h"; log "$h's blackhole is lifted"; fi
+  done
   # shellcheck disable=SC2046
   start_hosts $(site_hosts "$site")
   log "site $site is powered on: $(site_hosts "$site" | tr '\n' ' ')"
@@ -649,6 +750,9 @@ cmd_status() {
     printf '%-8s %-4s %-13s %-5s %s\n' "$h" "$(host_site "$h")" "$(host_ip "$h")" "$power" "${containers:--}"
   done
   if [ -f "$SANDBOX_DIR/latency-ms" ]; then echo "latency between the sites: $(cat "$SANDBOX_DIR/latency-ms") ms each way"; fi
+  for h in $(host_names); do
+    if [ -e "$(hdir "$h")/blackholed" ]; then echo "$h is blackholed (power-off --blackhole): its address drops every packet"; fi
+  done
   echo
   # every member's client URL (a learner may run on any host), else the RKE etcd hosts
   local eps
@@ -695,10 +799,11 @@ case "${1:-}" in
   up) cmd_up; cmd_status ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  power-off) cmd_power_off "${2:-}" ;;
+  power-off) cmd_power_off "${2:-}" "${3:-}" ;;
   power-on) cmd_power_on "${2:-}" "${3:-}" ;;
   reconnect) cmd_reconnect "${2:-}" ;;
   latency) cmd_latency "${2:-}" ;;
+  save-etcd) cmd_save_etcd "${2:-}" ;;
   describe) cat "$SANDBOX_DIR/sandbox.json" ;;
   etcdctl) shift; etcdctl_sb "$@" ;;
   ssh) shift; h="${1:?host}"; shift

@@ -1,25 +1,40 @@
 /**
  * Benchmarks on the sandbox (not part of `npm test`):
- *   npm run bench [-- --large] [--runs N] [--sizes 10,100] [--only learner|failover|stack|preview]
+ *   npm run bench [-- --large] [--runs N] [--sizes 10,100] [--only learner|failover|stack|preview|data]
  *                 [--rate 1000] [--clients 64] [--steady-ms 10000] [--latency 1]
+ *                 [--power-off blackhole|kill|both] [--snapshot-interval 300]
+ *                 [--out DIR] [--data-dir DIR] [--fill-clients 4] [--fill-each] [--rebuild-data]
  *
  * For each database size (about 10 MB and 100 MB of Kubernetes-shaped keys,
  * 1 GB more with --large):
  *  1. learner catch-up: EtcdLearner create against the raw procedure
  *     (scripts/bench/raw.ts), runs interleaved on one sandbox;
  *  2. failover RTO: EtcdStandaloneRestore against the seed's commands
- *     scripted, each run on a fresh sandbox cut by a power-off of site A;
+ *     scripted, each run on a fresh sandbox cut by a power-off of site A
+ *     (`--blackhole` by default: its addresses go silent, callers time out;
+ *     `kill`: its processes die and its addresses refuse at once; `both`);
  *     and the full `pulumi up` in failover mode with the provider's share;
  *  3. RPO under a paced write load (64 clients, 1,000 puts/s), with the
  *     learner's lag sampled in steady state, for both procedures;
  * and once, on the first size: 4. steady-state `pulumi preview` of the
  * converged stack against an empty program's, with peak memory.
+ * `--only data` builds (or checks) each size's data and times one fresh
+ * sandbox started from it, nothing else.
+ *
+ * Data: each size is written once (several clients in parallel) on a sandbox
+ * of the same shape, every member's data dir is kept (--data-dir, default
+ * ETCD_STANDBY_BENCH_DATA or the machine's build cache) and copied into each
+ * fresh sandbox before its members start (scripts/bench/data.ts says why that
+ * is the same cluster). --fill-each fills every fresh sandbox instead;
+ * --rebuild-data writes the kept data again.
  *
  * Every sandbox gets --latency ms (default 1) each way between the sites, as
- * the seed's two data centres are about a millisecond apart.
+ * the seed's two data centres are about a millisecond apart, and RKE's
+ * rolling snapshots every --snapshot-interval s (default 300; the sandbox's
+ * own default, 30 s, would snapshot a 1 GB db on four hosts twice a minute).
  * Each figure is the median of --runs runs (default 3) with min and max.
- * Writes bench/results/latest.json and latest.md. Needs root; takes the
- * sandbox down before and after.
+ * Writes latest.json and latest.md to --out (default ETCD_STANDBY_BENCH_OUT,
+ * else bench/results). Needs root; takes the sandbox down before and after.
  */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
@@ -30,25 +45,27 @@ import { provider as cleanup } from "../provider/impl/containerCleanup";
 import { provider as learner } from "../provider/impl/learner";
 import { provider as removal } from "../provider/impl/memberRemoval";
 import { provider as restore } from "../provider/impl/standaloneRestore";
-import { clusterProps, hostProps, voterEndpoints } from "../test/support/fixtures";
-import { loadKubeShaped } from "../test/support/load";
-import type { LoadTarget } from "../test/support/load";
-import { makeWorkspace, pulumi, removeWorkspace, sandboxStackWorkspace } from "../test/support/pulumi";
-import { describe as describeSandbox, endpointStatuses, endpointsHealthy, etcdctl, memberList, ROOT, sandbox } from "../test/support/sandbox";
-import type { SandboxDescription } from "../test/support/sandbox";
-import { waitFor } from "../test/support/wait";
+import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
+import type { LoadTarget } from "../support/load";
+import { makeWorkspace, pulumi, removeWorkspace, sandboxStackWorkspace } from "../support/pulumi";
+import { describe as describeSandbox, endpointStatuses, endpointsHealthy, etcdctl, memberList, ROOT, sandbox, ssh } from "../support/sandbox";
+import type { SandboxDescription } from "../support/sandbox";
+import { waitFor } from "../support/wait";
+import { buildData, checkSeeded, defaultDataDir, fillTo, folderFor, loadTarget, readManifest, seedTimesMs } from "./bench/data";
+import type { DataManifest } from "./bench/data";
 import { withPeakMemory } from "./bench/memory";
 import type { Watched } from "./bench/memory";
 import { rawCatchUp, rawFailover } from "./bench/raw";
-import { headline, markdown } from "./bench/report";
-import type { FailoverRun, PreviewResult, Report, SizeResult, StackFailoverRun } from "./bench/report";
-import { fmtMB, stats } from "./bench/stats";
+import { headline, markdown, POWER_OFF_KINDS } from "./bench/report";
+import type { DataResult, FailoverRun, PowerOffKind, PreviewResult, Report, SizeResult, StackFailoverRun } from "./bench/report";
+import { fmtMB, fmtS, stats } from "./bench/stats";
 import { lagSampler, lags, pacedWriter } from "./bench/traffic";
 
 const M3 = "https://10.250.0.103:2380";
 const M3_CLIENT = "https://10.250.0.103:2379";
 const RESULTS = path.join(ROOT, "bench", "results");
 const HEARTBEAT_MS = 500;
+const PARTS = ["learner", "failover", "stack", "preview", "data"];
 
 /** The command line's settings. */
 interface Options {
@@ -60,6 +77,20 @@ interface Options {
   steadyMs: number;
   /** Added between the sites, each way (`sandbox.sh latency`). */
   latencyMs: number;
+  /** How site A is powered off for the failover figures, the first kind first. */
+  powerOff: PowerOffKind[];
+  /** Seconds between RKE's rolling snapshots (ETCD_STANDBY_SNAPSHOT_INTERVAL at `sandbox.sh up`). */
+  snapshotIntervalS: number;
+  /** Where latest.json and latest.md go. */
+  out: string;
+  /** Where each size's data is kept between runs. */
+  dataDir: string;
+  /** Clients writing in parallel when data is written. */
+  fillClients: number;
+  /** Fill every fresh sandbox instead of copying kept data into it. */
+  fillEach: boolean;
+  /** Write the kept data again even when it is there. */
+  rebuildData: boolean;
 }
 
 function log(msg: string): void {
@@ -94,37 +125,152 @@ async function quietly<T>(f: () => Promise<T>): Promise<T> {
 const siteA = (d: SandboxDescription): string[] => voterEndpoints(d, ["master3"]);
 
 function target(d: SandboxDescription, endpoints = siteA(d)): LoadTarget {
-  return { endpoints, caFile: d.etcd.caFile, certFile: d.etcd.certFile, keyFile: d.etcd.keyFile };
+  return loadTarget(d, endpoints);
 }
 
-/** A freshly built sandbox: the seed's four started, healthy voters, `latencyMs` apart (each way). */
-async function freshSandbox(latencyMs: number): Promise<SandboxDescription> {
-  await sandbox(["down"]);
-  await sandbox(["up"]);
-  if (latencyMs > 0) await sandbox(["latency", String(latencyMs)]);
-  const d = describeSandbox();
-  await waitFor(async () => (await memberList(d)).every((m) => m.name !== "") && (await endpointsHealthy(d, d.etcd.endpoints)), { timeoutMs: 90_000, what: "four healthy voters" });
-  return d;
-}
+/** Each size's data: where it comes from, and what building and copying it cost in this run. */
+class SizeData {
+  manifest?: DataManifest;
+  built = false;
+  readonly seedMs: number[] = [];
+  readonly upMs: number[] = [];
+  readonly snapshotMs: number[] = [];
+  /** Hosts whose rolling snapshot did not complete when a fresh sandbox asked for one (one entry per miss). */
+  readonly snapshotsMissed: string[] = [];
+  readonly fillEachMs: number[] = [];
+  /** The last fill with --fill-each. */
+  lastFill?: { keys: number; ms: number; dbSize: number };
+  private buildFailed?: string;
+  constructor(readonly mb: number, readonly o: Options) {}
 
-/** A fresh sandbox with master3's voter removed and its RKE containers cleaned, as the seed starts. */
-async function freshSeed(latencyMs: number): Promise<SandboxDescription> {
-  const d = await freshSandbox(latencyMs);
-  await removal.create({ cluster: clusterProps(d), memberName: "etcd-master3" });
-  await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, siteA(d)) });
-  return d;
-}
-
-/** Writes Kubernetes-shaped objects in chunks until the leader's database is at least `mb` MB. */
-async function fillTo(d: SandboxDescription, mb: number, endpoints = siteA(d)): Promise<{ keys: number; ms: number; dbSize: number }> {
-  const t0 = Date.now();
-  let keys = 0;
-  const chunk = Math.max(1e6, Math.min(20e6, (mb * 1e6) / 10));
-  for (let i = 0; ; i++) {
-    const db = Math.max(0, ...(await endpointStatuses(d, endpoints)).map((s) => s.dbSize));
-    if (db >= mb * 1e6) return { keys, ms: Date.now() - t0, dbSize: db };
-    keys += (await loadKubeShaped(target(d, endpoints), chunk, { tag: `bench${i}`, seed: 1000 + i })).keys;
+  /** The kept data for this size, built now when missing (or asked to); undefined with --fill-each. */
+  async ensure(): Promise<DataManifest | undefined> {
+    if (this.o.fillEach) return undefined;
+    if (this.manifest) return this.manifest;
+    // one attempt per size and run: a figure after a failed build fails the same way instead of building again
+    if (this.buildFailed) throw new Error(`the kept data could not be built: ${this.buildFailed}`);
+    try {
+      return await this.load();
+    } catch (e) {
+      this.buildFailed = errorText(e);
+      throw e;
+    }
   }
+
+  private async load(): Promise<DataManifest> {
+    const kept = this.o.rebuildData ? undefined : readManifest(this.o.dataDir, this.mb);
+    if (kept) {
+      log(`~${this.mb} MB: data kept in ${folderFor(this.o.dataDir, this.mb)} (filled in ${fmtS(kept.fillMs)} on ${kept.builtAt})`);
+      return (this.manifest = kept);
+    }
+    log(`~${this.mb} MB: writing the data once (${this.o.fillClients} clients in parallel) into ${folderFor(this.o.dataDir, this.mb)}`);
+    // no latency and no rolling snapshot while filling: neither changes the data, both slow the fill
+    const { d } = await this.sandboxFrom(undefined, 0, { snapshotIntervalS: 86_400, record: false });
+    this.manifest = await buildData(d, this.o.dataDir, this.mb, siteA(d), this.o.fillClients, (msg) => log(`~${this.mb} MB: ${msg}`));
+    this.built = true;
+    log(`~${this.mb} MB: ${this.manifest.keys} keys, db ${fmtMB(this.manifest.dbSize)}, filled in ${fmtS(this.manifest.fillMs)}, saved (${(this.manifest.savedBytes / 1e9).toFixed(2)} GB) in ${fmtS(this.manifest.saveMs)}`);
+    return this.manifest;
+  }
+
+  /** A freshly built sandbox: the seed's four started, healthy voters, `latencyMs` apart, from `data` when given. */
+  async sandboxFrom(data: DataManifest | undefined, latencyMs: number, opts = { snapshotIntervalS: this.o.snapshotIntervalS, record: true }): Promise<{ d: SandboxDescription; upMs: number }> {
+    await sandbox(["down"]);
+    const env: NodeJS.ProcessEnv = { ETCD_STANDBY_SNAPSHOT_INTERVAL: String(opts.snapshotIntervalS) };
+    if (data) env.ETCD_STANDBY_ETCD_DATA = folderFor(this.o.dataDir, data.targetMB);
+    const t0 = Date.now();
+    const up = await sandbox(["up"], 1_800_000, env);
+    const upMs = Date.now() - t0;
+    if (data) log(`~${this.mb} MB: sandbox up from the kept data in ${fmtS(upMs)} (copies: ${seedTimesMs(up.stderr).map(fmtS).join(", ")})`);
+    if (latencyMs > 0) await sandbox(["latency", String(latencyMs)]);
+    const d = describeSandbox();
+    await waitFor(async () => (await memberList(d)).every((m) => m.name !== "") && (await endpointsHealthy(d, d.etcd.endpoints)), { timeoutMs: 180_000, what: "four healthy voters" });
+    if (data) {
+      await checkSeeded(d, data, d.etcd.endpoints);
+      this.seedMs.push(Math.max(0, ...seedTimesMs(up.stderr)));
+      this.upMs.push(upMs);
+    }
+    if (opts.record) {
+      const t0s = Date.now();
+      const missed = await freshRollingSnapshots(d);
+      this.snapshotMs.push(Date.now() - t0s);
+      if (missed.length) {
+        this.snapshotsMissed.push(...missed);
+        log(`~${this.mb} MB: no rolling snapshot on ${missed.join(", ")} this time (etcdctl's 20 s deadline); the next comes in ${this.o.snapshotIntervalS} s`);
+      }
+    }
+    return { d, upMs };
+  }
+
+  /** A fresh sandbox holding this size's data, written through `endpoints` (site A's voters by default) with --fill-each. */
+  async fresh(endpoints?: (d: SandboxDescription) => string[]): Promise<SandboxDescription> {
+    const data = await this.ensure();
+    const { d } = await this.sandboxFrom(data, this.o.latencyMs);
+    if (!data) await this.fill(d, (endpoints ?? siteA)(d));
+    return d;
+  }
+
+  /** A fresh sandbox with master3's voter removed and its RKE containers cleaned, as the seed starts, holding the data. */
+  async freshSeed(): Promise<SandboxDescription> {
+    const data = await this.ensure();
+    const { d } = await this.sandboxFrom(data, this.o.latencyMs);
+    await removal.create({ cluster: clusterProps(d), memberName: "etcd-master3" });
+    await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, siteA(d)) });
+    if (!data) await this.fill(d, siteA(d));
+    return d;
+  }
+
+  private async fill(d: SandboxDescription, endpoints: string[]): Promise<void> {
+    this.lastFill = await fillTo(d, this.mb, endpoints, this.o.fillClients);
+    this.fillEachMs.push(this.lastFill.ms);
+  }
+
+  result(): DataResult {
+    if (this.o.fillEach) return { source: "fill-each", fillEachMs: stats(this.fillEachMs), snapshotMs: stats(this.snapshotMs), snapshotsMissed: this.snapshotsMissed.length };
+    const m = this.manifest;
+    return {
+      source: "kept",
+      built: this.built,
+      folder: folderFor(this.o.dataDir, this.mb),
+      fillMs: m?.fillMs,
+      fillClients: m?.fillClients,
+      saveMs: m?.saveMs,
+      savedBytes: m?.savedBytes,
+      seedMs: stats(this.seedMs),
+      upMs: stats(this.upMs),
+      snapshotMs: stats(this.snapshotMs),
+      snapshotsMissed: this.snapshotsMissed.length,
+    };
+  }
+}
+
+/**
+ * RKE's rolling snapshots, taken now and awaited: each etcd host's
+ * `etcd-rolling-snapshots` is restarted, so that its snapshot is taken now
+ * and the next comes a whole interval later, not in the middle of a
+ * measurement at a moment that depends on how long `up` took (the attempt it
+ * makes as `up` starts it may find its member not serving yet). One host at
+ * a time: RKE's container gives etcdctl 20 s, and four 1 GB snapshots at once
+ * on these shared cores and disk do not make it (one alone takes about 13 s);
+ * so the hosts' snapshots stay staggered, as on real nodes. A host is done
+ * when it has a snapshot newer than its restart, or its attempt is over (no
+ * `.part` file once etcdctl's deadlines, 2 s to dial and 20 s for the
+ * command, have passed). Returns the hosts without a new snapshot.
+ */
+async function freshRollingSnapshots(d: SandboxDescription): Promise<string[]> {
+  const missed: string[] = [];
+  for (const h of d.hosts.filter((x) => x.roles.includes("etcd")).map((x) => x.name)) {
+    const since = Math.floor(Date.now() / 1000);
+    await ssh(d, h, "docker restart -t 5 etcd-rolling-snapshots >/dev/null");
+    const fresh = await waitFor(async () => {
+      const r = await ssh(d, h, "stat -c '%Y %n' /opt/rke/etcd-snapshots/* 2>/dev/null; true", { allowFailure: true });
+      const files = r.stdout.split("\n").filter(Boolean).map((l) => ({ mtime: Number(l.split(" ")[0]), name: l.slice(l.indexOf(" ") + 1) }));
+      if (r.code !== 0 || files.some((f) => f.name.includes(".part"))) return undefined;
+      if (files.some((f) => f.name.endsWith(".db") && f.mtime >= since)) return "yes";
+      return Date.now() / 1000 - since >= 25 ? "no" : undefined;
+    }, { timeoutMs: 300_000, intervalMs: 500, what: `the rolling snapshot on ${h}` });
+    if (fresh === "no") missed.push(h);
+  }
+  return missed;
 }
 
 const learnerInputs = (d: SandboxDescription): Props => ({
@@ -165,22 +311,24 @@ async function podKeys(d: SandboxDescription, endpoint: string): Promise<Set<str
   return new Set(r.stdout.split("\n").filter(Boolean));
 }
 
+/** `sandbox.sh power-off A`, of the kind asked. */
+const powerOffArgs = (kind: PowerOffKind): string[] => (kind === "blackhole" ? ["power-off", "A", "--blackhole"] : ["power-off", "A"]);
+
 /**
  * One failover on a freshly built sandbox of `mb` MB with a caught-up
  * learner: the paced writer and the lag sampler run for the steady window,
  * site A is powered off, and `procedure` restores site B; RTO ends at the
  * first write the restored cluster acknowledges.
  */
-async function failoverOnce(mb: number, procedure: "provider" | "raw", o: Options, tag: string): Promise<FailoverRun> {
-  const d = await freshSeed(o.latencyMs);
-  await fillTo(d, mb);
+async function failoverOnce(data: SizeData, procedure: "provider" | "raw", kind: PowerOffKind, o: Options, tag: string): Promise<FailoverRun> {
+  const d = await data.freshSeed();
   await quietly(() => learner.create(learnerInputs(d)));
   const writer = pacedWriter(target(d), { rate: o.rate, clients: o.clients, tag });
   const sampler = lagSampler(target(d), siteA(d), M3_CLIENT);
   await sleep(o.steadyMs);
   const ackedBeforeCut = writer.acked.size;
   const cutAt = Date.now();
-  await sandbox(["power-off", "A"]);
+  await sandbox(powerOffArgs(kind));
   const offAt = Date.now();
   const stopped = Promise.all([writer.stop(), sampler.stop()]);
   let phaseMs: Record<string, number> | undefined;
@@ -201,6 +349,7 @@ async function failoverOnce(mb: number, procedure: "provider" | "raw", o: Option
   const last = lag[lag.length - 1] ?? { entries: NaN, ms: NaN };
   return {
     procedure,
+    powerOff: kind,
     powerOffMs: offAt - cutAt,
     rtoMs,
     procedureMs,
@@ -218,9 +367,8 @@ async function failoverOnce(mb: number, procedure: "provider" | "raw", o: Option
 }
 
 /** The stack program: `pulumi up` to learner-standby, site A powered off, then `pulumi up` in failover mode. */
-async function stackFailoverOnce(mb: number, latencyMs: number): Promise<StackFailoverRun> {
-  const d = await freshSandbox(latencyMs);
-  await fillTo(d, mb, d.etcd.endpoints);
+async function stackFailoverOnce(data: SizeData, kind: PowerOffKind): Promise<StackFailoverRun> {
+  const d = await data.fresh((x) => x.etcd.endpoints);
   const ws = await sandboxStackWorkspace("bench-failover", d.etcd.keyFile);
   try {
     const up = (): Promise<number> => timed(() => pulumi(ws, ["up", "--yes", "--skip-preview", "--stack", "sandbox"], { timeoutMs: 1_800_000 }));
@@ -229,12 +377,12 @@ async function stackFailoverOnce(mb: number, latencyMs: number): Promise<StackFa
       const st = await endpointStatuses(d, [M3_CLIENT, siteA(d)[0]]);
       return st.length === 2 && st[0].applied >= st[1].raftIndex;
     }, { timeoutMs: 600_000, intervalMs: 100, what: "the stack's learner to catch up" });
-    await sandbox(["power-off", "A"]);
+    await sandbox(powerOffArgs(kind));
     await pulumi(ws, ["config", "set", "topology.mode", "failover", "--stack", "sandbox"]);
     const upFailoverMs = await up();
     const out = JSON.parse((await pulumi(ws, ["stack", "output", "failoverReport", "--json", "--stack", "sandbox"])).stdout) as { phaseMs: Record<string, number> };
     const restorePhasesMs = Object.values(out.phaseMs).reduce((a, b) => a + b, 0);
-    return { upLearnerStandbyMs, upFailoverMs, restorePhasesMs };
+    return { powerOff: kind, upLearnerStandbyMs, upFailoverMs, restorePhasesMs };
   } finally {
     removeWorkspace(ws);
   }
@@ -326,10 +474,23 @@ function options(args: string[]): Options {
   const sizes = (value("--sizes") ?? "10,100").split(",").map(Number).filter((x) => x > 0);
   if (args.includes("--large")) sizes.push(1000);
   const only = value("--only") ?? "";
-  if (only && !["learner", "failover", "stack", "preview"].includes(only)) throw new Error("--only takes learner, failover, stack or preview");
+  if (only && !PARTS.includes(only)) throw new Error(`--only takes ${PARTS.join(", ")}`);
   const latencyMs = Number(value("--latency") ?? 1);
   if (!Number.isInteger(latencyMs) || latencyMs < 0) throw new Error("--latency takes whole milliseconds (0: none)");
-  return { runs: num("--runs", 3), sizes, only, rate: num("--rate", 1000), clients: num("--clients", 64), steadyMs: num("--steady-ms", 10_000), latencyMs };
+  const po = value("--power-off") ?? "blackhole";
+  const powerOff: PowerOffKind[] = po === "both" ? [...POWER_OFF_KINDS] : POWER_OFF_KINDS.includes(po as PowerOffKind) ? [po as PowerOffKind] : [];
+  if (powerOff.length === 0) throw new Error("--power-off takes blackhole, kill or both");
+  const snapshotIntervalS = num("--snapshot-interval", 300);
+  if (!Number.isInteger(snapshotIntervalS)) throw new Error("--snapshot-interval takes whole seconds");
+  return {
+    runs: num("--runs", 3), sizes, only, rate: num("--rate", 1000), clients: num("--clients", 64), steadyMs: num("--steady-ms", 10_000), latencyMs,
+    powerOff, snapshotIntervalS,
+    out: path.resolve(value("--out") ?? process.env.ETCD_STANDBY_BENCH_OUT ?? RESULTS),
+    dataDir: path.resolve(value("--data-dir") ?? defaultDataDir()),
+    fillClients: num("--fill-clients", 4),
+    fillEach: args.includes("--fill-each"),
+    rebuildData: args.includes("--rebuild-data"),
+  };
 }
 
 /** Runs `f` for one figure; a failure becomes the figure's text, and the run goes on. */
@@ -346,7 +507,7 @@ async function figure<T>(what: string, f: () => Promise<T>): Promise<T | string>
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const o = options(args);
-  const wants = (part: string): boolean => o.only === "" || o.only === part;
+  const wants = (part: string): boolean => (o.only === "" && part !== "data") || o.only === part;
   const started = Date.now();
   const report: Report = {
     machine: machine(),
@@ -357,19 +518,34 @@ async function main(): Promise<void> {
     writer: { rate: o.rate, clients: o.clients, steadyMs: o.steadyMs },
     heartbeatMs: HEARTBEAT_MS,
     latencyMs: o.latencyMs,
+    powerOff: o.powerOff,
+    snapshotIntervalS: o.snapshotIntervalS,
     sizes: [],
     preview: { resources: 3 },
   };
+  const [mainKind] = o.powerOff;
   for (const size of o.sizes) {
     const res: SizeResult = { targetMB: size };
     report.sizes.push(res);
+    const data = new SizeData(size, o);
+    if (wants("data")) {
+      await figure(`~${size} MB data`, async () => {
+        const m = await data.ensure();
+        if (!m) throw new Error("--only data keeps data: drop --fill-each");
+        log(`~${size} MB: a fresh sandbox from the kept data`);
+        await data.fresh();
+        log(`~${size} MB: copied into four data dirs in ${fmtS(data.seedMs[data.seedMs.length - 1])} (slowest host), sandbox up ${fmtS(data.upMs[data.upMs.length - 1])}, a rolling snapshot on every etcd host ${fmtS(data.snapshotMs[data.snapshotMs.length - 1])}`);
+        Object.assign(res, { dbSizeBytes: m.dbSize, keys: m.keys, loadMs: m.fillMs });
+      });
+    }
     if (wants("learner") || (wants("preview") && size === o.sizes[0])) {
       const done = await figure(`~${size} MB catch-up`, async () => {
         log(`~${size} MB: fresh sandbox, seed steps, data`);
-        const d = await freshSeed(o.latencyMs);
-        const load = await fillTo(d, size);
-        Object.assign(res, { dbSizeBytes: load.dbSize, keys: load.keys, loadMs: load.ms });
-        log(`~${size} MB: ${load.keys} keys, db ${fmtMB(load.dbSize)}, written in ${load.ms} ms`);
+        const d = await data.freshSeed();
+        const db = Math.max(0, ...(await endpointStatuses(d, siteA(d))).map((x) => x.dbSize));
+        const keys = data.manifest?.keys ?? data.lastFill?.keys;
+        Object.assign(res, { dbSizeBytes: db, keys, loadMs: data.manifest?.fillMs ?? data.lastFill?.ms });
+        log(`~${size} MB: ${keys} keys, db ${fmtMB(db)}`);
         if (wants("learner")) {
           const p: number[] = [];
           const raw: number[] = [];
@@ -391,11 +567,13 @@ async function main(): Promise<void> {
     if (wants("failover")) {
       res.failover = await figure(`~${size} MB failover`, async () => {
         const runs: { provider: FailoverRun[]; raw: FailoverRun[] } = { provider: [], raw: [] };
-        for (let i = 0; i < o.runs; i++) {
-          for (const p of ["provider", "raw"] as const) {
-            const r = await failoverOnce(size, p, o, `rpo${i}${p[0]}`);
-            runs[p].push(r);
-            log(`~${size} MB failover ${i + 1} (${p}): RTO ${r.rtoMs} ms (procedure ${r.procedureMs} ms), ${r.writesPerSec.toFixed(0)} puts/s, ${r.ackedLost} of ${r.acked} acknowledged lost, lag at cut ${r.lagAtCut.entries} entries / ${r.lagAtCut.ms} ms`);
+        for (const kind of o.powerOff) {
+          for (let i = 0; i < o.runs; i++) {
+            for (const p of ["provider", "raw"] as const) {
+              const r = await failoverOnce(data, p, kind, o, `rpo${i}${p[0]}${kind[0]}`);
+              runs[p].push(r);
+              log(`~${size} MB failover ${i + 1} (${p}, power-off ${kind}): RTO ${r.rtoMs} ms (procedure ${r.procedureMs} ms), ${r.writesPerSec.toFixed(0)} puts/s, ${r.ackedLost} of ${r.acked} acknowledged lost, lag at cut ${r.lagAtCut.entries} entries / ${r.lagAtCut.ms} ms`);
+            }
           }
         }
         return runs;
@@ -405,19 +583,23 @@ async function main(): Promise<void> {
       res.stackFailover = await figure(`~${size} MB stack failover`, async () => {
         const runs: StackFailoverRun[] = [];
         for (let i = 0; i < o.runs; i++) {
-          runs.push(await stackFailoverOnce(size, o.latencyMs));
-          log(`~${size} MB pulumi up failover ${i + 1}: ${runs[i].upFailoverMs} ms, restore phases ${runs[i].restorePhasesMs} ms`);
+          runs.push(await stackFailoverOnce(data, mainKind));
+          log(`~${size} MB pulumi up failover ${i + 1} (power-off ${mainKind}): ${runs[i].upFailoverMs} ms, restore phases ${runs[i].restorePhasesMs} ms`);
         }
         return runs;
       });
     }
+    res.data = data.result();
+    res.dbSizeBytes ??= data.manifest?.dbSize;
+    res.keys ??= data.manifest?.keys;
   }
   await sandbox(["down"]);
   report.totalMs = Date.now() - started;
-  fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS, "latest.json"), `${JSON.stringify({ ...report, headline: headline(report) }, null, 2)}\n`);
-  fs.writeFileSync(path.join(RESULTS, "latest.md"), markdown(report));
+  fs.mkdirSync(o.out, { recursive: true });
+  fs.writeFileSync(path.join(o.out, "latest.json"), `${JSON.stringify({ ...report, headline: headline(report) }, null, 2)}\n`);
+  fs.writeFileSync(path.join(o.out, "latest.md"), markdown(report));
   process.stdout.write(markdown(report));
+  log(`report: ${path.join(o.out, "latest.md")} and latest.json`);
 }
 
 main().catch((e: unknown) => {

@@ -68,8 +68,7 @@ kube master1 nodes
 work=$(kube master1 create --run demo --namespaces "$NAMESPACES" --configmaps 20 --secrets 10 --deployments 5 --services 5)
 phase workload "$t0"
 echo "$work"
-echo "(retried.learnerRefused: RKE's kube-apiservers list every etcd host, the learner's client URL too, and the requests"
-echo " their etcd client sends there fail with \"rpc not supported for learner\"; the workload retries them)"
+echo "(retried.learnerRefused should be 0: learner-standby re-pointed every kube-apiserver at the voters first)"
 kube master1 get-nodes
 kube master1 get --run demo
 kube master1 snapshot --out "$DEMO/before.json"
@@ -128,11 +127,33 @@ echo "master3's kube-apiserver: $(bash sandbox/sandbox.sh ssh master3 "docker in
 echo "node2's nginx-proxy: $(bash sandbox/sandbox.sh ssh node2 "docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' nginx-proxy" | grep '^CP_HOSTS=')"
 echo "backups of the new cluster on master3: $(bash sandbox/sandbox.sh ssh master3 'ls -1t /opt/rke/etcd-snapshots/ | head -3 | tr "\n" " "')"
 
+if [ "${DEMO_LOOP:-0}" = 1 ]; then
+  say "DEMO_LOOP=1: rebuild (site A's etcd hosts join the new cluster one at a time, each a learner first)"
+  pulumi config set topology.mode rebuild "${P[@]}"
+  t0=$(now)
+  pulumi up --yes --skip-preview "${P[@]}"
+  phase rebuild "$t0"
+  ctl --endpoints="$B_EP" member list
+
+  say "DEMO_LOOP=1: fail back (voters in site A, master3 a learner of the same new cluster; no restore)"
+  pulumi config set topology.mode failback "${P[@]}"
+  pulumi preview --diff "${P[@]}" | grep -E '^ *[-+~]+ pulumi-nodejs:dynamic' || true
+  t0=$(now)
+  pulumi up --yes --skip-preview "${P[@]}"
+  phase failback "$t0"
+  ctl --endpoints="$A_EPS" member list
+  for h in master1 master2 master3; do echo "$h kube-apiserver: $(bash sandbox/sandbox.sh ssh "$h" "docker inspect -f '{{range .Args}}{{println .}}{{end}}' kube-apiserver" | grep -- '--etcd-servers')"; done
+  kube master1 readyz --timeout-ms 60000
+  kube master1 get-nodes
+  pulumi preview --expect-no-changes "${P[@]}" >/dev/null && echo "pulumi preview --expect-no-changes: nothing to do"
+fi
+
 say "Summary"
 printf '%-44s %s\n' "phase" "seconds"
 printf '%-44s %s\n' "sandbox up (four voters, three API servers)" "${T[sandbox]}" "pulumi up learner-standby" "${T[learner]}" \
   "workload ($(echo "$work" | grep -o '"created":[0-9]*' | cut -d: -f2) objects via the API)" "${T[workload]}" "pulumi up failover (restore + restarts)" "${T[failover]}" \
   "pulumi up after site A's power returned (fence)" "${T[fence]}"
+[ "${DEMO_LOOP:-0}" = 1 ] && printf '%-44s %s\n' "pulumi up rebuild" "${T[rebuild]}" "pulumi up failback" "${T[failback]}"
 echo "Kubernetes objects before the power cut: $objects_before; served by master3 after failover with the same UID: ${same:-0}"
 echo "etcd keys under /registry/ before the power cut: $before; in site B's new cluster after failover: $after (the API servers keep writing theirs: leases, endpoints)"
 echo "site A came back and was fenced: $refused of 3 old etcd endpoints refuse writes; master3's API server and node2's proxy point at site B only"

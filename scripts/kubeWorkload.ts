@@ -24,6 +24,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as https from "https";
 import * as k8s from "@kubernetes/client-node";
+import { sleep } from "../provider/lib/time";
+import { arg } from "./cli";
 
 /** Where and how to reach one API server. */
 export interface KubeTarget {
@@ -50,8 +52,6 @@ export function kubeConfig(t: KubeTarget): k8s.KubeConfig {
   });
   return kc;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** An HTTP status code of a client-node error, or undefined (network errors). */
 export function statusOf(e: unknown): number | undefined {
@@ -550,13 +550,6 @@ export async function runTable(kube: Kube, run: string): Promise<{ text: string;
 interface SandboxFile {
   hosts: Array<{ name: string; address: string; roles: string[] }>;
   kubernetes: { version: string; apiServers: Array<{ host: string; url: string }>; caFile: string; token: string };
-}
-
-function arg(argv: string[], name: string, dflt?: string): string {
-  const i = argv.indexOf(`--${name}`);
-  if (i >= 0 && argv[i + 1] !== undefined) return argv[i + 1];
-  if (dflt !== undefined) return dflt;
-  throw new Error(`missing --${name}`);
 }
 
 function targetFrom(argv: string[]): { target: KubeTarget; sandbox?: SandboxFile } {

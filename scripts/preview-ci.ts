@@ -26,7 +26,8 @@ function main(argv: string[]): number {
     process.stdout.write(`### pulumi preview: \`${stack}\`\n\npulumi did not produce a preview:\n\n\`\`\`\n${(r.stderr || r.stdout).trim().slice(-4000)}\n\`\`\`\n`);
     return 1;
   }
-  process.stdout.write(summarize(parsed, stack));
+  const mode = spawnSync("pulumi", ["config", "get", "topology.mode", "--stack", stack], { encoding: "utf8" });
+  process.stdout.write(summarize(parsed, stack, mode.status === 0 ? mode.stdout.trim() : undefined));
   if (r.status !== 0) return 1;
   if (argv.includes("--expect-no-changes") && changes(parsed).length > 0) {
     process.stderr.write(`drift: the preview of ${stack} proposes changes\n`);

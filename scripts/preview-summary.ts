@@ -36,8 +36,17 @@ function typeOf(s: PreviewStep): string {
   return t.replace(/^pulumi-nodejs:dynamic\/etcdstandby:/, "").replace(/^pulumi-nodejs:dynamic:Resource$/, "dynamic");
 }
 
-/** The Markdown summary: a headline, a table of changing resources, and errors if any. */
-export function summarize(p: PreviewJson, stack: string): string {
+/** What each `topology.mode` converges to, for the summary's reader. */
+export const MODE_NOTES: Readonly<Record<string, string>> = {
+  "learner-standby": "voters in the primary site, a learner on each standby etcd host; every kube-apiserver at the voters",
+  stretched: "every etcd host votes (the standby learners promoted)",
+  failover: "the primary site is lost: the standby learner restored as a one-member cluster; the lost site fenced",
+  rebuild: "after a failover: the primary site's etcd hosts join the new cluster, one learner at a time, each promoted",
+  failback: "after a rebuild: the learner-standby layout again in the new cluster (the standby voter removed and re-added as a learner)",
+};
+
+/** The Markdown summary: a headline (with the mode, when known), a table of changing resources, and errors if any. */
+export function summarize(p: PreviewJson, stack: string, mode?: string): string {
   const rows = changes(p);
   const errors = (p.diagnostics ?? []).filter((d) => d.severity === "error");
   const lines: string[] = [];
@@ -47,6 +56,7 @@ export function summarize(p: PreviewJson, stack: string): string {
     .join(", ");
   lines.push(`### pulumi preview: \`${stack}\``);
   lines.push("");
+  if (mode !== undefined && mode !== "") lines.push(`Mode \`${mode}\`: ${MODE_NOTES[mode] ?? "not a mode this version knows"}.`, "");
   lines.push(rows.length === 0 ? "No changes: the live cluster matches the declared topology." : `${rows.length} change${rows.length === 1 ? "" : "s"} (${counts}).`);
   if (rows.length > 0) {
     lines.push("", "| resource | type | operation | fields | replaces |", "| --- | --- | --- | --- | --- |");

@@ -7,13 +7,7 @@
  */
 import * as fs from "fs";
 import { withEtcd } from "../provider/connection/etcd";
-
-function arg(argv: string[], name: string, dflt?: string): string {
-  const i = argv.indexOf(`--${name}`);
-  if (i >= 0 && argv[i + 1] !== undefined) return argv[i + 1];
-  if (dflt !== undefined) return dflt;
-  throw new Error(`missing --${name}`);
-}
+import { arg } from "./cli";
 
 const KINDS = ["pods", "configmaps", "secrets", "services/specs", "deployments", "events"];
 

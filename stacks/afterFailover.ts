@@ -17,6 +17,7 @@ import type * as pulumi from "@pulumi/pulumi";
 import { EtcdRollingSnapshots, RkeContainerRepoint, SiteFence } from "../provider";
 import type { ClusterConnection, EtcdStandaloneRestore, HostConnection, RkeContainerCleanup } from "../provider";
 import { rkeTls } from "../provider/impl/learnerSpec";
+import { apiServerRepointName } from "./apiServers";
 import { clientUrl } from "./config";
 import type { HostSpec, Layout } from "./config";
 import type { HostPlan } from "./plan";
@@ -67,7 +68,7 @@ export function afterFailover(ctx: AfterFailoverContext): AfterFailover {
     if (isControlPlane(h)) {
       repoints.push(
         new RkeContainerRepoint(
-          `repoint-apiserver-${h.name}`,
+          apiServerRepointName(h.name),
           { host: ctx.hostConnection(h.address), container: "kube-apiserver", setFlags: { "etcd-servers": ctx.etcdServers ?? restore.endpoint }, trigger: restore.newClusterId },
           { dependsOn: [restore, ...(ctx.etcdServersAfter ?? [])] },
         ),

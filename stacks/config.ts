@@ -9,7 +9,7 @@
 import { isHostAddress, validateImage } from "../provider/lib/validate";
 
 /** How the cluster is laid out over the two sites. */
-export type TopologyMode = "stretched" | "learner-standby" | "failover" | "rebuild";
+export type TopologyMode = "stretched" | "learner-standby" | "failover" | "rebuild" | "failback";
 
 /** A host of the cluster. */
 export interface HostSpec {
@@ -68,7 +68,7 @@ export class ConfigError extends Error {
   }
 }
 
-const MODES: TopologyMode[] = ["stretched", "learner-standby", "failover", "rebuild"];
+const MODES: TopologyMode[] = ["stretched", "learner-standby", "failover", "rebuild", "failback"];
 const ROLES = ["etcd", "controlplane", "worker"];
 
 function obj(v: unknown): Record<string, unknown> {
@@ -183,10 +183,10 @@ export function parseLayout(raw: RawConfig): Layout {
     const imgProblems = validateImage(etcd.learnerImage, "etcd.learnerImage");
     if (imgProblems.length > 0) problems.push(`${imgProblems.join("; ")} (the etcd image the learners run, e.g. rancher/mirrored-coreos-etcd:v3.5.4)`);
   }
-  if (mode === "learner-standby" && learnerHosts.length > etcd.maxLearners) {
-    problems.push(`learner-standby needs ${learnerHosts.length} learners (${learnerHosts.join(", ")}) but etcd allows ${etcd.maxLearners}; list fewer in topology.learners, or raise etcd.maxLearners if your etcd allows more`);
+  if ((mode === "learner-standby" || mode === "failback") && learnerHosts.length > etcd.maxLearners) {
+    problems.push(`${mode} needs ${learnerHosts.length} learners (${learnerHosts.join(", ")}) but etcd allows ${etcd.maxLearners}; list fewer in topology.learners, or raise etcd.maxLearners if your etcd allows more`);
   }
-  if ((mode === "learner-standby" || mode === "failover" || mode === "rebuild") && learnerHosts.length === 0) {
+  if ((mode === "learner-standby" || mode === "failover" || mode === "rebuild" || mode === "failback") && learnerHosts.length === 0) {
     problems.push(`${mode} needs an etcd host in the standby site ${standbySite} to hold the learner`);
   }
   problems.push(...nameClashes(hosts, learnerHosts, etcd.memberNamePrefix, etcd.learnerNamePrefix));

@@ -20,6 +20,9 @@ import type { ClusterConnection, HostConnection } from "../provider";
 import { ConfigError, parseLayout, voterName } from "./config";
 import type { Layout, RawConfig } from "./config";
 import { afterFailover } from "./afterFailover";
+import { apiServersToVoters } from "./apiServers";
+import { failbackAfterLearner, failbackBeforeLearner } from "./failback";
+import type { Failback } from "./failback";
 import { rebuild } from "./rebuild";
 import { loadCredentials, unpinnedHosts } from "./credentials";
 import { clientEndpoints, planHosts, providerEndpoints } from "./plan";
@@ -95,11 +98,44 @@ function hostConnection(address: string): HostConnection {
 
 /** Each standby host's cleanup: failover reads back how RKE ran its etcd-rolling-snapshots there. */
 const cleanups = new Map<string, RkeContainerCleanup>();
+const promotions: EtcdLearnerPromotion[] = [];
+
+/** The SSH details @pulumi/command (KubeRestart) needs for a host. */
+function commandHost(address: string): { port: number; user: string; sudo: boolean; privateKey: pulumi.Input<string>; hostKey: string } {
+  return { port: layout.ssh.port, user: layout.ssh.user, sudo: layout.ssh.sudo, privateKey: creds.sshKey, hostKey: creds.hostKeys.get(address) ?? "" };
+}
+
+/** Failover, rebuild and fail back: the first standby learner became the cluster (EtcdStandaloneRestore). */
+const afterFailoverMode = layout.mode === "failover" || layout.mode === "rebuild" || layout.mode === "failback";
+const restoredPlan = planHosts(layout)[0];
+const restore = afterFailoverMode
+  ? new EtcdStandaloneRestore(`restore-${restoredPlan.host.name}`, {
+      host: hostConnection(restoredPlan.host.address),
+      cluster,
+      learner: { memberName: restoredPlan.learnerMember, peerURL: restoredPlan.peerURL, clientURL: restoredPlan.clientURL },
+      image: layout.etcd.learnerImage,
+      heartbeatMs: layout.etcd.heartbeatMs,
+      electionMs: layout.etcd.electionMs,
+    })
+  : undefined;
+// Rebuild (and after it, fail back): the primary site's etcd hosts join the new cluster one by one. In rebuild
+// mode the new cluster is reached at the restored member; in fail back at site A's members (the restored one
+// leaves), so a refresh never asks the standby host's learner.
+const rebuilt = restore && (layout.mode === "rebuild" || layout.mode === "failback")
+  ? rebuild(layout, layout.mode === "rebuild" ? { ...cluster, endpoints: [restore.endpoint] } : cluster, hostConnection, [restore])
+  : undefined;
+
+// Learner-standby: every kube-apiserver talks to the voters only before the standby voter goes (a learner refuses its RPCs).
+const toVoters = layout.mode === "learner-standby" ? apiServersToVoters(layout, hostConnection) : [];
+// Fail back: the API servers at site A's voters, then the restored member and its container gone; the learner follows.
+const failback: Failback | undefined = restore && rebuilt && layout.mode === "failback"
+  ? failbackBeforeLearner({ layout, cluster, hostConnection, commandHost, restoredHost: restoredPlan, restore, after: rebuilt.promotions.slice(-1) })
+  : undefined;
 
 for (const p of planHosts(layout)) {
   const host = hostConnection(p.host.address);
   // Name and peer URL together: the removal refuses a member whose name and host disagree with the config.
-  const removal = new EtcdMemberRemoval(`remove-${p.host.name}`, { cluster, memberName: p.removeMember, peerURL: p.peerURL });
+  const removal = new EtcdMemberRemoval(`remove-${p.host.name}`, { cluster, memberName: p.removeMember, peerURL: p.peerURL }, { dependsOn: toVoters.slice(-1) });
   const cleanup = new RkeContainerCleanup(`clean-${p.host.name}`, { cluster, host, ignoreMembers: [p.learnerMember] }, { dependsOn: [removal] });
   cleanups.set(p.host.name, cleanup);
   const learner = new EtcdLearner(
@@ -116,11 +152,13 @@ for (const p of planHosts(layout)) {
       maxLearners: layout.etcd.maxLearners,
       timeoutMs: layout.etcd.learnerTimeoutMs,
       allowPromoted: p.promote,
+      // Fail back: the learner of the restored cluster (an update that starts it there, on a fresh data dir).
+      ...(failback && restore ? { joinClusterId: restore.newClusterId } : {}),
     },
-    { dependsOn: [cleanup] },
+    { dependsOn: [cleanup, ...(failback ? [failback.clean] : [])] },
   );
   if (p.promote) {
-    new EtcdLearnerPromotion(`promote-${p.host.name}`, { cluster, memberName: p.learnerMember, peerURL: p.peerURL, timeoutMs: layout.etcd.learnerTimeoutMs }, { dependsOn: [learner] });
+    promotions.push(new EtcdLearnerPromotion(`promote-${p.host.name}`, { cluster, memberName: p.learnerMember, peerURL: p.peerURL, timeoutMs: layout.etcd.learnerTimeoutMs }, { dependsOn: [learner] }));
   }
   rows.push(
     pulumi.all([learner.isLearner, learner.lag]).apply(([isLearner, lag]) => ({
@@ -134,20 +172,12 @@ for (const p of planHosts(layout)) {
   );
 }
 
-/** Failover: the first standby learner becomes the cluster, then site B's Kubernetes components restart. */
-function failover(): { restore: EtcdStandaloneRestore; row: pulumi.Output<MemberRow>; rebuiltRows: pulumi.Output<MemberRow>[]; rebuiltEndpoints: string[] } {
-  const [p] = planHosts(layout);
-  const restore = new EtcdStandaloneRestore(`restore-${p.host.name}`, {
-    host: hostConnection(p.host.address),
-    cluster,
-    learner: { memberName: p.learnerMember, peerURL: p.peerURL, clientURL: p.clientURL },
-    image: layout.etcd.learnerImage,
-    heartbeatMs: layout.etcd.heartbeatMs,
-    electionMs: layout.etcd.electionMs,
-  });
-  // Rebuild mode: the primary site's etcd hosts join the new cluster one by one.
-  const newCluster: ClusterConnection = { ...cluster, endpoints: [restore.endpoint] };
-  const rebuilt = layout.mode === "rebuild" ? rebuild(layout, newCluster, hostConnection, [restore]) : undefined;
+// Stretched: the promoted members are voters again, and the API servers may use them.
+if (layout.mode === "stretched") apiServersToVoters(layout, hostConnection, promotions);
+
+/** Failover and rebuild: site A fenced, site B re-pointed and its Kubernetes components restarted. */
+function failover(restore: EtcdStandaloneRestore): { row: pulumi.Output<MemberRow>; rebuiltRows: pulumi.Output<MemberRow>[]; rebuiltEndpoints: string[] } {
+  const p = restoredPlan;
   // The old site fenced (not waited for; in rebuild mode not the rebuilt hosts), kube-apiserver and nginx-proxy re-pointed, backups back.
   const after = afterFailover({
     layout,
@@ -160,40 +190,42 @@ function failover(): { restore: EtcdStandaloneRestore; row: pulumi.Output<Member
     etcdServers: rebuilt ? pulumi.all([restore.endpoint]).apply(([e]) => [e, ...rebuilt.endpoints].join(",")) : undefined,
     etcdServersAfter: rebuilt?.promotions,
   });
-  // RKE runs kubelet and kube-proxy on every node, the control plane on controlplane hosts: each standby
-  // host restarts those of RKE's five components it has (absent ones are reported), once per new cluster.
-  new KubeRestart("restart-kube", {
-    trigger: restore.newClusterId,
-    hosts: layout.hosts.filter((x) => x.site === layout.standbySite).map((h) => ({
-      name: h.name,
-      address: h.address,
-      port: layout.ssh.port,
-      user: layout.ssh.user,
-      sudo: layout.ssh.sudo,
-      privateKey: creds.sshKey,
-      hostKey: creds.hostKeys.get(h.address) ?? "",
-      apiServer: h.roles.includes("controlplane"),
-    })),
-  }, { dependsOn: [restore, ...after.repoints] });
+  kubeRestart(restore, after.repoints);
   const row = restore.newMemberId.apply(() => ({ name: "new-cluster", host: p.host.name, site: p.host.site, role: "voter" as const, learner: false, lag: null }));
   const rebuiltHosts = layout.hosts.filter((h) => h.site === layout.primarySite && h.roles.includes("etcd"));
   const rebuiltRows = (rebuilt?.promotions ?? []).map((pr, i) =>
     pr.isVoter.apply((v) => ({ name: voterName(layout, rebuiltHosts[i]), host: rebuiltHosts[i].name, site: rebuiltHosts[i].site, role: v ? ("voter" as const) : ("learner" as const), learner: !v, lag: null })),
   );
-  return { restore, row, rebuiltRows, rebuiltEndpoints: rebuilt?.endpoints ?? [] };
+  return { row, rebuiltRows, rebuiltEndpoints: rebuilt?.endpoints ?? [] };
 }
 
-const restored = layout.mode === "failover" || layout.mode === "rebuild" ? failover() : undefined;
+/**
+ * RKE runs kubelet and kube-proxy on every node, the control plane on controlplane hosts: each standby
+ * host restarts those of RKE's five components it has (absent ones are reported), once per new cluster.
+ */
+function kubeRestart(restore: EtcdStandaloneRestore, after: pulumi.Resource[]): KubeRestart {
+  return new KubeRestart("restart-kube", {
+    trigger: restore.newClusterId,
+    hosts: layout.hosts.filter((x) => x.site === layout.standbySite).map((h) => ({ name: h.name, address: h.address, ...commandHost(h.address), apiServer: h.roles.includes("controlplane") })),
+  }, { dependsOn: [restore, ...after] });
+}
+
+const restored = restore && !failback ? failover(restore) : undefined;
+if (restore && failback) {
+  // The standby site's components were restarted once for this cluster: declared unchanged, they do not run again.
+  kubeRestart(restore, failback.apiServers);
+  failbackAfterLearner({ layout, cluster, hostConnection, commandHost, restoredHost: restoredPlan, restore, after: [] }, failback);
+}
 
 /** The topology mode this stack converged to. */
 export const mode = layout.mode;
 /** One row per etcd member: name, host, site, role, learner, lag (entries behind the leader; null when not observed). */
 export const members = restored ? pulumi.all([restored.row, ...restored.rebuiltRows]) : pulumi.all(rows);
 /** The endpoints clients (kube-apiserver) should use: voters only; learners serve no linearizable reads. */
-export const endpoints = restored ? pulumi.all([restored.restore.endpoint, ...restored.rebuiltEndpoints]) : pulumi.output(clientEndpoints(layout));
+export const endpoints = restore && restored ? pulumi.all([restore.endpoint, ...restored.rebuiltEndpoints]) : pulumi.output(clientEndpoints(layout));
 /** After a failover: the new cluster's ID, its restored revision, the data-loss window (revisions) and the time per phase; null before one. */
-export const failoverReport = restored
-  ? pulumi.all([restored.restore.newClusterId, restored.restore.restoredRevision, restored.restore.learnerRevision, restored.restore.dataLossWindow, restored.restore.keysBefore, restored.restore.keysAfter, restored.restore.phaseMs]).apply(
+export const failoverReport = restore
+  ? pulumi.all([restore.newClusterId, restore.restoredRevision, restore.learnerRevision, restore.dataLossWindow, restore.keysBefore, restore.keysAfter, restore.phaseMs]).apply(
       ([newClusterId, restoredRevision, learnerRevision, dataLossWindow, keysBefore, keysAfter, phaseMs]) => ({ newClusterId, restoredRevision, learnerRevision, dataLossWindow, keysBefore, keysAfter, phaseMs }),
     )
   : null;

@@ -28,6 +28,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { shQuote } from "../lib/shell";
 import { validateAbsolutePath, validateContainerName, validateHostAddress, validatePort } from "../lib/validate";
 
+/** Docker restart policies a restart may set. */
+const RESTART_POLICIES = ["no", "always", "unless-stopped", "on-failure"];
+
 /** RKE's Kubernetes component containers, in the order the seed restarts them. */
 export const KUBE_COMPONENTS: readonly string[] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"];
 
@@ -58,6 +61,8 @@ export interface KubeRestartArgs {
   hosts: KubeRestartHost[];
   /** A change restarts again: pass the new cluster ID. */
   trigger: pulumi.Input<string>;
+  /** Set each present container's restart policy first (e.g. RKE's `always` on containers a SiteFence stopped for good); default: unchanged. */
+  restartPolicy?: "no" | "always" | "unless-stopped" | "on-failure";
   /** Grace period of each `docker restart` in seconds (default 10). */
   graceSeconds?: number;
   /** How long kube-apiserver may take to answer /readyz after its restart, in seconds (default 120). */
@@ -117,20 +122,23 @@ export function hostProblems(h: KubeRestartHost, i: number): string[] {
  * `restarted NAME BEFORE -> AFTER` or `absent NAME`, and exits 1 if a present
  * container failed to restart or does not run with a new start time.
  */
-export function restartScript(containers: readonly string[], opts: { graceSeconds: number; sudo: boolean }): string {
+export function restartScript(containers: readonly string[], opts: { graceSeconds: number; sudo: boolean; restartPolicy?: string }): string {
   for (const [i, c] of containers.entries()) {
     const p = validateContainerName(c, `containers[${i}]`);
     if (p.length > 0) throw new Error(p.join("; "));
   }
   if (!Number.isInteger(opts.graceSeconds) || opts.graceSeconds < 0 || opts.graceSeconds > 600) throw new Error(`graceSeconds ${opts.graceSeconds} must be an integer from 0 to 600`);
+  if (opts.restartPolicy !== undefined && !RESTART_POLICIES.includes(opts.restartPolicy)) throw new Error(`restartPolicy ${JSON.stringify(opts.restartPolicy)} must be one of ${RESTART_POLICIES.join(", ")}`);
   const docker = opts.sudo ? "sudo -n docker" : "docker";
+  // A fenced container was stopped for good (restart policy "no"): give it its policy back before it starts.
+  const update = opts.restartPolicy !== undefined ? `${docker} update --restart ${shQuote(opts.restartPolicy)} "$c" >/dev/null && ` : "";
   return [
     "set -u",
     `d=$(mktemp -d) || exit 1`,
     `trap 'rm -rf "$d"' EXIT`,
     `for c in ${containers.map(shQuote).join(" ")}; do`,
     `  if b=$(${docker} inspect --type container --format '{{.State.StartedAt}}' "$c" 2>/dev/null); then`,
-    `    ( if out=$(${docker} restart -t ${opts.graceSeconds} "$c" 2>&1); then a=$(${docker} inspect --type container --format '{{.State.Running}} {{.State.StartedAt}}' "$c" 2>&1);`,
+    `    ( if out=$(${update}${docker} restart -t ${opts.graceSeconds} "$c" 2>&1); then a=$(${docker} inspect --type container --format '{{.State.Running}} {{.State.StartedAt}}' "$c" 2>&1);`,
     `      case "$a" in "true $b") echo "failed $c: still started at $b" ;; "true "*) echo "restarted $c $b -> \${a#true }" ;; *) echo "failed $c: not running after the restart ($a)" ;; esac;`,
     `      else echo "failed $c: $(echo "$out" | tr '\\n' ' ')"; fi ) > "$d/$c" &`,
     `  else echo "absent $c" > "$d/$c"; fi`,
@@ -232,7 +240,7 @@ export class KubeRestart extends pulumi.ComponentResource {
       };
       const restart = new command.remote.Command(
         `restart-${h.name}`,
-        { connection, create: restartScript(h.containers ?? KUBE_COMPONENTS, { graceSeconds: args.graceSeconds ?? 10, sudo: h.sudo === true }), triggers: [args.trigger] },
+        { connection, create: restartScript(h.containers ?? KUBE_COMPONENTS, { graceSeconds: args.graceSeconds ?? 10, sudo: h.sudo === true, restartPolicy: args.restartPolicy }), triggers: [args.trigger] },
         { parent: this },
       );
       restarts[h.name] = restart.stdout;

@@ -78,7 +78,7 @@ export interface RunContainerSpec {
   pid?: "host";
 }
 
-const RESTART_POLICIES: readonly RestartPolicy[] = ["no", "always", "unless-stopped", "on-failure"];
+export const RESTART_POLICIES: readonly RestartPolicy[] = ["no", "always", "unless-stopped", "on-failure"];
 
 function check(problems: string[], host: string): void {
   if (problems.length > 0) {
@@ -159,15 +159,21 @@ export async function inspectContainer(s: SshSession, name: string): Promise<Con
   };
 }
 
+/** Problems with the arguments of a stop or restart: the container name, and a grace period of 0 to 3600 s. */
+function stopProblems(name: string, graceSeconds: number): string[] {
+  const problems = validateContainerName(name, "container name");
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 3600) {
+    problems.push(`graceSeconds ${quoteValue(graceSeconds)} must be an integer from 0 to 3600`);
+  }
+  return problems;
+}
+
 /**
  * Stops container `name` (docker stop with a grace period in seconds, default 30).
  * Returns false when no such container exists.
  */
 export async function stopContainer(s: SshSession, name: string, graceSeconds = 30): Promise<boolean> {
-  const problems = validateContainerName(name, "container name");
-  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 3600) {
-    problems.push(`graceSeconds ${quoteValue(graceSeconds)} must be an integer from 0 to 3600`);
-  }
+  const problems = stopProblems(name, graceSeconds);
   check(problems, s.host);
   return absentIsFalse(s, name, "stop", ["stop", "--time", String(graceSeconds), name], graceSeconds * 1000 + 30_000);
 }
@@ -456,10 +462,7 @@ export async function inspectState(s: SshSession, name: string): Promise<Contain
  * by `timeoutMs` (default: grace + 30 s). Returns false when no such container exists.
  */
 export async function restartContainer(s: SshSession, name: string, graceSeconds = 10, timeoutMs?: number): Promise<boolean> {
-  const problems = validateContainerName(name, "container name");
-  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 3600) {
-    problems.push(`graceSeconds ${quoteValue(graceSeconds)} must be an integer from 0 to 3600`);
-  }
+  const problems = stopProblems(name, graceSeconds);
   if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs <= 0)) problems.push(`timeoutMs ${quoteValue(timeoutMs)} must be a positive integer`);
   check(problems, s.host);
   return absentIsFalse(s, name, "restart", ["restart", "--time", String(graceSeconds), name], timeoutMs ?? graceSeconds * 1000 + 30_000);

@@ -7,7 +7,6 @@
  * etcd3's *types* at the top; the library itself is `require`d inside
  * {@link withEtcd} when a client is actually needed.
  */
-import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import type * as Etcd3Lib from "etcd3";
 import type { Etcd3, IOptions, IMember, IStatusResponse } from "etcd3";
@@ -15,7 +14,10 @@ import { EtcdStandbyError, describeError, isEtcdStandbyError } from "../lib/erro
 import type { EtcdStandbyErrorCode } from "../lib/errors";
 import { fromRawMember, hexToId, idToHex, normaliseHexId } from "../lib/members";
 import type { Member } from "../lib/members";
+import { sleep } from "../lib/time";
 import { validateClientUrl, validatePeerUrl } from "../lib/validate";
+import { quietIpServernameWarning } from "../lib/warnings";
+import { parseCertificate, validityProblem } from "../lib/x509";
 
 /** How to reach a cluster: plain, already-resolved values (no Pulumi Outputs). */
 export interface ClusterConnectionArgs {
@@ -213,18 +215,14 @@ interface ResolvedConn {
  * An unparsable certificate is left to the TLS setup to report.
  */
 function certificateDateProblem(certPem: string, now = Date.now()): string | undefined {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(certPem);
-  } catch {
-    return undefined;
-  }
-  const from = Date.parse(cert.validFrom);
-  const to = Date.parse(cert.validTo);
-  const who = `certPem (the client certificate ${cert.subject.replace(/\n/g, ", ")}, valid ${new Date(from).toISOString()} to ${new Date(to).toISOString()})`;
-  if (now > to) return `${who} has expired, so etcd would refuse the TLS handshake ("bad certificate"): issue a new one from the cluster's CA`;
-  if (now < from) return `${who} is not valid yet, so etcd would refuse the TLS handshake: check this machine's clock, or the certificate's start date`;
-  return undefined;
+  const cert = parseCertificate(certPem);
+  if (cert === undefined) return undefined;
+  const problem = validityProblem(cert, now);
+  if (problem === undefined) return undefined;
+  const who = `certPem (the client certificate ${cert.subject.replace(/\n/g, ", ")}, valid ${new Date(Date.parse(cert.validFrom)).toISOString()} to ${new Date(Date.parse(cert.validTo)).toISOString()})`;
+  return problem === "expired"
+    ? `${who} has expired, so etcd would refuse the TLS handshake ("bad certificate"): issue a new one from the cluster's CA`
+    : `${who} is not valid yet, so etcd would refuse the TLS handshake: check this machine's clock, or the certificate's start date`;
 }
 
 function resolveConn(conn: ClusterConnectionArgs): ResolvedConn {
@@ -266,31 +264,9 @@ function resolveConn(conn: ClusterConnectionArgs): ResolvedConn {
 }
 
 function openClient(libs: Libraries, conn: ResolvedConn, endpoints: string[], retryOnce: boolean): Etcd3 {
-  // Node's DEP0123 ("Setting the TLS ServerName to an IP address is not
-  // permitted by RFC 6066") came from here: @grpc/grpc-js (1.14, under etcd3)
-  // always passes the target's host to tls.connect as `servername`, and
-  // etcd endpoints are IPs (grpc/grpc-node#1919, open). No channel option
-  // avoids it: `grpc.ssl_target_name_override` would also change the name the
-  // server certificate is checked against. Nothing is wrong with the
-  // connection (etcd ignores SNI; Node checks the certificate against the IP),
-  // so this process drops exactly that warning, once installed; every other
-  // warning, and the same one with another code, still prints.
+  // Node's DEP0123 (an IP as TLS ServerName) would print from here: see quietIpServernameWarning.
   // (httpsGet passes no `servername` for an IP, so Node sends no SNI there.)
-  const quiet = Symbol.for("etcd-standby.quietDep0123");
-  const proc = process as NodeJS.Process & { [quiet]?: true };
-  if (!proc[quiet]) {
-    proc[quiet] = true;
-    const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-    const codeOf = (args: unknown[]): unknown => {
-      const [warning, typeOrOptions, code] = args;
-      if (typeof code === "string") return code;
-      if (typeOrOptions !== null && typeof typeOrOptions === "object") return (typeOrOptions as { code?: unknown }).code;
-      return warning instanceof Error ? (warning as Error & { code?: unknown }).code : undefined;
-    };
-    process.emitWarning = (...args: unknown[]): void => {
-      if (codeOf(args) !== "DEP0123") emitWarning(...args);
-    };
-  }
+  quietIpServernameWarning();
   const { cockatiel } = libs;
   const isUnavailable = (e: Error): boolean => e instanceof libs.etcd3.GRPCUnavailableError;
   const global =
@@ -733,7 +709,7 @@ class Session implements EtcdSession {
         told = current;
         opts.onWait?.(current);
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
     return async () => {
       await lease.revoke().catch(() => undefined);

@@ -9,6 +9,7 @@ import type { ClusterConnectionArgs } from "../connection/etcd";
 import type { HostConnectionArgs } from "../connection/ssh";
 import { parsePinnedHostKey } from "../connection/ssh";
 import { describeError } from "../lib/errors";
+import { hostOfUrl } from "../lib/members";
 import { validateAbsolutePath, validateClientUrl, validateContainerName, validateEach, validateHostAddress, validateMemberName, validatePeerUrl, validatePort } from "../lib/validate";
 
 /** The property bag a dynamic provider receives (inputs or outputs). */
@@ -165,6 +166,55 @@ export function checkNamesAndPath(p: Problems, names: { field: string; value: un
   for (const d of paths) optional(p, d.field, d.value, (v, f) => validateAbsolutePath(v, f, { allowRoot: false }));
 }
 
+/** Validates an optional `containers` input (a non-empty list of container names) and `paths` as {@link checkNamesAndPath} does. */
+export function checkContainerList(p: Problems, containers: unknown, paths: { field: string; value: unknown }[] = []): void {
+  if (containers !== undefined && (!Array.isArray(containers) || containers.length === 0)) {
+    p.add("containers", containers, ["containers must be a non-empty list of container names"]);
+  }
+  checkNamesAndPath(p, (Array.isArray(containers) ? (containers as unknown[]) : []).map((value, i) => ({ field: `containers[${i}]`, value })), paths);
+}
+
+/** Validates etcd's raft timings: `electionMs` at least 5 times `heartbeatMs` (defaults 500 and 5000 ms), or etcd refuses to start. */
+export function checkRaftTimings(p: Problems, news: Props): void {
+  const hb = news.heartbeatMs ?? 500;
+  const el = news.electionMs ?? 5000;
+  if (typeof hb === "number" && typeof el === "number" && !hasUnknown(hb) && !hasUnknown(el) && el < 5 * hb) {
+    p.add("electionMs", el, [`electionMs (${el}) should be at least 5 times heartbeatMs (${hb}); etcd refuses less`]);
+  }
+}
+
+/**
+ * Validates the `learner` input of a resource that works from site B's
+ * learner (`{ memberName, peerURL, clientURL, containerName?, dataDir?, tls? }`):
+ * `purpose` ends the message when it is missing ("to drill"), and when the
+ * host's address is known, the learner's URLs must point at it, since
+ * `runner` ("the drill") runs there.
+ */
+export function checkLearnerRef(p: Problems, v: unknown, hostAddr: unknown, purpose: string, runner: string): void {
+  if (hasUnknown(v)) return;
+  if (!isObject(v)) {
+    p.add("learner", v, [`learner is required: { memberName, peerURL, clientURL } of the learner ${purpose}`]);
+    return;
+  }
+  p.add("learner.memberName", v.memberName, validateMemberName(v.memberName, "learner.memberName"));
+  p.add("learner.peerURL", v.peerURL, validatePeerUrl(v.peerURL, "learner.peerURL"));
+  p.add("learner.clientURL", v.clientURL, validateClientUrl(v.clientURL, "learner.clientURL"));
+  const tls = (v.tls ?? {}) as Props;
+  checkNamesAndPath(p, [{ field: "learner.containerName", value: v.containerName }], [
+    { field: "learner.dataDir", value: v.dataDir },
+    { field: "learner.tls.caFile", value: tls.caFile },
+    { field: "learner.tls.certFile", value: tls.certFile },
+    { field: "learner.tls.keyFile", value: tls.keyFile },
+  ]);
+  if (typeof hostAddr !== "string" || hasUnknown(hostAddr)) return;
+  for (const f of ["peerURL", "clientURL"] as const) {
+    const u = v[f];
+    if (typeof u === "string" && !hasUnknown(u) && validatePeerUrl(u).length === 0 && hostOfUrl(u) !== hostAddr) {
+      p.add(`learner.${f}`, u, [`learner.${f} ${u} points at ${hostOfUrl(u)}, but ${runner} runs on host ${hostAddr}: the learner must be on that host`]);
+    }
+  }
+}
+
 /** The plain cluster connection from validated props. */
 export function clusterOf(props: Props, field = "cluster"): ClusterConnectionArgs {
   const c = props[field] as Props;
@@ -235,6 +285,24 @@ export function diffFields(olds: Props, news: Props, replaceOn: string[], update
     replaces,
     deleteBeforeReplace: replaces.length > 0,
   };
+}
+
+/** The `learner` fields that name another learner: a change means another resource. */
+export const LEARNER_IDENTITY: readonly string[] = ["memberName", "peerURL", "clientURL", "containerName", "dataDir"];
+
+/** What a resource working from a learner (`host`, `learner`) replaces on: another host, or another learner ({@link LEARNER_IDENTITY}). */
+export function learnerReplaces(olds: Props, news: Props): string[] {
+  const ol = (olds.learner ?? {}) as Props;
+  const nl = (news.learner ?? {}) as Props;
+  const replaces: string[] = [];
+  if (((olds.host ?? {}) as Props).host !== ((news.host ?? {}) as Props).host) replaces.push("host");
+  for (const f of LEARNER_IDENTITY) if (!sameValue(ol[f], nl[f])) replaces.push(`learner.${f}`);
+  return replaces;
+}
+
+/** True when the host connection or the learner's TLS files changed: recorded as an update. */
+export function learnerConnectionChanged(olds: Props, news: Props): boolean {
+  return !sameValue(olds.host, news.host) || !sameValue(((olds.learner ?? {}) as Props).tls, ((news.learner ?? {}) as Props).tls);
 }
 
 /**

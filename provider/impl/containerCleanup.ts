@@ -23,8 +23,9 @@ import { hostOfUrl } from "../lib/members";
 import type { Member } from "../lib/members";
 import { validateEach, validateMemberName } from "../lib/validate";
 import { RUN_ID, withClusterLock } from "./clusterLock";
-import { MANAGED_LABEL } from "./learnerSpec";
-import { checkCluster, checkHost, checkNamesAndPath, clusterOf, diffFields, hostOf, Problems, progress, stamp } from "./common";
+import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
+import { RESTORE_MANAGED_VALUE, TOKEN_LABEL } from "./standaloneRestoreSpec";
+import { checkCluster, checkContainerList, checkHost, clusterOf, diffFields, hasUnknown, hostOf, Problems, progress, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
 
 const WHAT = "RkeContainerCleanup";
@@ -40,16 +41,32 @@ interface Settings {
   dataDir: string;
   archiveDataDir: boolean;
   force: boolean;
+  /** A restored one-member etcd (EtcdStandaloneRestore) that may be cleaned: its member name and cluster token. */
+  restoredMember: { memberName: string; clusterToken: string } | undefined;
 }
 
 function settings(props: Props): Settings {
+  const r = (props.restoredMember ?? undefined) as Props | undefined;
   return {
     containers: Array.isArray(props.containers) ? (props.containers as string[]) : DEFAULT_CONTAINERS,
     mode: props.mode === "rename" ? "rename" : "remove",
     dataDir: typeof props.dataDir === "string" ? props.dataDir : DEFAULT_DATA_DIR,
     archiveDataDir: props.archiveDataDir !== false,
     force: props.force === true,
+    restoredMember: r && typeof r.memberName === "string" && typeof r.clusterToken === "string" ? { memberName: r.memberName, clusterToken: r.clusterToken } : undefined,
   };
+}
+
+/**
+ * The restored etcd named by `restoredMember`: EtcdStandaloneRestore's
+ * container, started for that member name with that cluster token (its
+ * labels). Fail back cleans it once its member has left the cluster; it is
+ * etcd-standby's own and its `--initial-cluster` names only itself, so the
+ * generic lineage and ownership checks would refuse it.
+ */
+function isRestoredMember(info: ContainerInfo, s: Settings): boolean {
+  const r = s.restoredMember;
+  return r !== undefined && info.labels[MANAGED_LABEL] === RESTORE_MANAGED_VALUE && info.labels[MEMBER_LABEL] === r.memberName && info.labels[TOKEN_LABEL] === r.clusterToken;
 }
 
 /** What the preflight learned: read only, judged before anything changes. */
@@ -74,7 +91,7 @@ async function preflight(ssh: SshSession, props: Props, s: Settings, members: Me
   const infos = await Promise.all(s.containers.map((name) => inspectContainer(ssh, name)));
   const present = infos.filter((i) => i.exists);
   const absent = infos.filter((i) => !i.exists).map((i) => i.name);
-  const etcdServers = present.map((info) => ({ info, flags: etcdFlagsOf(info.argv, info.env) })).filter((c) => isEtcdServer(c.info.argv, c.flags));
+  const etcdServers = present.filter((info) => !isRestoredMember(info, s)).map((info) => ({ info, flags: etcdFlagsOf(info.argv, info.env) })).filter((c) => isEtcdServer(c.info.argv, c.flags));
   const names = new Set<string>();
   for (const m of members ?? []) for (const u of m.peerURLs) names.add(hostOfUrlOr(u));
   for (const c of etcdServers) for (const p of peerUrlsOf(c.flags)) names.add(hostOfUrlOr(p.url));
@@ -113,7 +130,7 @@ async function preflight(ssh: SshSession, props: Props, s: Settings, members: Me
     }
   }
   for (const info of present) {
-    if (info.labels[MANAGED_LABEL] !== undefined && !s.force) {
+    if (info.labels[MANAGED_LABEL] !== undefined && !s.force && !isRestoredMember(info, s)) {
       throw new EtcdStandbyError("Refused", `container ${info.name} on ${host} is managed by etcd-standby (${info.labels[MANAGED_LABEL]}), not RKE's; nothing was changed`, "leave it to its own resource, or set force: true", { host });
     }
   }
@@ -167,7 +184,9 @@ async function clean(props: Props): Promise<Props> {
       let dataDirArchivedTo = "";
       // Never archive a data dir that one of our own containers (a learner, a restored etcd) uses.
       const users: string[] = [];
+      const cleaned = new Set([...removed, ...Object.values(renamed)]);
       for (const name of await listContainers(ssh, { label: MANAGED_LABEL })) {
+        if (cleaned.has(name)) continue;
         const info = await inspectContainer(ssh, name);
         if (info.mountSources.some((m) => m === s.dataDir || m.startsWith(`${s.dataDir}/`))) users.push(name);
       }
@@ -196,15 +215,12 @@ export const provider: ProviderImpl = {
     checkHost(p, news.host);
     if (news.cluster !== undefined) checkCluster(p, news.cluster);
     else if (news.force !== true) p.add("cluster", news.cluster, ["cluster is required to verify the host's member was removed first (or set force: true)"]);
-    if (news.containers !== undefined && (!Array.isArray(news.containers) || news.containers.length === 0)) {
-      p.add("containers", news.containers, ["containers must be a non-empty list of container names"]);
-    }
-    checkNamesAndPath(
-      p,
-      (Array.isArray(news.containers) ? (news.containers as unknown[]) : []).map((value, i) => ({ field: `containers[${i}]`, value })),
-      [{ field: "dataDir", value: news.dataDir }],
-    );
+    checkContainerList(p, news.containers, [{ field: "dataDir", value: news.dataDir }]);
     if (news.ignoreMembers !== undefined) p.add("ignoreMembers", news.ignoreMembers, validateEach(news.ignoreMembers, "ignoreMembers", validateMemberName));
+    const rm = news.restoredMember as Props | undefined;
+    if (rm !== undefined && !hasUnknown(rm) && (rm === null || typeof rm !== "object" || typeof rm.memberName !== "string" || typeof rm.clusterToken !== "string" || rm.clusterToken === "")) {
+      p.add("restoredMember", "(value)", ["restoredMember must be { memberName, clusterToken }: the restored etcd's member name and cluster token (EtcdStandaloneRestore's newClusterToken)"]);
+    }
     if (news.mode !== undefined && news.mode !== "remove" && news.mode !== "rename") {
       p.add("mode", news.mode, [`mode must be "remove" or "rename", got ${JSON.stringify(news.mode)}`]);
     }
@@ -212,7 +228,7 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const d = diffFields(olds, news, ["host", "containers", "dataDir"], ["cluster", "mode", "archiveDataDir", "force", "ignoreMembers"]);
+    const d = diffFields(olds, news, ["host", "containers", "dataDir"], ["cluster", "mode", "archiveDataDir", "force", "ignoreMembers", "restoredMember"]);
     // Containers back on the host (rke up): clean again, as an update, so what was recorded about them stays.
     if (Array.isArray(olds.reappeared) && olds.reappeared.length > 0 && !(d.replaces ?? []).length) {
       return { changes: true, replaces: [], deleteBeforeReplace: false };

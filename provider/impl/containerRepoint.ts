@@ -10,16 +10,21 @@
  * `<name>-pre-<stamp>`, for forensics; the new one must run and keep running
  * for a few seconds with the wanted values, read back with `docker inspect`;
  * otherwise it is removed and the old one started again under its name.
+ * With `readyz`, the new kube-apiserver must also answer its `/readyz`
+ * (curl on the host, with RKE's kube-node certificate) within the deadline,
+ * else it is rolled back the same way: a stack that re-points several API
+ * servers one after another keeps all but one serving at every moment.
  * A container that already runs as wanted is left alone. read reports
  * drift (e.g. `rke up` put the old flags back); delete changes nothing.
  */
 import { inspectContainer, inspectRunSpec, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
-import type { RunContainerSpec } from "../connection/docker";
+import { RESTART_POLICIES } from "../connection/docker";
+import type { RestartPolicy, RunContainerSpec } from "../connection/docker";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
 import { describeError, EtcdStandbyError } from "../lib/errors";
 import { repointDrift, setFlags } from "../lib/repoint";
-import { quoteValue } from "../lib/validate";
+import { quoteValue, validateAbsolutePath, validatePort } from "../lib/validate";
 import { RUN_ID, RUN_LABEL } from "./clusterLock";
 import { checkHost, checkNamesAndPath, hasUnknown, hostOf, Problems, progress, sameValue, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
@@ -32,6 +37,33 @@ interface Want {
   container: string;
   flags: Record<string, string>;
   env: Record<string, string>;
+  readyz: Readyz | undefined;
+  /** The restart policy to run with (e.g. RKE's "always" back on a container a fence set to "no"); undefined keeps the container's. */
+  restartPolicy: RestartPolicy | undefined;
+}
+
+/** The readiness check after re-creation (kube-apiserver's `/readyz`). */
+interface Readyz {
+  port: number;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  timeoutMs: number;
+}
+
+/** RKE's defaults for the `/readyz` check: port 6443, kube-ca and the kube-node client pair present on every node. */
+export const READYZ_DEFAULTS = { port: 6443, caFile: "/etc/kubernetes/ssl/kube-ca.pem", certFile: "/etc/kubernetes/ssl/kube-node.pem", keyFile: "/etc/kubernetes/ssl/kube-node-key.pem", timeoutSeconds: 120 };
+
+function readyzOf(v: unknown): Readyz | undefined {
+  if (v === undefined || v === null || v === false) return undefined;
+  const r = (typeof v === "object" ? v : {}) as Props;
+  return {
+    port: r.port === undefined ? READYZ_DEFAULTS.port : Number(r.port),
+    caFile: typeof r.caFile === "string" ? r.caFile : READYZ_DEFAULTS.caFile,
+    certFile: typeof r.certFile === "string" ? r.certFile : READYZ_DEFAULTS.certFile,
+    keyFile: typeof r.keyFile === "string" ? r.keyFile : READYZ_DEFAULTS.keyFile,
+    timeoutMs: (r.timeoutSeconds === undefined ? READYZ_DEFAULTS.timeoutSeconds : Number(r.timeoutSeconds)) * 1000,
+  };
 }
 
 function want(props: Props): Want {
@@ -39,7 +71,32 @@ function want(props: Props): Want {
     container: String(props.container),
     flags: (props.setFlags ?? {}) as Record<string, string>,
     env: (props.setEnv ?? {}) as Record<string, string>,
+    readyz: readyzOf(props.readyz),
+    restartPolicy: typeof props.restartPolicy === "string" ? (props.restartPolicy as RestartPolicy) : undefined,
   };
+}
+
+/**
+ * Waits until the kube-apiserver on the host answers `/readyz` with 200
+ * (curl on the host, its own certificate), within the deadline; throws with
+ * the last answer otherwise. Returns how long it took.
+ */
+async function ready(ssh: SshSession, r: Readyz): Promise<number> {
+  const t0 = Date.now();
+  const argv = ["curl", "-sS", "--max-time", "5", "--cacert", r.caFile, "--cert", r.certFile, "--key", r.keyFile, "-o", "/dev/null", "-w", "%{http_code}", `https://127.0.0.1:${r.port}/readyz`];
+  let last = "";
+  for (;;) {
+    const res = await ssh.run(argv, { allowFailure: true, timeoutMs: 15_000 });
+    if (res.code === 0 && res.stdout.trim() === "200") return Date.now() - t0;
+    last = `${res.stdout.trim() ? `HTTP ${res.stdout.trim()}` : ""} ${res.stderr.trim()}`.trim() || `curl exit ${String(res.code)}`;
+    if (res.code === 127) {
+      throw new EtcdStandbyError("Refused", `curl is not installed on ${ssh.host}: the /readyz check needs it`, "install curl there (apt-get install curl) and run pulumi up again", { host: ssh.host });
+    }
+    if (Date.now() - t0 >= r.timeoutMs) {
+      throw new EtcdStandbyError("Timeout", `kube-apiserver on ${ssh.host} did not answer /readyz on port ${r.port} within ${r.timeoutMs / 1000} s (last: ${last})`, `see its log: docker logs kube-apiserver on ${ssh.host}`, { host: ssh.host });
+    }
+    await new Promise((res2) => setTimeout(res2, 500));
+  }
 }
 
 /** The command line a spec runs (entry point arguments and command). */
@@ -59,7 +116,15 @@ function repointed(spec: RunContainerSpec, w: Want): RunContainerSpec {
     command: setFlags(spec.command, cmdFlags),
     env: { ...(spec.env ?? {}), ...w.env },
     labels: { ...(spec.labels ?? {}), [RUN_LABEL]: RUN_ID, "io.etcd-standby.repointed": "RkeContainerRepoint" },
+    ...(w.restartPolicy !== undefined ? { restart: w.restartPolicy } : {}),
   };
+}
+
+/** How a container differs from what is wanted: flags, environment and restart policy. */
+function driftOf(spec: RunContainerSpec, w: Want): string[] {
+  const d = repointDrift(argvOf(spec), spec.env ?? {}, w);
+  if (w.restartPolicy !== undefined && (spec.restart ?? "no") !== w.restartPolicy) d.push(`restart policy is ${JSON.stringify(spec.restart ?? "no")}, not ${JSON.stringify(w.restartPolicy)}`);
+  return d;
 }
 
 /** Waits until the container has run for {@link STEADY_MS} without a restart; throws with its state otherwise. */
@@ -83,7 +148,7 @@ async function repoint(props: Props): Promise<Props> {
     if (!spec) {
       throw new EtcdStandbyError("NotFound", `container ${w.container} does not exist on ${host.host}`, `start it first (rke up), or drop this resource for ${host.host}`, { host: host.host });
     }
-    const before = repointDrift(argvOf(spec), spec.env ?? {}, w);
+    const before = driftOf(spec, w);
     const running = (await inspectContainer(ssh, w.container)).running;
     if (before.length === 0 && running) {
       progress(WHAT, `${w.container} on ${host.host} already runs as wanted`);
@@ -97,8 +162,9 @@ async function repoint(props: Props): Promise<Props> {
     try {
       await runContainer(ssh, next);
       await steady(ssh, w.container);
+      if (w.readyz) progress(WHAT, `${w.container} on ${host.host} answers /readyz after ${(await ready(ssh, w.readyz)) / 1000} s`);
       const now = await inspectRunSpec(ssh, w.container);
-      const left = now ? repointDrift(argvOf(now), now.env ?? {}, w) : ["the container is gone"];
+      const left = now ? driftOf(now, w) : ["the container is gone"];
       if (left.length > 0) throw new EtcdStandbyError("Refused", `${w.container} on ${host.host} does not run as wanted after re-creation: ${left.join("; ")}`, "check the container by hand", { host: host.host });
       progress(WHAT, `${w.container} on ${host.host} runs with ${[...Object.entries(w.flags).map(([f, v]) => `--${f}=${v}`), ...Object.entries(w.env).map(([k, v]) => `${k}=${v}`)].join(" ")}`);
       return { argv: argvOf(now as RunContainerSpec), previousContainer: previous, drift: [] as string[] };
@@ -132,6 +198,24 @@ function checkValues(p: Problems, field: string, v: unknown, key: RegExp, what: 
   }
 }
 
+function checkReadyz(p: Problems, v: unknown): void {
+  if (v === undefined || v === null || v === false || hasUnknown(v)) return;
+  if (typeof v !== "object" || Array.isArray(v)) {
+    p.add("readyz", v, ["readyz must be an object ({} for RKE's defaults) with port, caFile, certFile, keyFile, timeoutSeconds"]);
+    return;
+  }
+  const r = v as Props;
+  const problems = [
+    ...(r.port === undefined ? [] : validatePort(r.port, "readyz.port")),
+    ...(["caFile", "certFile", "keyFile"] as const).flatMap((f) => (r[f] === undefined ? [] : validateAbsolutePath(r[f], `readyz.${f}`))),
+  ];
+  const t = r.timeoutSeconds;
+  if (t !== undefined && (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > 3600)) problems.push(`readyz.timeoutSeconds ${JSON.stringify(t)} must be an integer from 1 to 3600`);
+  const unknown = Object.keys(r).filter((k) => !["port", "caFile", "certFile", "keyFile", "timeoutSeconds"].includes(k));
+  if (unknown.length > 0) problems.push(`readyz has unknown fields ${unknown.join(", ")}`);
+  if (problems.length > 0) p.add("readyz", v, problems);
+}
+
 /** The provider implementation, loaded by the serialised facade. */
 export const provider: ProviderImpl = {
   async check(_olds, news) {
@@ -142,11 +226,15 @@ export const provider: ProviderImpl = {
     checkValues(p, "setFlags", news.setFlags, /^[a-z0-9][a-z0-9-]*$/, "flag");
     checkValues(p, "setEnv", news.setEnv, /^[A-Za-z_][A-Za-z0-9_]*$/, "environment variable");
     if (news.setFlags === undefined && news.setEnv === undefined) p.add("setFlags", news.setFlags, ["give setFlags or setEnv: what the container should run with"]);
+    checkReadyz(p, news.readyz);
+    if (news.restartPolicy !== undefined && !hasUnknown(news.restartPolicy) && !RESTART_POLICIES.includes(news.restartPolicy as RestartPolicy)) {
+      p.add("restartPolicy", news.restartPolicy, [`restartPolicy must be one of ${RESTART_POLICIES.join(", ")}`]);
+    }
     return p.result(news);
   },
 
   async diff(_id, olds, news) {
-    const changed = ["container", "setFlags", "setEnv", "trigger"].filter((f) => !sameValue(olds[f], news[f]));
+    const changed = ["container", "setFlags", "setEnv", "trigger", "readyz", "restartPolicy"].filter((f) => !sameValue(olds[f], news[f]));
     const hostChanged = !sameValue((olds.host as Props | undefined)?.host, (news.host as Props | undefined)?.host);
     const drift = Array.isArray(olds.drift) && olds.drift.length > 0;
     const replaces = [...(changed.includes("container") ? ["container"] : []), ...(hostChanged ? ["host"] : [])];
@@ -163,7 +251,7 @@ export const provider: ProviderImpl = {
     const drift = await withSsh(hostOf(props), async (ssh) => {
       const spec = await inspectRunSpec(ssh, w.container);
       if (!spec) return [`${w.container} is gone`];
-      const d = repointDrift(argvOf(spec), spec.env ?? {}, w);
+      const d = driftOf(spec, w);
       return (await inspectContainer(ssh, w.container)).running ? d : [...d, `${w.container} is not running`];
     });
     return { id, props: { ...props, drift } };

@@ -14,7 +14,8 @@ import { inspectState, restartContainer } from "../connection/docker";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
 import { EtcdStandbyError } from "../lib/errors";
-import { checkHost, checkNamesAndPath, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress } from "./common";
+import { sleep } from "../lib/time";
+import { checkContainerList, checkHost, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
 
 const WHAT = "KubeComponentsRestart";
@@ -94,7 +95,7 @@ async function restartAll(ssh: SshSession, s: Settings): Promise<Props> {
       }
     }
     if (pending.size === 0 || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   for (const name of pending) failed.push(`${name}: not running with a newer StartedAt within ${s.timeoutMs} ms`);
   if (failed.length > 0) {
@@ -115,10 +116,7 @@ export const provider: ProviderImpl = {
   async check(_olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
-    if (news.containers !== undefined && !hasUnknown(news.containers) && (!Array.isArray(news.containers) || news.containers.length === 0)) {
-      p.add("containers", news.containers, ["containers must be a non-empty list of container names"]);
-    }
-    checkNamesAndPath(p, (Array.isArray(news.containers) ? (news.containers as unknown[]) : []).map((value, i) => ({ field: `containers[${i}]`, value })), []);
+    checkContainerList(p, news.containers);
     if (news.trigger !== undefined && !hasUnknown(news.trigger) && typeof news.trigger !== "string") {
       p.add("trigger", news.trigger, [`trigger must be a string (e.g. the new cluster ID), got ${JSON.stringify(news.trigger)}`]);
     }

@@ -20,18 +20,21 @@ import type { PathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
 import { refusedExtraFlags } from "../lib/etcdFlags";
+import { diagnose, logExcerpt } from "../lib/logs";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
-import { buildInitialCluster, hostOfUrl, resolveMember, sameUrl } from "../lib/members";
+import { buildInitialCluster, hostOfUrl, NO_LEADER, resolveMember, sameUrl } from "../lib/members";
 import type { Member } from "../lib/members";
 import { checkAddLearner, checkRemoval } from "../lib/quorum";
+import { sleep } from "../lib/time";
 import { checkJoinVersion } from "../lib/versions";
 import type { ClusterVersions, EtcdVersion } from "../lib/versions";
 import { validateClientUrl, validateEach, validateExtraFlag, validateImage, validateMemberName, validatePeerUrl } from "../lib/validate";
+import { namesAddress, validityProblem } from "../lib/x509";
 import { RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
 import { imageEtcdVersion } from "./imageVersion";
-import { checkCluster, checkHost, checkNamesAndPath, clusterOf, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress, stamp } from "./common";
+import { checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
-import { catchUpPercent, diagnose, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, logExcerpt, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
+import { catchUpPercent, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
 import type { LearnerSettings } from "./learnerSpec";
 
 const WHAT = "EtcdLearner";
@@ -57,7 +60,7 @@ function mine(info: ContainerInfo, s: LearnerSettings): boolean {
 /** Status of the current leader, from any healthy voter's view, and every voter's health. */
 async function leaderStatus(etcd: EtcdSession, members: readonly Member[]): Promise<{ leader: EtcdStatus; voters: MemberHealth[] }> {
   const voters = await etcd.memberHealth(members.filter((m) => !m.isLearner));
-  const seen = voters.find((h) => h.status && h.status.leaderId !== "0000000000000000");
+  const seen = voters.find((h) => h.status && h.status.leaderId !== NO_LEADER);
   if (!seen?.status) {
     throw new EtcdStandbyError("Refused", "no voter reports a leader: the cluster is not healthy", "restore quorum before adding a learner (etcdctl endpoint status)");
   }
@@ -91,17 +94,28 @@ async function clusterVersions(etcd: EtcdSession, health: readonly MemberHealth[
   return { cluster, members };
 }
 
-/** Preflight, on the cluster side: health, versions, name and peer URL, learner slots. Changes nothing. */
-async function preflightCluster(etcd: EtcdSession, s: LearnerSettings): Promise<ClusterPreflight> {
+/** The members and their health, once a majority of the voters is healthy; else QuorumRisk ("restore the cluster's health before `before`"). */
+async function healthyMajority(etcd: EtcdSession, before: string): Promise<{ members: Member[]; health: MemberHealth[]; healthy: MemberHealth[] }> {
   const members = await etcd.memberList();
   const health = await etcd.memberHealth(members);
   const voters = members.filter((m) => !m.isLearner);
   const healthy = health.filter((h) => h.healthy && !h.isLearner);
   if (healthy.length * 2 <= voters.length) {
-    throw new EtcdStandbyError("QuorumRisk", `only ${healthy.length} of ${voters.length} voters are healthy`, "restore the cluster's health before adding a learner");
+    throw new EtcdStandbyError("QuorumRisk", `only ${healthy.length} of ${voters.length} voters are healthy`, `restore the cluster's health before ${before}`);
   }
+  return { members, health, healthy };
+}
+
+/** The voters' versions and who is healthy, from {@link healthyMajority}. */
+async function voterFacts(etcd: EtcdSession, health: MemberHealth[], healthy: MemberHealth[]): Promise<Omit<ClusterPreflight, "adopt">> {
+  return { versions: await clusterVersions(etcd, health), healthyVoters: healthy.map((h) => ({ id: h.id, name: h.name || h.id })) };
+}
+
+/** Preflight, on the cluster side: health, versions, name and peer URL, learner slots. Changes nothing. */
+async function preflightCluster(etcd: EtcdSession, s: LearnerSettings): Promise<ClusterPreflight> {
+  const { members, health, healthy } = await healthyMajority(etcd, "adding a learner");
   await leaderStatus(etcd, members);
-  const pre = { versions: await clusterVersions(etcd, health), healthyVoters: healthy.map((h) => ({ id: h.id, name: h.name || h.id })) };
+  const pre = await voterFacts(etcd, health, healthy);
   const byUrl = members.find((m) => m.peerURLs.some((u) => sameUrl(u, s.peerURL)));
   const byName = members.find((m) => m.name === s.memberName);
   // A learner left by an interrupted create (same peer URL, unstarted or same name) is adopted.
@@ -156,12 +170,10 @@ function checkCertificate(certPem: string, caPem: string, address: string, certF
   } catch (e) {
     throw new EtcdStandbyError("InvalidInput", `cannot parse the TLS files on ${host}: ${describeError(e)}`, "check tls.certFile and tls.caFile point at PEM certificates", { host });
   }
-  const names = /^[\d.]+$|:/.test(address) ? cert.checkIP(address) : cert.checkHost(address);
-  if (!names) {
+  if (!namesAddress(cert, address)) {
     throw new EtcdStandbyError("InvalidInput", `TLS SAN mismatch: ${certFile} on ${host} does not name ${address} (it is for: ${cert.subjectAltName ?? "no SANs"})`, `use the certificate issued for ${address} (RKE: kube-etcd-${address.replace(/[.:]/g, "-")}.pem)`, { host });
   }
-  const now = Date.now();
-  if (Date.parse(cert.validTo) < now || Date.parse(cert.validFrom) > now) {
+  if (validityProblem(cert) !== undefined) {
     throw new EtcdStandbyError("InvalidInput", `${certFile} on ${host} is not valid now (valid ${cert.validFrom} to ${cert.validTo})`, "renew the certificate", { host });
   }
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
@@ -305,7 +317,7 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
       throw new EtcdStandbyError("Timeout", `learner ${s.memberName} was not ${last.started ? "caught up" : "started"} within ${s.timeoutMs} ms (lag ${last.lag})`, "see the log tail below; raise timeoutMs for a large database", { member: s.memberName, host: ssh.host });
     }
     // Poll briskly while a small database is likely to finish, then ease off.
-    await new Promise((r) => setTimeout(r, Date.now() - started < POLL_FAST_FOR_MS ? 100 : 500));
+    await sleep(Date.now() - started < POLL_FAST_FOR_MS ? 100 : 500);
   }
 }
 
@@ -413,7 +425,7 @@ async function addWhenReady(etcd: EtcdSession, s: LearnerSettings): Promise<AddL
       const transient = isEtcdStandbyError(e, "QuorumRisk") && /unhealthy cluster/i.test(e.message);
       if (!transient || Date.now() + delay > deadline) throw e;
       progress(WHAT, `etcd says the cluster is not ready for a membership change yet (peers recently reconnected); retrying member add in ${delay} ms`);
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
       delay = Math.min(delay * 2, 4000);
     }
   }
@@ -434,7 +446,15 @@ async function startLearner(props: Props): Promise<Props> {
     withClusterLock(etcd, `EtcdLearner ${s.memberName} on ${host.host}`, conn.lockWaitMs, () =>
       withSsh(host, async (ssh) => {
         // Every preflight only reads; the host's reads and the image's version run while the cluster is asked.
-        const [pre, facts, image] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s), readImageVersion(ssh, s)]);
+        const [pre, facts, image, clusterId] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s), readImageVersion(ssh, s), s.joinClusterId ? etcd.clusterId() : Promise.resolve(undefined)]);
+        if (s.joinClusterId && clusterId !== s.joinClusterId) {
+          throw new EtcdStandbyError(
+            "Refused",
+            `refusing to add learner ${s.memberName} on ${host.host}: the cluster at ${conn.endpoints.join(", ")} is ${String(clusterId)}, not ${s.joinClusterId} (the cluster this learner must join); nothing was changed`,
+            "check cluster.endpoints and joinClusterId: after a failover, joinClusterId is the restored cluster's (EtcdStandaloneRestore.newClusterId)",
+            { member: s.memberName, host: host.host },
+          );
+        }
         const adopt = pre.adopt;
         const found = judgeHost(facts, s, adopt !== undefined, host.host);
         refuseVersion(versionOrThrow(image), pre.versions, s, host.host);
@@ -553,14 +573,8 @@ async function restorePrevious(etcd: EtcdSession, ssh: SshSession, oldS: Learner
 
 /** The voters' health and versions before a restart (no slot or name checks: the member exists). */
 async function preflightVoters(etcd: EtcdSession): Promise<Omit<ClusterPreflight, "adopt">> {
-  const members = await etcd.memberList();
-  const health = await etcd.memberHealth(members);
-  const voters = members.filter((m) => !m.isLearner);
-  const healthy = health.filter((h) => h.healthy && !h.isLearner);
-  if (healthy.length * 2 <= voters.length) {
-    throw new EtcdStandbyError("QuorumRisk", `only ${healthy.length} of ${voters.length} voters are healthy`, "restore the cluster's health before restarting the learner; nothing was changed");
-  }
-  return { versions: await clusterVersions(etcd, health), healthyVoters: healthy.map((h) => ({ id: h.id, name: h.name || h.id })) };
+  const { health, healthy } = await healthyMajority(etcd, "restarting the learner; nothing was changed");
+  return voterFacts(etcd, health, healthy);
 }
 
 function outputsOf(st: LearnerState, containerRunning: boolean): Props {
@@ -568,13 +582,23 @@ function outputsOf(st: LearnerState, containerRunning: boolean): Props {
 }
 
 /** Stops and removes the container, removes the member (quorum permitting), archives the data dir. */
-async function removeLearner(props: Props): Promise<void> {
+/**
+ * Removes the learner: member, container (only its own) and data dir
+ * (archived). With `keepVoter` (delete), a member that is a voter now
+ * (promoted) is left alone with its container and data: deleting the
+ * resource never takes a voter out of the serving cluster.
+ */
+async function removeLearner(props: Props, opts: { keepVoter?: boolean } = {}): Promise<void> {
   const s = learnerSettings(props);
   const conn = clusterOf(props);
   await withEtcd(conn, (etcd) =>
     withClusterLock(etcd, `EtcdLearner ${s.memberName} removal on ${hostOf(props).host}`, conn.lockWaitMs, () => withSsh(hostOf(props), async (ssh) => {
       const members = await etcd.memberList();
       const m = resolveMember(members, { peerURL: s.peerURL });
+      if (m && !m.isLearner && opts.keepVoter === true) {
+        progress(WHAT, `${m.name || m.id} at ${s.peerURL} is a voter now: deleting the resource leaves it, its container and its data as they are`);
+        return;
+      }
       if (m && !m.isLearner) {
         const health = await etcd.memberHealth(members);
         const decision = checkRemoval(members, health.filter((h) => h.healthy).map((h) => h.id), m.id);
@@ -608,7 +632,7 @@ const REPLACE_ON = ["memberName", "peerURL", "clientURL", "dataDir", "containerN
 /** Inputs whose change restarts the container on the same data dir. */
 const RESTART_ON = ["image", "etcdBinary", "extraFlags", "heartbeatMs", "electionMs", "tls"];
 /** Inputs that change nothing on the host. */
-const RECORD_ON = ["cluster", "catchUpThreshold", "timeoutMs", "maxLearners", "allowPromoted"];
+const RECORD_ON = ["cluster", "catchUpThreshold", "timeoutMs", "maxLearners", "allowPromoted", "joinClusterId"];
 
 /** The provider implementation, loaded by the serialised facade. */
 export const provider: ProviderImpl = {
@@ -620,6 +644,9 @@ export const provider: ProviderImpl = {
     p.add("peerURL", news.peerURL, validatePeerUrl(news.peerURL, "peerURL"));
     p.add("clientURL", news.clientURL, validateClientUrl(news.clientURL, "clientURL"));
     p.add("image", news.image, validateImage(news.image, "image"));
+    if (news.joinClusterId !== undefined && !hasUnknown(news.joinClusterId) && (typeof news.joinClusterId !== "string" || !/^[0-9a-fA-F]{1,16}$/.test(news.joinClusterId))) {
+      p.add("joinClusterId", news.joinClusterId, ["joinClusterId must be an etcd cluster ID in hex (up to 16 digits), e.g. EtcdStandaloneRestore.newClusterId"]);
+    }
     if (news.extraFlags !== undefined) {
       p.add("extraFlags", news.extraFlags, [...validateEach(news.extraFlags, "extraFlags", validateExtraFlag), ...refusedExtraFlags(news.extraFlags, LEARNER_OWNED_FLAGS)]);
     }
@@ -637,11 +664,7 @@ export const provider: ProviderImpl = {
     if (news.catchUpThreshold !== undefined && !(typeof news.catchUpThreshold === "number" && Number.isInteger(news.catchUpThreshold) && news.catchUpThreshold >= 0)) {
       p.add("catchUpThreshold", news.catchUpThreshold, ["catchUpThreshold must be a whole number of entries, 0 or more"]);
     }
-    const hb = news.heartbeatMs ?? 500;
-    const el = news.electionMs ?? 5000;
-    if (typeof hb === "number" && typeof el === "number" && !hasUnknown(hb) && !hasUnknown(el) && el < 5 * hb) {
-      p.add("electionMs", el, [`electionMs (${el}) should be at least 5 times heartbeatMs (${hb}); etcd refuses less`]);
-    }
+    checkRaftTimings(p, news);
     // The learner's peer URL must point at the host we start it on.
     const h = (news.host ?? {}) as Props;
     if (!hasUnknown(news.peerURL) && !hasUnknown(h.host) && typeof news.peerURL === "string" && typeof h.host === "string" && validatePeerUrl(news.peerURL).length === 0) {
@@ -702,6 +725,6 @@ export const provider: ProviderImpl = {
   },
 
   async delete(_id, props) {
-    await removeLearner(props);
+    await removeLearner(props, { keepVoter: true });
   },
 };

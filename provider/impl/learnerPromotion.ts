@@ -12,6 +12,7 @@ import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/erro
 import { resolveExactMember } from "../lib/members";
 import type { Member } from "../lib/members";
 import { checkPromotion } from "../lib/quorum";
+import { sleep } from "../lib/time";
 import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
 import { withClusterLock } from "./clusterLock";
@@ -64,7 +65,7 @@ async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
         throw new EtcdStandbyError("Timeout", `learner ${m.name} was still not in sync with the leader after ${timeoutMs} ms (${attempt} attempts): ${describeError(e)}`, "check the learner's lag (etcdctl endpoint status) and raise timeoutMs", { member: m.name });
       }
       progress(WHAT, `${m.name} is not in sync with the leader yet; retrying in ${delay} ms (attempt ${attempt})`);
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
       delay = Math.min(delay * 2, 5000);
     }
   }

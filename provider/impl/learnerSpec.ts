@@ -6,6 +6,7 @@
 import type { RunContainerSpec } from "../connection/docker";
 import { flagName } from "../lib/etcdFlags";
 import { hostOfUrl } from "../lib/members";
+import { etcdVolumes } from "../lib/paths";
 import type { Props } from "./common";
 
 /** Labels that mark a container as managed by etcd-standby. */
@@ -36,6 +37,8 @@ export interface LearnerSettings {
   catchUpThreshold: number;
   timeoutMs: number;
   maxLearners: number;
+  /** The ID (hex) of the cluster the learner must join; undefined: whichever cluster `cluster` reaches. */
+  joinClusterId: string | undefined;
 }
 
 /** RKE's TLS file names for a host address: `/etc/kubernetes/ssl/kube-etcd-<address with dashes>.pem`. */
@@ -68,6 +71,7 @@ export function learnerSettings(props: Props): LearnerSettings {
     catchUpThreshold: typeof props.catchUpThreshold === "number" ? props.catchUpThreshold : 100,
     timeoutMs: typeof props.timeoutMs === "number" ? props.timeoutMs : 300_000,
     maxLearners: typeof props.maxLearners === "number" ? props.maxLearners : 1,
+    joinClusterId: typeof props.joinClusterId === "string" && props.joinClusterId !== "" ? props.joinClusterId.toLowerCase().padStart(16, "0") : undefined,
   };
 }
 
@@ -103,54 +107,21 @@ export const LEARNER_OWNED_FLAGS: readonly string[] = learnerCommand(
   "x=https://127.0.0.1:2380",
 ).flatMap((a) => flagName(a) ?? []);
 
-function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i <= 0 ? "/" : path.slice(0, i);
-}
-
 /** The container that runs the learner: host network, its data dir and TLS folders mounted at the same paths. */
 export function learnerContainer(s: LearnerSettings, initialCluster: string): RunContainerSpec {
-  const tlsDirs = [...new Set([s.tls.caFile, s.tls.certFile, s.tls.keyFile].map(dirOf))].sort();
   return {
     name: s.containerName,
     image: s.image,
     restart: "always",
     network: "host",
     labels: { [MANAGED_LABEL]: "EtcdLearner", [MEMBER_LABEL]: s.memberName },
-    volumes: [{ host: s.dataDir, container: s.dataDir }, ...tlsDirs.map((d) => ({ host: d, container: d, ro: true }))],
+    volumes: etcdVolumes(s.dataDir, s.tls),
     command: learnerCommand(s, initialCluster),
   };
 }
 
-/** Known failure signatures in an etcd log, with what they usually mean. */
-const DIAGNOSES: { pattern: RegExp; cause: string }[] = [
-  { pattern: /flag provided but not defined|unknown flag|invalid value .* for flag/i, cause: "an etcd flag is not known to this etcd version or has a bad value (check extraFlags and the image's version)" },
-  { pattern: /couldn't find local name|missing from --initial-cluster|not in the cluster|does not match/i, cause: "the member name or peer URL does not match what was added to the cluster (--name / --initial-advertise-peer-urls vs member add)" },
-  { pattern: /member count is unequal|unmatched member while checking PeerURLs/i, cause: "--initial-cluster does not match the live member list" },
-  { pattern: /x509: certificate is valid for|certificate is not valid for any names|doesn't contain any IP SANs|cannot validate certificate for/i, cause: "TLS certificate SAN mismatch: the certificate does not name the learner's address" },
-  { pattern: /x509: certificate signed by unknown authority|bad certificate|certificate required|remote error: tls/i, cause: "TLS trust mismatch: the learner's certificate or CA is not the cluster's" },
-  { pattern: /certificate has expired|not yet valid/i, cause: "a TLS certificate has expired or is not valid yet" },
-  { pattern: /no space left on device|database space exceeded/i, cause: "the learner's disk is full" },
-  { pattern: /already been bootstrapped|data-dir used by this member must be removed|member has already been bootstrapped/i, cause: "the data directory holds another member's data" },
-  { pattern: /connection refused|i\/o timeout|no route to host|dial tcp/i, cause: "peers cannot be reached on their peer port (firewall, wrong address, or they are down)" },
-  { pattern: /bind: address already in use/i, cause: "another process already listens on the learner's peer or client port" },
-  { pattern: /permission denied/i, cause: "the container cannot read its TLS files or data directory" },
-];
-
-/** The likely causes of a failed learner start, from its log (most specific first); empty when unknown. */
-export function diagnose(log: string): string[] {
-  return DIAGNOSES.filter((d) => d.pattern.test(log)).map((d) => d.cause);
-}
-
-/**
- * The lines of a log worth showing in an error: those that read like errors
- * (the last `max` of them), or else the last `max` lines.
- */
-export function logExcerpt(log: string, max = 15): string {
-  const lines = log.trim().split("\n").filter((l) => l.trim() !== "");
-  const errors = lines.filter((l) => /"level":"(error|fatal|panic)"|\b(error|fatal|panic|failed)\b|flag provided but not defined|^[EFC] \|/i.test(l));
-  return (errors.length > 0 ? errors : lines).slice(-max).join("\n");
-}
+/** A failed etcd start read from its log: the shared helpers (lib/logs), kept exported here for importers of this module. */
+export { diagnose, logExcerpt } from "../lib/logs";
 
 /** Applied-index progress as a percentage of the leader's committed index (0 to 100). */
 export function catchUpPercent(learnerApplied: number, leaderIndex: number): number {

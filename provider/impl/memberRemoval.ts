@@ -13,6 +13,7 @@ import { EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { resolveExactMember, sameUrl } from "../lib/members";
 import type { ExactMatch, Member } from "../lib/members";
 import { checkRemoval } from "../lib/quorum";
+import { sleep } from "../lib/time";
 import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress } from "./common";
 import type { ProviderImpl, Props } from "./common";
 import { withClusterLock } from "./clusterLock";
@@ -82,7 +83,7 @@ async function removeWhenReady(etcd: EtcdSession, target: Member, timeoutMs: num
       const transient = isEtcdStandbyError(e, "QuorumRisk") && /unhealthy cluster/i.test(e.message);
       if (!transient || Date.now() + delay > deadline) throw e;
       progress(WHAT, `etcd says the cluster is not ready for a membership change yet (peers recently reconnected); retrying in ${delay} ms`);
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
       delay = Math.min(delay * 2, 4000);
     }
   }
@@ -167,7 +168,7 @@ async function confirmRemoved(safe: EtcdSession, target: Member): Promise<Member
     if (Date.now() > deadline) {
       throw new EtcdStandbyError("Refused", `member ${target.name} (${target.id}) is still listed ${CONFIRM_MS / 1000} s after its removal was acknowledged`, "check the cluster with etcdctl member list and run pulumi up again", { member: target.name });
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 

@@ -36,7 +36,7 @@
  * is an error naming member, host and the next step. read and delete change
  * nothing.
  */
-import { X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
 import { execInContainer, imageExists, inspectContainer, inspectState, removeContainer, runContainer, runOneShot, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
 import type { ContainerState, RestartPolicy } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
@@ -45,13 +45,14 @@ import { fileReadable, fileStat, makeDir, pathState, readPublicFile, removeEmpty
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
-import { hostOfUrl, resolveMember } from "../lib/members";
+import { hostOfUrl, NO_LEADER, resolveMember } from "../lib/members";
 import type { Member } from "../lib/members";
-import { validateAbsolutePath, validateClientUrl, validateContainerName, validateHostAddress, validateImage, validateMemberName, validatePeerUrl, validatePort } from "../lib/validate";
-import { parseEtcdVersion } from "../lib/versions";
+import { validateAbsolutePath, validateContainerName, validateHostAddress, validateImage, validateMemberName, validatePort } from "../lib/validate";
+import { sleep } from "../lib/time";
+import { namesAddress, parseCertificate } from "../lib/x509";
 import type { EtcdVersion } from "../lib/versions";
 import { LOCK_PREFIX, RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
-import { checkCluster, checkHost, checkNamesAndPath, clusterOf, hasUnknown, hostOf, PartialCreateError, positiveInt, Problems, progress, sameValue, stamp } from "./common";
+import { checkCluster, checkHost, checkLearnerRef, clusterOf, hasUnknown, hostOf, learnerConnectionChanged, learnerReplaces, PartialCreateError, positiveInt, Problems, progress, sameValue, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
 import { imageEtcdVersion } from "./imageVersion";
 import { MANAGED_LABEL } from "./learnerSpec";
@@ -80,15 +81,12 @@ import {
   zeroPhases,
 } from "./restoreDrillSpec";
 import type { DrillPhases, DrillRecord, DrillSettings } from "./restoreDrillSpec";
-import { countPrefixArgs, dirOf, etcdctlArgs, parseCtlCount, parseCtlStatus, parseJsonExact, restoreTool, STATUS_ARGS, toolFailureExcerpt, versionProblem } from "./standaloneRestoreSpec";
+import { countPrefixArgs, dirOf, etcdctlArgs, learnerVersionProblem, parseCtlCount, parseCtlStatus, parseJsonExact, restoreTool, STATUS_ARGS, toolFailureExcerpt } from "./standaloneRestoreSpec";
 import type { CtlStatus } from "./standaloneRestoreSpec";
 
 const WHAT = "EtcdRestoreDrill";
-const NO_LEADER = "0000000000000000";
 /** Deadline of each etcdctl call run over SSH. */
 const CTL_TIMEOUT_MS = 30_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Where the drill is: what the host and the cluster look like, and what it needs. */
 interface Context {
@@ -211,13 +209,8 @@ async function freeBytes(ssh: SshSession, path: string): Promise<number | undefi
 
 /** Checks, with the certificate's own SANs, that it names the listen address (the scratch cluster's etcdctl verifies it). */
 function certNames(certPem: string | null, address: string): boolean | undefined {
-  if (certPem === null) return undefined;
-  try {
-    const cert = new X509Certificate(certPem);
-    return cert.checkIP(address) !== undefined;
-  } catch {
-    return undefined;
-  }
+  const cert = certPem === null ? undefined : parseCertificate(certPem);
+  return cert === undefined || !isIP(address) ? undefined : namesAddress(cert, address);
 }
 
 /** Step 1: everything the drill needs, read at once (at most 8 SSH channels); nothing changes. */
@@ -317,8 +310,7 @@ async function preflight(s: DrillSettings, ssh: SshSession, etcd: EtcdSession, h
   }
   if (toolStates[1].exists) await removeContainer(ssh, tools[1], { force: true });
   const version = await imageEtcdVersion(ssh, image, s.etcdBinary, { name: tools[1], labels: { [MANAGED_LABEL]: DRILL_TOOL_VALUE, [RUN_LABEL]: RUN_ID } });
-  const learnerV = parseEtcdVersion(lag.learner.version);
-  const vp = learnerV ? versionProblem(learnerV, version) : undefined;
+  const vp = learnerVersionProblem(lag.learner.version, version);
   if (vp) throw drillError("InvalidInput", s, host, `${vp}; nothing was changed`, "use an image of the learner's etcd version (or the next minor version), the one a real failover would use");
   const argv0 = learnerInfo.argv[0] ?? "";
   return {
@@ -699,36 +691,9 @@ function failed(id: string, inputs: Props, outs: Props): PartialCreateError {
   );
 }
 
-/** Inputs that name another learner or host: a new drill resource. */
-const LEARNER_IDENTITY = ["memberName", "peerURL", "clientURL", "containerName", "dataDir"];
 /** Inputs recorded without a drill (the next drill uses them). */
 const RECORD_ON = ["cluster", "image", "etcdBinary", "containerName", "memberName", "listenAddress", "clientPort", "peerPort", "scratchDir", "heartbeatMs", "electionMs", "catchUpThreshold", "timeoutMs"];
 
-function checkLearner(p: Problems, v: unknown, hostAddr: unknown): void {
-  if (hasUnknown(v)) return;
-  if (v === null || typeof v !== "object" || Array.isArray(v)) {
-    p.add("learner", v, ["learner is required: { memberName, peerURL, clientURL } of the learner to drill"]);
-    return;
-  }
-  const l = v as Props;
-  p.add("learner.memberName", l.memberName, validateMemberName(l.memberName, "learner.memberName"));
-  p.add("learner.peerURL", l.peerURL, validatePeerUrl(l.peerURL, "learner.peerURL"));
-  p.add("learner.clientURL", l.clientURL, validateClientUrl(l.clientURL, "learner.clientURL"));
-  const tls = (l.tls ?? {}) as Props;
-  checkNamesAndPath(p, [{ field: "learner.containerName", value: l.containerName }], [
-    { field: "learner.dataDir", value: l.dataDir },
-    { field: "learner.tls.caFile", value: tls.caFile },
-    { field: "learner.tls.certFile", value: tls.certFile },
-    { field: "learner.tls.keyFile", value: tls.keyFile },
-  ]);
-  if (typeof hostAddr !== "string" || hasUnknown(hostAddr)) return;
-  for (const f of ["peerURL", "clientURL"] as const) {
-    const u = l[f];
-    if (typeof u === "string" && !hasUnknown(u) && validatePeerUrl(u).length === 0 && hostOfUrl(u) !== hostAddr) {
-      p.add(`learner.${f}`, u, [`learner.${f} ${u} points at ${hostOfUrl(u)}, but the drill runs on host ${hostAddr}: the learner must be on that host`]);
-    }
-  }
-}
 
 /** True when a new drill is due: a new trigger, or the last drill did not pass. */
 function drillDue(olds: Props, news: Props): boolean {
@@ -741,7 +706,7 @@ export const provider: ProviderImpl = {
     const p = new Problems();
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
-    checkLearner(p, news.learner, ((news.host ?? {}) as Props).host);
+    checkLearnerRef(p, news.learner, ((news.host ?? {}) as Props).host, "to drill", "the drill");
     if (news.image !== undefined) p.add("image", news.image, validateImage(news.image, "image"));
     if (news.etcdBinary !== undefined) p.add("etcdBinary", news.etcdBinary, validateAbsolutePath(news.etcdBinary, "etcdBinary", { allowRoot: false }));
     if (news.scratchDir !== undefined) p.add("scratchDir", news.scratchDir, validateAbsolutePath(news.scratchDir, "scratchDir", { allowRoot: false }));
@@ -770,13 +735,9 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const ol = (olds.learner ?? {}) as Props;
-    const nl = (news.learner ?? {}) as Props;
-    const replaces: string[] = [];
-    if (((olds.host ?? {}) as Props).host !== ((news.host ?? {}) as Props).host) replaces.push("host");
-    for (const f of LEARNER_IDENTITY) if (!sameValue(ol[f], nl[f])) replaces.push(`learner.${f}`);
+    const replaces = learnerReplaces(olds, news);
     const updates = RECORD_ON.filter((f) => !sameValue(olds[f], news[f]));
-    const other = !sameValue(olds.host, news.host) || !sameValue(ol.tls, nl.tls);
+    const other = learnerConnectionChanged(olds, news);
     return { changes: replaces.length + updates.length > 0 || other || drillDue(olds, news), replaces, deleteBeforeReplace: false };
   },
 

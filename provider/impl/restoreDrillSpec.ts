@@ -7,10 +7,11 @@
  */
 import type { OneShotSpec, RunContainerSpec } from "../connection/docker";
 import { hostOfUrl } from "../lib/members";
+import { dirOf, etcdVolumes, isWithin } from "../lib/paths";
 import type { EtcdVersion } from "../lib/versions";
 import type { Props } from "./common";
 import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
-import { dirOf, oneMemberEtcdCommand, restoreCommand, restoreSettings } from "./standaloneRestoreSpec";
+import { oneMemberEtcdCommand, restoreCommand, restoreSettings } from "./standaloneRestoreSpec";
 import type { LearnerRef } from "./standaloneRestoreSpec";
 
 /** MANAGED_LABEL value of the scratch etcd container. */
@@ -101,10 +102,6 @@ export function drillToken(stampText: string): string {
   return `etcd-standby-drill-${stampText.toLowerCase()}`;
 }
 
-function isWithin(path: string, dir: string): boolean {
-  return path === dir || path.startsWith(`${dir}/`);
-}
-
 /**
  * Problems between validated inputs: the scratch folder must not overlap the
  * learner's data dir or its TLS folders, the scratch container must not be the
@@ -178,7 +175,6 @@ export function drillEtcdCommand(s: DrillSettings, dataDir: string, token: strin
 
 /** The scratch etcd's container: never restarted, host network, its data dir and the learner's TLS folders (read-only). */
 export function drillEtcdContainer(s: DrillSettings, runDir: string, token: string, runId: string, runLabel: string, inherited: readonly string[] = []): RunContainerSpec {
-  const tlsDirs = [...new Set([s.learner.tls.caFile, s.learner.tls.certFile, s.learner.tls.keyFile].map(dirOf))].sort();
   const data = scratchPaths(runDir).data;
   return {
     name: s.containerName,
@@ -186,7 +182,7 @@ export function drillEtcdContainer(s: DrillSettings, runDir: string, token: stri
     restart: "no",
     network: "host",
     labels: { [MANAGED_LABEL]: DRILL_MANAGED_VALUE, [MEMBER_LABEL]: s.memberName, [runLabel]: runId },
-    volumes: [{ host: data, container: data }, ...tlsDirs.map((d) => ({ host: d, container: d, ro: true }))],
+    volumes: etcdVolumes(data, s.learner.tls),
     command: drillEtcdCommand(s, data, token, inherited),
   };
 }

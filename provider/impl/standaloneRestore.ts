@@ -44,11 +44,13 @@ import type { SshSession } from "../connection/ssh";
 import { refusedExtraFlags } from "../lib/etcdFlags";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import type { EtcdStandbyErrorCode } from "../lib/errors";
-import { hostOfUrl, sameUrl } from "../lib/members";
-import { validateAbsolutePath, validateClientUrl, validateContainerName, validateEach, validateExtraFlag, validateImage, validateMemberName, validatePeerUrl } from "../lib/validate";
-import { checkCluster, checkHost, checkNamesAndPath, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, sameValue, stamp } from "./common";
+import { diagnose, logExcerpt } from "../lib/logs";
+import { NO_LEADER, sameUrl } from "../lib/members";
+import { sleep } from "../lib/time";
+import { validateAbsolutePath, validateClientUrl, validateContainerName, validateEach, validateExtraFlag, validateImage, validateMemberName } from "../lib/validate";
+import { checkCluster, checkHost, checkLearnerRef, checkRaftTimings, clusterOf, hasUnknown, hostOf, learnerConnectionChanged, learnerReplaces, positiveInt, Problems, progress, sameValue, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
-import { diagnose, logExcerpt, MANAGED_LABEL } from "./learnerSpec";
+import { MANAGED_LABEL } from "./learnerSpec";
 import {
   COUNT_ALL_ARGS,
   countPrefixArgs,
@@ -59,6 +61,7 @@ import {
   defaultToken,
   dirOf,
   etcdctlArgs,
+  learnerVersionProblem,
   looksGone,
   parseCtlCount,
   parseCtlStatus,
@@ -79,16 +82,13 @@ import {
   TOKEN_LABEL,
   toolFailureExcerpt,
   verifyRestore,
-  versionProblem,
 } from "./standaloneRestoreSpec";
-import { parseEtcdVersion } from "../lib/versions";
 import { imageEtcdVersion } from "./imageVersion";
 import { LOCK_PREFIX } from "./clusterLock";
 import type { EtcdVersion } from "../lib/versions";
 import type { CtlStatus, LearnerMotion, PhaseTimings, RestoreRecord, RestoreSettings, VoterProbe } from "./standaloneRestoreSpec";
 
 const WHAT = "EtcdStandaloneRestore";
-const NO_LEADER = "0000000000000000";
 /** Flags the restored etcd's command line sets itself. */
 const MANAGED_FLAGS = [
   "name", "data-dir", "initial-advertise-peer-urls", "listen-peer-urls", "advertise-client-urls", "listen-client-urls",
@@ -96,8 +96,6 @@ const MANAGED_FLAGS = [
   "peer-trusted-ca-file", "peer-cert-file", "peer-key-file", "client-cert-auth", "peer-client-cert-auth",
   "heartbeat-interval", "election-timeout", "force-new-cluster",
 ];
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A failure, annotated with the phase it happened in and what was kept. */
 function phaseError(phase: string, e: unknown, s: RestoreSettings, host: string, extra = ""): EtcdStandbyError {
@@ -351,8 +349,7 @@ function imageVersion(ssh: SshSession, s: RestoreSettings): Promise<EtcdVersion>
 /** The image's etcd version, checked against the learner's (before the learner is stopped). */
 async function checkImage(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<EtcdVersion> {
   const v = await imageVersion(ssh, s);
-  const learnerV = parseEtcdVersion(rec.learnerVersion);
-  const problem = learnerV ? versionProblem(learnerV, v) : undefined;
+  const problem = learnerVersionProblem(rec.learnerVersion, v);
   if (problem) throw new EtcdStandbyError("InvalidInput", problem, "use an image of the learner's etcd version (or the next minor version)", { host: ssh.host });
   return v;
 }
@@ -643,37 +640,8 @@ async function restore(props: Props): Promise<Props> {
   });
 }
 
-/** Inputs whose change means another restore (of another learner or host). */
-const LEARNER_IDENTITY = ["memberName", "peerURL", "clientURL", "containerName", "dataDir"];
 /** Inputs recorded without touching the running cluster. */
 const RECORD_ON = ["cluster", "image", "etcdBinary", "newMemberName", "newClusterToken", "containerName", "restoreDataDir", "sourceDb", "oldVoterEndpoints", "force", "heartbeatMs", "electionMs", "extraFlags", "timeoutMs"];
-
-function checkLearner(p: Problems, v: unknown, hostAddr: unknown): void {
-  if (hasUnknown(v)) return;
-  if (v === null || typeof v !== "object" || Array.isArray(v)) {
-    p.add("learner", v, ["learner is required: { memberName, peerURL, clientURL } of the learner to restore from"]);
-    return;
-  }
-  const l = v as Props;
-  p.add("learner.memberName", l.memberName, validateMemberName(l.memberName, "learner.memberName"));
-  p.add("learner.peerURL", l.peerURL, validatePeerUrl(l.peerURL, "learner.peerURL"));
-  p.add("learner.clientURL", l.clientURL, validateClientUrl(l.clientURL, "learner.clientURL"));
-  const tls = (l.tls ?? {}) as Props;
-  checkNamesAndPath(p, [{ field: "learner.containerName", value: l.containerName }], [
-    { field: "learner.dataDir", value: l.dataDir },
-    { field: "learner.tls.caFile", value: tls.caFile },
-    { field: "learner.tls.certFile", value: tls.certFile },
-    { field: "learner.tls.keyFile", value: tls.keyFile },
-  ]);
-  // The new cluster listens on the learner's URLs: they must be the SSH host's.
-  if (typeof hostAddr !== "string" || hasUnknown(hostAddr)) return;
-  for (const f of ["peerURL", "clientURL"] as const) {
-    const u = l[f];
-    if (typeof u === "string" && !hasUnknown(u) && validatePeerUrl(u).length === 0 && hostOfUrl(u) !== hostAddr) {
-      p.add(`learner.${f}`, u, [`learner.${f} ${u} points at ${hostOfUrl(u)}, but the restore runs on host ${hostAddr}: the learner must be on that host`]);
-    }
-  }
-}
 
 /** The provider implementation, loaded by the serialised facade. */
 export const provider: ProviderImpl = {
@@ -682,7 +650,7 @@ export const provider: ProviderImpl = {
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
     const h = (news.host ?? {}) as Props;
-    checkLearner(p, news.learner, h.host);
+    checkLearnerRef(p, news.learner, h.host, "to restore from", "the restore");
     p.add("image", news.image, validateImage(news.image, "image"));
     if (news.newMemberName !== undefined) p.add("newMemberName", news.newMemberName, validateMemberName(news.newMemberName, "newMemberName"));
     if (news.newClusterToken !== undefined && !hasUnknown(news.newClusterToken) && (typeof news.newClusterToken !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(news.newClusterToken))) {
@@ -697,11 +665,7 @@ export const provider: ProviderImpl = {
     for (const f of ["heartbeatMs", "electionMs", "timeoutMs"]) {
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
-    const hb = news.heartbeatMs ?? 500;
-    const el = news.electionMs ?? 5000;
-    if (typeof hb === "number" && typeof el === "number" && !hasUnknown(hb) && !hasUnknown(el) && el < 5 * hb) {
-      p.add("electionMs", el, [`electionMs (${el}) should be at least 5 times heartbeatMs (${hb}); etcd refuses less`]);
-    }
+    checkRaftTimings(p, news);
     if (news.extraFlags !== undefined) {
       p.add("extraFlags", news.extraFlags, [...validateEach(news.extraFlags, "extraFlags", validateExtraFlag), ...refusedExtraFlags(news.extraFlags, MANAGED_FLAGS)]);
     }
@@ -720,14 +684,10 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const ol = (olds.learner ?? {}) as Props;
-    const nl = (news.learner ?? {}) as Props;
-    const replaces: string[] = [];
-    if (((olds.host ?? {}) as Props).host !== ((news.host ?? {}) as Props).host) replaces.push("host");
-    for (const f of LEARNER_IDENTITY) if (!sameValue(ol[f], nl[f])) replaces.push(`learner.${f}`);
+    const replaces = learnerReplaces(olds, news);
     // newClusterToken is also an output (made at create when not given): only a given value counts.
     const updates = RECORD_ON.filter((f) => !sameValue(olds[f], news[f]) && !(f === "newClusterToken" && (news[f] === undefined || news[f] === null)));
-    const hostChanged = !sameValue(olds.host, news.host) || !sameValue(ol.tls, nl.tls);
+    const hostChanged = learnerConnectionChanged(olds, news);
     return { changes: replaces.length + updates.length > 0 || hostChanged, replaces, deleteBeforeReplace: replaces.length > 0 };
   },
 

@@ -6,7 +6,10 @@
  * kept on the host between attempts. No I/O here, so all of it is unit-tested.
  */
 import type { OneShotSpec, RunContainerSpec } from "../connection/docker";
-import { hostOfUrl, idToHex } from "../lib/members";
+import { hostOfUrl, idToHex, NO_LEADER } from "../lib/members";
+import { lastLinesPreferring } from "../lib/logs";
+import { dirOf, etcdVolumes, isWithin } from "../lib/paths";
+import { parseEtcdVersion } from "../lib/versions";
 import type { EtcdVersion } from "../lib/versions";
 import type { Props } from "./common";
 import { MANAGED_LABEL, MEMBER_LABEL, rkeTls } from "./learnerSpec";
@@ -98,10 +101,6 @@ export function recordFile(s: RestoreSettings): string {
   return `${s.restoreDataDir}.restore-record.json`;
 }
 
-function isWithin(path: string, dir: string): boolean {
-  return path === dir || path.startsWith(`${dir}/`);
-}
-
 /**
  * Problems with where things go: the restore, its staging dir and its record
  * must never be inside (or contain) the learner's data dir, which is kept
@@ -121,11 +120,8 @@ export function pathConflicts(s: RestoreSettings): string[] {
   return problems;
 }
 
-/** The folder part of a path ("/" for top-level entries). */
-export function dirOf(path: string): string {
-  const i = path.lastIndexOf("/");
-  return i <= 0 ? "/" : path.slice(0, i);
-}
+/** The folder part of a path ("/" for top-level entries); kept here for importers of this module. */
+export { dirOf } from "../lib/paths";
 
 /** The tool that restores a db: etcdctl up to 3.5, etcdutl from 3.6 (3.6's etcdctl has no `snapshot restore`). */
 export function restoreTool(v: EtcdVersion): "etcdctl" | "etcdutl" {
@@ -142,6 +138,12 @@ export function versionProblem(learner: EtcdVersion, image: EtcdVersion): string
   if (image.minor < learner.minor) return `the image runs etcd ${image.text}, older than the learner's ${learner.text}: etcd cannot downgrade data`;
   if (image.minor > learner.minor + 1) return `the image runs etcd ${image.text} but the learner ran ${learner.text}: etcd upgrades one minor version at a time`;
   return undefined;
+}
+
+/** {@link versionProblem} from the version the learner reported (its status); undefined when that is not a version. */
+export function learnerVersionProblem(learnerVersion: string, image: EtcdVersion): string | undefined {
+  const learner = parseEtcdVersion(learnerVersion);
+  return learner ? versionProblem(learner, image) : undefined;
 }
 
 /** What a restore writes. */
@@ -243,14 +245,13 @@ export function restoredEtcdCommand(s: RestoreSettings, token: string): string[]
 
 /** The restored etcd's container: RKE's name `etcd`, restart always, host network, the restored data dir and TLS folders at the same paths. */
 export function restoredEtcdContainer(s: RestoreSettings, token: string): RunContainerSpec {
-  const tlsDirs = [...new Set([s.learner.tls.caFile, s.learner.tls.certFile, s.learner.tls.keyFile].map(dirOf))].sort();
   return {
     name: s.containerName,
     image: s.image,
     restart: "always",
     network: "host",
     labels: { [MANAGED_LABEL]: RESTORE_MANAGED_VALUE, [MEMBER_LABEL]: s.newMemberName, [TOKEN_LABEL]: token },
-    volumes: [{ host: s.restoreDataDir, container: s.restoreDataDir }, ...tlsDirs.map((d) => ({ host: d, container: d, ro: true }))],
+    volumes: etcdVolumes(s.restoreDataDir, s.learner.tls),
     command: restoredEtcdCommand(s, token),
   };
 }
@@ -296,10 +297,10 @@ function num(v: unknown): number {
 }
 
 function hex(v: unknown): string {
-  if (v === undefined || v === null || v === "" || v === 0) return "0000000000000000";
+  if (v === undefined || v === null || v === "" || v === 0) return NO_LEADER;
   if (typeof v === "number") return idToHex(BigInt(v));
   if (typeof v === "string") return idToHex(v);
-  return "0000000000000000";
+  return NO_LEADER;
 }
 
 /** A member's status as `etcdctl endpoint status -w json` reports it. */
@@ -440,8 +441,6 @@ export interface GuardDecision {
   /** The warning to print when force overrides the risks. */
   warning?: string;
 }
-
-const NO_LEADER = "0000000000000000";
 
 /**
  * The split-brain guard: the old cluster must look gone. Any old voter that
@@ -604,6 +603,5 @@ export function toolFailureExcerpt(output: string, max = 8): string {
   const lines = output.split("\n").map((l) => l.trimEnd()).filter((l) => l.trim() !== "");
   const headline = lines.filter((l) => /^(panic:|fatal error:|unexpected fault|Error:|Error |error:)/.test(l.trim()));
   if (headline.length > 0) return headline.slice(0, max).join("\n");
-  const errors = lines.filter((l) => /"level":"(error|fatal|panic)"|\t(error|fatal|panic)\t/i.test(l));
-  return (errors.length > 0 ? errors : lines).slice(-max).join("\n");
+  return lastLinesPreferring(lines, /"level":"(error|fatal|panic)"|\t(error|fatal|panic)\t/i, max);
 }

@@ -39,6 +39,9 @@ export interface RawMember {
 
 const UINT64_MAX = (1n << 64n) - 1n;
 
+/** The leader ID a member reports when it sees no leader. */
+export const NO_LEADER = "0000000000000000";
+
 /**
  * Converts a member ID to the canonical 16-digit lowercase hex string.
  *

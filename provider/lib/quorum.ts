@@ -47,6 +47,18 @@ function voterSummary(voters: number, healthy: number): string {
   return `there would be ${voters} voter${voters === 1 ? "" : "s"} of which ${healthy} ${healthy === 1 ? "is" : "are"} healthy; ${healthy} ${verdict} of ${voters}`;
 }
 
+/** What a decision starts from: the healthy IDs, the target, and the voters now with how many of them are healthy. */
+function viewOf(members: readonly Member[], healthyIds: Iterable<string>, targetId: string): { healthy: Set<string>; target: Member | undefined; votersNow: Member[]; healthyNow: number } {
+  const healthy = new Set(healthyIds);
+  const votersNow = members.filter((m) => !m.isLearner);
+  return { healthy, target: members.find((m) => m.id === targetId), votersNow, healthyNow: votersNow.filter((m) => healthy.has(m.id)).length };
+}
+
+/** A refusal stated with the counts as they are now. */
+function refusedNow(votersNow: readonly Member[], healthyNow: number, reason: string): QuorumDecision {
+  return { ok: false, voters: votersNow.length, healthyVoters: healthyNow, needed: quorumSize(votersNow.length), reason };
+}
+
 /**
  * Whether removing member `targetId` (hex) keeps quorum: afterwards the
  * healthy voters must be more than half of the remaining voters. Removing a
@@ -62,19 +74,8 @@ export function checkRemoval(
   healthyIds: Iterable<string>,
   targetId: string,
 ): QuorumDecision {
-  const healthy = new Set(healthyIds);
-  const target = members.find((m) => m.id === targetId);
-  const votersNow = members.filter((m) => !m.isLearner);
-  if (target === undefined) {
-    const hv = votersNow.filter((m) => healthy.has(m.id)).length;
-    return {
-      ok: false,
-      voters: votersNow.length,
-      healthyVoters: hv,
-      needed: quorumSize(votersNow.length),
-      reason: `member ${targetId} is not in the member list`,
-    };
-  }
+  const { healthy, target, votersNow, healthyNow } = viewOf(members, healthyIds, targetId);
+  if (target === undefined) return refusedNow(votersNow, healthyNow, `member ${targetId} is not in the member list`);
   const remaining = votersNow.filter((m) => m.id !== target.id);
   const healthyAfter = remaining.filter((m) => healthy.has(m.id)).length;
   const needed = quorumSize(remaining.length);
@@ -115,24 +116,12 @@ export function checkPromotion(
   healthyIds: Iterable<string>,
   targetId: string,
 ): QuorumDecision {
-  const healthy = new Set(healthyIds);
-  const target = members.find((m) => m.id === targetId);
-  const votersNow = members.filter((m) => !m.isLearner);
-  const hvNow = votersNow.filter((m) => healthy.has(m.id)).length;
+  const { healthy, target, votersNow, healthyNow } = viewOf(members, healthyIds, targetId);
   if (target === undefined || !target.isLearner) {
-    return {
-      ok: false,
-      voters: votersNow.length,
-      healthyVoters: hvNow,
-      needed: quorumSize(votersNow.length),
-      reason:
-        target === undefined
-          ? `member ${targetId} is not in the member list`
-          : `${label(target)} is already a voter, not a learner`,
-    };
+    return refusedNow(votersNow, healthyNow, target === undefined ? `member ${targetId} is not in the member list` : `${label(target)} is already a voter, not a learner`);
   }
   const voters = votersNow.length + 1;
-  const hv = hvNow + (healthy.has(target.id) ? 1 : 0);
+  const hv = healthyNow + (healthy.has(target.id) ? 1 : 0);
   const needed = quorumSize(voters);
   return {
     ok: hv >= needed,

@@ -26,6 +26,13 @@ export interface RkeContainerCleanupArgs {
    * starts there later: a re-clean after `rke up` must not be blocked by it.
    */
   ignoreMembers?: pulumi.Input<pulumi.Input<string>[]>;
+  /**
+   * Fail back: a restored one-member etcd (EtcdStandaloneRestore's container)
+   * that may be cleaned once its member left the cluster, named by its member
+   * name and cluster token (`newClusterToken`); any other container of
+   * etcd-standby's is still refused.
+   */
+  restoredMember?: pulumi.Input<{ memberName: pulumi.Input<string>; clusterToken: pulumi.Input<string> }>;
   /** Clean even though a member still lives on the host, or a container is managed by etcd-standby (default false). */
   force?: pulumi.Input<boolean>;
 }

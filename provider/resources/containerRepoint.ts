@@ -14,6 +14,15 @@ export interface RkeContainerRepointArgs {
   setFlags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Environment variables to run with, e.g. `{ CP_HOSTS: "10.0.0.3" }` for RKE's nginx-proxy. */
   setEnv?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * For kube-apiserver: after re-creation, wait until it answers `/readyz`
+   * (curl on the host with a client certificate it accepts), else roll back.
+   * `{}` takes RKE's defaults: port 6443, `/etc/kubernetes/ssl/kube-ca.pem`,
+   * `kube-node.pem` and `kube-node-key.pem`, 120 s.
+   */
+  readyz?: pulumi.Input<{ port?: number; caFile?: string; certFile?: string; keyFile?: string; timeoutSeconds?: number }>;
+  /** The restart policy to run with, e.g. RKE's `always` again on a container a SiteFence stopped for good; default: the container's own. */
+  restartPolicy?: pulumi.Input<"no" | "always" | "unless-stopped" | "on-failure">;
   /** Any value (e.g. the new cluster ID) whose change re-checks the container. */
   trigger?: pulumi.Input<string>;
 }

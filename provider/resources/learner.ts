@@ -53,6 +53,14 @@ export interface EtcdLearnerArgs {
    * When false, an update finding a voter removes it (quorum permitting) and adds it back as a learner.
    */
   allowPromoted?: pulumi.Input<boolean>;
+  /**
+   * The ID (hex) of the cluster the learner must join: refused at create
+   * when `cluster` reaches another. A change (after a failover, the restored
+   * cluster's `newClusterId`) is an update that re-checks the learner in
+   * that cluster and starts it there (on an archived, fresh data dir) when
+   * it is absent: how fail back turns the standby host back into a learner.
+   */
+  joinClusterId?: pulumi.Input<string>;
 }
 
 const provider = lazyProvider("learner");

@@ -156,6 +156,8 @@ export class EtcdStandaloneRestore extends pulumi.dynamic.Resource {
         ...args,
         host: secretHost(args.host),
         cluster: secretCluster(args.cluster),
+        // An output too (made at create when not given): listed so that it resolves when not given.
+        newClusterToken: args.newClusterToken,
         newClusterId: undefined,
         newMemberId: undefined,
         endpoint: undefined,

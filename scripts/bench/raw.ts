@@ -9,9 +9,9 @@ import { buildCommand, shQuote } from "../../provider/lib/shell";
 import { learnerCommand, learnerSettings } from "../../provider/impl/learnerSpec";
 import { restoreCommand, restoredEtcdCommand, restoreSettings } from "../../provider/impl/standaloneRestoreSpec";
 import { parseEtcdVersion } from "../../provider/lib/versions";
-import { endpointStatuses, etcdctl, ssh } from "../../test/support/sandbox";
-import type { SandboxDescription } from "../../test/support/sandbox";
-import { waitFor } from "../../test/support/wait";
+import { endpointStatuses, etcdctl, ssh } from "../../support/sandbox";
+import type { SandboxDescription } from "../../support/sandbox";
+import { waitFor } from "../../support/wait";
 
 
 /**

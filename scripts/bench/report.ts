@@ -2,10 +2,21 @@
 import type { Stats } from "./stats";
 import { fmtMB, fmtN, fmtS, fmtStats, ratio, stats } from "./stats";
 
+/**
+ * How site A is powered off (`sandbox.sh power-off A [--blackhole]`): `kill`
+ * SIGKILLs its processes, and its addresses then refuse at once (TCP resets);
+ * `blackhole` first makes its addresses drop every packet, so callers wait
+ * for their own timeouts, as with a site that loses power behind a router.
+ */
+export type PowerOffKind = "blackhole" | "kill";
+export const POWER_OFF_KINDS: readonly PowerOffKind[] = ["blackhole", "kill"];
+
 /** One failover (either procedure) on a fresh sandbox, under the paced writer. */
 export interface FailoverRun {
   procedure: "provider" | "raw";
-  /** How long `sandbox power-off A` took (SIGKILL of every site-A process). */
+  /** How site A was powered off. */
+  powerOff: PowerOffKind;
+  /** How long `sandbox power-off A` took (SIGKILL of every site-A process, after the blackhole when asked). */
   powerOffMs: number;
   /** From the end of the power-off to the first write acknowledged by the restored cluster. */
   rtoMs: number;
@@ -31,6 +42,7 @@ export interface FailoverRun {
 
 /** A `pulumi up` of the stack program in failover mode with site A powered off. */
 export interface StackFailoverRun {
+  powerOff: PowerOffKind;
   /** `pulumi up` to learner-standby from the seed's four voters (the run's setup, timed too). */
   upLearnerStandbyMs: number;
   /** `pulumi up` in failover mode, wall time. */
@@ -39,12 +51,37 @@ export interface StackFailoverRun {
   restorePhasesMs: number;
 }
 
+/** Where a size's data came from, and what it cost. */
+export interface DataResult {
+  /** `kept`: copied into each fresh sandbox from a folder built once (`built` says whether this run built it); `fill-each`: every fresh sandbox filled anew. */
+  source: "kept" | "fill-each";
+  built?: boolean;
+  folder?: string;
+  /** The fill that made the kept folder (maybe an earlier run's), with how many clients in parallel. */
+  fillMs?: number;
+  fillClients?: number;
+  /** Stopping the members and copying their data dirs into the folder. */
+  saveMs?: number;
+  savedBytes?: number;
+  /** Per fresh sandbox: the slowest host's copy into its data dir (the copies run in parallel). */
+  seedMs?: Stats;
+  /** Per fresh sandbox: `sandbox.sh up` wall time, copies included. */
+  upMs?: Stats;
+  /** Per fresh sandbox: a rolling snapshot taken on every etcd host at once and awaited, before anything is measured. */
+  snapshotMs?: Stats;
+  /** How many of those host snapshots did not complete (etcdctl's 20 s deadline in RKE's container; that host's next is an interval later). */
+  snapshotsMissed?: number;
+  /** Per fresh sandbox with fill-each: the fill. */
+  fillEachMs?: Stats;
+}
+
 /** Every figure for one database size. */
 export interface SizeResult {
   targetMB: number;
   dbSizeBytes?: number;
   keys?: number;
   loadMs?: number;
+  data?: DataResult | string;
   learnerCreate?: Stats | string;
   rawCatchUp?: Stats | string;
   failover?: { provider: FailoverRun[]; raw: FailoverRun[] } | string;
@@ -72,6 +109,10 @@ export interface Report {
   heartbeatMs: number;
   /** Added between the sites, each way. */
   latencyMs: number;
+  /** How site A was powered off for the failover figures; the first is the one the targets are checked on. */
+  powerOff: PowerOffKind[];
+  /** Seconds between RKE's rolling snapshots on every etcd host (ETCD_STANDBY_SNAPSHOT_INTERVAL). */
+  snapshotIntervalS: number;
   sizes: SizeResult[];
   preview: PreviewResult;
 }
@@ -80,18 +121,173 @@ const pick = (runs: FailoverRun[], f: (r: FailoverRun) => number): Stats | strin
 
 const x = (r: number | undefined): string => (r === undefined ? "-" : `${r.toFixed(2)}x`);
 const sizeOf = (s: SizeResult): string => (s.dbSizeBytes ? fmtMB(s.dbSizeBytes) : `~${s.targetMB} MB`);
+const kindsOf = (r: Report): PowerOffKind[] => (r.powerOff?.length ? r.powerOff : ["kill"]);
+const failoverRuns = (s: SizeResult, kind: PowerOffKind): { provider: FailoverRun[]; raw: FailoverRun[] } | undefined => {
+  if (typeof s.failover !== "object") return undefined;
+  const of = (runs: FailoverRun[]): FailoverRun[] => runs.filter((y) => (y.powerOff ?? "kill") === kind);
+  const out = { provider: of(s.failover.provider), raw: of(s.failover.raw) };
+  return out.provider.length || out.raw.length ? out : undefined;
+};
 
-/** The figures a README quotes: the median ratios per size. */
-export function headline(r: Report): { size: string; catchUp?: number; rto?: number }[] {
-  return r.sizes.map((s) => {
-    const f = typeof s.failover === "object" ? s.failover : undefined;
-    return {
-      size: sizeOf(s),
-      catchUp: ratio(s.learnerCreate, s.rawCatchUp),
-      rto: f ? ratio(pick(f.provider, (y) => y.rtoMs), pick(f.raw, (y) => y.rtoMs)) : undefined,
-    };
-  });
+/** The provider against the raw procedure on one figure: medians, ratio and difference, and their range run by run. */
+export interface Comparison {
+  provider: Stats;
+  raw: Stats;
+  /** median(provider) / median(raw). */
+  ratio: number;
+  /** The lowest and highest provider / raw of the runs, paired in the order they ran. */
+  ratioMin: number;
+  ratioMax: number;
+  /** median(provider) - median(raw), ms. */
+  diffMs: number;
+  /** The lowest and highest provider - raw of the paired runs, ms. */
+  diffMinMs: number;
+  diffMaxMs: number;
 }
+
+/** Compares two figures (undefined when either was not measured). */
+export function compare(p: Stats | string | undefined, w: Stats | string | undefined): Comparison | undefined {
+  if (typeof p !== "object" || typeof w !== "object" || !(w.median > 0)) return undefined;
+  const n = Math.min(p.runs.length, w.runs.length);
+  const pairs = Array.from({ length: n }, (_, i) => [p.runs[i], w.runs[i]]);
+  const ratios = pairs.filter(([, b]) => b > 0).map(([a, b]) => a / b);
+  const diffs = pairs.map(([a, b]) => a - b);
+  return {
+    provider: p,
+    raw: w,
+    ratio: p.median / w.median,
+    ratioMin: Math.min(...ratios),
+    ratioMax: Math.max(...ratios),
+    diffMs: p.median - w.median,
+    diffMinMs: Math.min(...diffs),
+    diffMaxMs: Math.max(...diffs),
+  };
+}
+
+/** One of issue #13's targets, checked on one size. */
+export interface TargetCheck {
+  id: "catch-up" | "rto" | "rpo" | "lag";
+  /** What the target says. */
+  target: string;
+  size: string;
+  /** The failover figures' power-off (rto, rpo, lag). */
+  powerOff?: PowerOffKind;
+  /** How the figure is judged. */
+  rule: string;
+  limit: number;
+  unit: "x" | "revisions" | "entries";
+  /** The figure: its median (for a ratio, the ratio of the medians) and the range over the runs; undefined when not measured. */
+  value?: { median: number; min: number; max: number; runs: number };
+  /** Undefined when not measured. */
+  pass?: boolean;
+}
+
+/** The targets of issue #13 (performance), as the README states them. */
+export const TARGETS = {
+  catchUpRatio: 1.15,
+  rtoRatio: 1.2,
+  /** Acknowledged writes the learner had applied that the restore lost (EtcdStandaloneRestore's dataLossWindow). */
+  dataLossWindow: 0,
+  /** The learner's lag at the cut, in heartbeats of writes at the achieved rate. */
+  lagHeartbeats: 1,
+};
+
+/** Every target on every size, pass or fail (undefined: not measured). */
+export function targetChecks(r: Report): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const kinds = kindsOf(r);
+  for (const s of r.sizes) {
+    const size = sizeOf(s);
+    const c = compare(s.learnerCreate, s.rawCatchUp);
+    out.push({
+      id: "catch-up", target: `learner catch-up: EtcdLearner create / raw procedure <= ${TARGETS.catchUpRatio}`, size,
+      rule: "ratio of the medians", limit: TARGETS.catchUpRatio, unit: "x",
+      value: c && { median: c.ratio, min: c.ratioMin, max: c.ratioMax, runs: c.provider.runs.length },
+      pass: c && c.ratio <= TARGETS.catchUpRatio,
+    });
+    for (const kind of kinds) {
+      const f = failoverRuns(s, kind);
+      const rto = f && compare(pick(f.provider, (y) => y.rtoMs), pick(f.raw, (y) => y.rtoMs));
+      out.push({
+        id: "rto", target: `failover RTO, power-off to first write: EtcdStandaloneRestore / the seed's commands <= ${TARGETS.rtoRatio}`, size, powerOff: kind,
+        rule: "ratio of the medians", limit: TARGETS.rtoRatio, unit: "x",
+        value: rto && { median: rto.ratio, min: rto.ratioMin, max: rto.ratioMax, runs: rto.provider.runs.length },
+        pass: rto && rto.ratio <= TARGETS.rtoRatio,
+      });
+      const windows = (f?.provider ?? []).map((y) => y.dataLossWindow ?? NaN).filter(Number.isFinite);
+      const w = windows.length ? stats(windows) : undefined;
+      out.push({
+        id: "rpo", target: "no acknowledged write the learner had applied is lost (EtcdStandaloneRestore's dataLossWindow = 0)", size, powerOff: kind,
+        rule: "every run", limit: TARGETS.dataLossWindow, unit: "revisions",
+        value: w && { median: w.median, min: w.min, max: w.max, runs: windows.length },
+        pass: w && w.max <= TARGETS.dataLossWindow,
+      });
+      const all = [...(f?.provider ?? []), ...(f?.raw ?? [])].filter((y) => Number.isFinite(y.lagAtCut.entries));
+      const lag = all.length ? stats(all.map((y) => y.lagAtCut.entries)) : undefined;
+      const beat = all.length ? (stats(all.map((y) => y.writesPerSec)).median * r.heartbeatMs * TARGETS.lagHeartbeats) / 1000 : NaN;
+      out.push({
+        id: "lag", target: `the learner's lag at the cut within ${TARGETS.lagHeartbeats} heartbeat (${r.heartbeatMs} ms) of writes at the achieved rate`, size, powerOff: kind,
+        rule: "every run (both procedures)", limit: Math.round(beat), unit: "entries",
+        value: lag && { median: lag.median, min: lag.min, max: lag.max, runs: all.length },
+        pass: lag && lag.max <= beat,
+      });
+    }
+  }
+  return out;
+}
+
+/** The headline of the JSON report: per size, the provider against the raw procedure, and every target checked. */
+export interface Headline {
+  /** The failover figures' power-off the RTO target counts on (the others are checked too). */
+  powerOff: PowerOffKind;
+  snapshotIntervalS: number;
+  sizes: {
+    size: string;
+    targetMB: number;
+    catchUp?: Comparison;
+    /** Per power-off kind measured. */
+    rto: Partial<Record<PowerOffKind, Comparison>>;
+  }[];
+  targets: TargetCheck[];
+  passed: number;
+  failed: number;
+  notMeasured: number;
+}
+
+/** The figures a README quotes: per size, ratios and differences, and every target checked. */
+export function headline(r: Report): Headline {
+  const kinds = kindsOf(r);
+  const targets = targetChecks(r);
+  return {
+    powerOff: kinds[0],
+    snapshotIntervalS: r.snapshotIntervalS,
+    sizes: r.sizes.map((s) => {
+      const rto: Partial<Record<PowerOffKind, Comparison>> = {};
+      for (const kind of kinds) {
+        const f = failoverRuns(s, kind);
+        const c = f && compare(pick(f.provider, (y) => y.rtoMs), pick(f.raw, (y) => y.rtoMs));
+        if (c) rto[kind] = c;
+      }
+      return { size: sizeOf(s), targetMB: s.targetMB, catchUp: compare(s.learnerCreate, s.rawCatchUp), rto };
+    }),
+    targets,
+    passed: targets.filter((t) => t.pass === true).length,
+    failed: targets.filter((t) => t.pass === false).length,
+    notMeasured: targets.filter((t) => t.pass === undefined).length,
+  };
+}
+
+const fmtTargetValue = (t: TargetCheck): string => {
+  if (!t.value) return "not measured";
+  const f = (v: number): string => (t.unit === "x" ? `${v.toFixed(2)}x` : fmtN(v));
+  return t.value.runs === 1 ? `${f(t.value.median)} (1 run)` : `${f(t.value.median)} (${f(t.value.min)} to ${f(t.value.max)}, ${t.value.runs} runs)`;
+};
+
+/** A difference in ms as signed seconds. */
+const fmtD = (ms: number): string => (Number.isFinite(ms) ? `${ms >= 0 ? "+" : "-"}${fmtS(Math.abs(ms))}` : "-");
+
+const fmtDiff = (c: Comparison | undefined): string =>
+  c ? `${fmtS(c.provider.median)} / ${fmtS(c.raw.median)} = **${c.ratio.toFixed(2)}x** (${c.ratioMin.toFixed(2)} to ${c.ratioMax.toFixed(2)}); ${fmtD(c.diffMs)} (${fmtD(c.diffMinMs)} to ${fmtD(c.diffMaxMs)})` : "not measured";
 
 /** The Markdown report. */
 export function markdown(r: Report): string {
@@ -101,31 +297,62 @@ export function markdown(r: Report): string {
   L.push("# Benchmarks on the sandbox", "");
   L.push(`Run ${r.startedAt} (commit ${m.commit}), \`${r.command}\`, ${(r.totalMs / 60000).toFixed(1)} min in all. Each figure: median of ${r.runs} runs (min to max).`, "");
   L.push(`Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB, kernel ${m.kernel}, ${m.os}, disk ${m.disk}; Node ${m.node}, Pulumi ${m.pulumi}. All five sandbox hosts share these cores and this disk; voters: ${m.voters}; learner: ${m.learnerImage}. Between the sites: ${r.latencyMs ? `${r.latencyMs} ms each way (\`sandbox.sh latency\`, a user-space relay)` : "no added latency"}.`, "");
+  const kinds = kindsOf(r);
+  const kindText = (k: PowerOffKind): string => (k === "blackhole"
+    ? "`power-off A --blackhole` (site A's addresses drop every packet, then its processes are killed: callers time out)"
+    : "`power-off A` (site A's processes are killed; its addresses refuse at once with TCP resets)");
+  L.push(`Power-off of site A for the failover figures: ${kinds.map(kindText).join("; and, as a second series, ")}. RKE's rolling snapshots every ${r.snapshotIntervalS} s on each etcd host (\`ETCD_STANDBY_SNAPSHOT_INTERVAL\`; in each fresh sandbox one is taken on every etcd host and awaited before measuring, so the next comes ${r.snapshotIntervalS} s later).`, "");
+  const data = r.sizes.map((s) => {
+    const dr = s.data;
+    if (dr === undefined) return undefined;
+    if (typeof dr === "string") return `${sizeOf(s)}: ${dr}`;
+    if (dr.source === "fill-each") return `${sizeOf(s)}: filled in each fresh sandbox, ${fmtStats(dr.fillEachMs)}`;
+    const mb = dr.savedBytes ? `${(dr.savedBytes / 1e9).toFixed(2)} GB of data dirs` : "data dirs";
+    return `${sizeOf(s)}: ${dr.built ? "built by this run" : "kept from an earlier run"} (fill ${fmtS(dr.fillMs ?? NaN)} with ${dr.fillClients ?? "?"} clients in parallel, save ${fmtS(dr.saveMs ?? NaN)}, ${mb}); copied into each fresh sandbox's four data dirs: ${fmtStats(dr.seedMs)}, \`sandbox.sh up\` with the copies ${fmtStats(dr.upMs)}, a rolling snapshot on every etcd host ${fmtStats(dr.snapshotMs)}${dr.snapshotsMissed ? ` (${dr.snapshotsMissed} of them did not complete within etcdctl's 20 s)` : ""}`;
+  }).filter((y): y is string => y !== undefined);
+  if (data.length) L.push(`Data: ${data.join("; ")}.`, "");
+
+  const h = headline(r);
+  L.push("## Issue #13's targets", "");
+  L.push(`${h.passed} passed, ${h.failed} failed, ${h.notMeasured} not measured. A ratio is the provider's median over the raw procedure's, with the lowest and highest of the runs paired in order.`, "");
+  L.push("| target | db size | power-off | rule | measured: median (min to max) | limit | result |", "| --- | --- | --- | --- | --- | --- | --- |");
+  for (const t of h.targets) {
+    const limit = t.unit === "x" ? `<= ${t.limit}` : `<= ${t.limit} ${t.unit}`;
+    L.push(`| ${t.target} | ${t.size} | ${t.powerOff ?? "-"} | ${t.rule} | ${fmtTargetValue(t)} | ${limit} | ${t.pass === undefined ? "not measured" : t.pass ? "PASS" : "**FAIL**"} |`);
+  }
+  L.push("", "Provider against raw, per size: median / median = ratio (lowest to highest of the paired runs); provider - raw, median difference (lowest to highest):", "");
+  L.push(`| db size | learner catch-up | ${kinds.map((k) => `failover RTO (${k})`).join(" | ")} |`, `| --- | --- | ${kinds.map(() => "---").join(" | ")} |`);
+  for (const s of h.sizes) L.push(`| ${s.size} | ${fmtDiff(s.catchUp)} | ${kinds.map((k) => fmtDiff(s.rto[k])).join(" | ")} |`);
+  L.push("");
 
   L.push("## 1. Learner catch-up: EtcdLearner create vs the raw procedure (target ratio <= 1.15)", "");
   L.push("| db size (leader) | keys | EtcdLearner create | raw: member add + docker run + poll | ratio |", "| --- | --- | --- | --- | --- |");
   for (const s of r.sizes) L.push(`| ${sizeOf(s)} | ${s.keys ?? "-"} | ${fmtStats(s.learnerCreate)} | ${fmtStats(s.rawCatchUp)} | ${x(ratio(s.learnerCreate, s.rawCatchUp))} |`);
 
   L.push("", "## 2. Failover (RTO): site A powered off to the first write on site B (target ratio <= 1.2)", "");
-  L.push("| db size | EtcdStandaloneRestore: RTO | its create call | raw: the seed's commands scripted: RTO | ratio |", "| --- | --- | --- | --- | --- |");
+  L.push("| db size | power-off | EtcdStandaloneRestore: RTO | its create call | raw: the seed's commands scripted: RTO | ratio | difference |", "| --- | --- | --- | --- | --- | --- | --- |");
   for (const s of r.sizes) {
-    const f = s.failover;
-    if (typeof f !== "object") {
-      L.push(`| ${sizeOf(s)} | ${f ?? "not measured"} | | | |`);
+    if (typeof s.failover !== "object") {
+      L.push(`| ${sizeOf(s)} | | ${s.failover ?? "not measured"} | | | | |`);
       continue;
     }
-    const p = pick(f.provider, (y) => y.rtoMs);
-    const w = pick(f.raw, (y) => y.rtoMs);
-    L.push(`| ${sizeOf(s)} | ${fmtStats(p)} | ${fmtStats(pick(f.provider, (y) => y.procedureMs))} | ${fmtStats(w)} | ${x(ratio(p, w))} |`);
+    for (const kind of kinds) {
+      const f = failoverRuns(s, kind);
+      if (!f) continue;
+      const p = pick(f.provider, (y) => y.rtoMs);
+      const w = pick(f.raw, (y) => y.rtoMs);
+      const c = compare(p, w);
+      L.push(`| ${sizeOf(s)} | ${kind} | ${fmtStats(p)} | ${fmtStats(pick(f.provider, (y) => y.procedureMs))} | ${fmtStats(w)} | ${x(ratio(p, w))} | ${c ? `${fmtD(c.diffMs)} (${fmtD(c.diffMinMs)} to ${fmtD(c.diffMaxMs)})` : "-"} |`);
+    }
   }
-  const phases = r.sizes.flatMap((s) => {
-    if (typeof s.failover !== "object" || s.failover.provider.length === 0) return [];
-    const runs = s.failover.provider;
+  const phases = r.sizes.flatMap((s) => kinds.flatMap((kind) => {
+    const runs = failoverRuns(s, kind)?.provider ?? [];
+    if (runs.length === 0) return [];
     const keys = Object.keys(runs[0].phaseMs ?? {});
-    return [`${sizeOf(s)}: ${keys.map((k) => `${k} ${fmtS(stats(runs.map((y) => Number(y.phaseMs?.[k] ?? NaN))).median)}`).join(", ")}`];
-  });
+    return [`${sizeOf(s)}, ${kind}: ${keys.map((k) => `${k} ${fmtS(stats(runs.map((y) => Number(y.phaseMs?.[k] ?? NaN))).median)}`).join(", ")}`];
+  }));
   if (phases.length) L.push("", `EtcdStandaloneRestore's phases (medians): ${phases.join("; ")}.`);
-  L.push("", "The full `pulumi up` in `failover` mode (stack program, site A powered off):", "");
+  L.push("", `The full \`pulumi up\` in \`failover\` mode (stack program, site A powered off: ${kinds[0]}):`, "");
   L.push("| db size | `pulumi up` wall time | EtcdStandaloneRestore's phases inside it | the rest: engine, program, KubeComponentsRestart, state | engine share | (setup: `pulumi up` to learner-standby) |", "| --- | --- | --- | --- | --- | --- |");
   for (const s of r.sizes) {
     const sf = s.stackFailover;
@@ -141,10 +368,10 @@ export function markdown(r: Report): string {
 
   L.push("", `## 3. Data loss (RPO) under a paced write load cut by a power-off of site A`, "");
   L.push(`Writer: ${r.writer.clients} clients, target ${r.writer.rate} puts/s of 1-4 KB pods, ${fmtS(r.writer.steadyMs)} of steady state before the cut. One heartbeat (${r.heartbeatMs} ms) of writes at the achieved rate is the lag budget.`, "");
-  L.push("| db size | procedure | achieved puts/s | acknowledged | acknowledged but lost | lost, as ms of writes | learner lag, steady (entries) | (ms) | lag at the cut (entries / ms) | one heartbeat of writes (entries) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-  for (const s of r.sizes) {
-    const f = s.failover;
-    if (typeof f !== "object") continue;
+  L.push("| db size | power-off | procedure | achieved puts/s | acknowledged | acknowledged but lost | lost, as ms of writes | learner lag, steady (entries) | (ms) | lag at the cut (entries / ms) | one heartbeat of writes (entries) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+  for (const s of r.sizes) for (const kind of kinds) {
+    const f = failoverRuns(s, kind);
+    if (!f) continue;
     for (const [name, runs] of [["EtcdStandaloneRestore", f.provider], ["raw", f.raw]] as const) {
       if (runs.length === 0) continue;
       const rate = stats(runs.map((y) => y.writesPerSec));
@@ -154,7 +381,7 @@ export function markdown(r: Report): string {
       const lagMMax = Math.max(...runs.map((y) => y.lagMs.max));
       const cutE = stats(runs.map((y) => y.lagAtCut.entries));
       const cutM = stats(runs.map((y) => y.lagAtCut.ms));
-      L.push(`| ${sizeOf(s)} | ${name} | ${fmtStats(rate, fmtN)} | ${fmtStats(stats(runs.map((y) => y.acked)), fmtN)} | ${fmtStats(stats(runs.map((y) => y.ackedLost)), fmtN)} | ${fmtStats(stats(runs.map((y) => y.lostMs)), fmtN)} | median ${fmtStats(lagE, fmtN)}, max ${fmtN(lagEMax)} | median ${fmtStats(lagM, fmtN)}, max ${fmtN(lagMMax)} | ${fmtStats(cutE, fmtN)} / ${fmtStats(cutM, fmtN)} | ${fmtN(beat(rate.median))} |`);
+      L.push(`| ${sizeOf(s)} | ${kind} | ${name} | ${fmtStats(rate, fmtN)} | ${fmtStats(stats(runs.map((y) => y.acked)), fmtN)} | ${fmtStats(stats(runs.map((y) => y.ackedLost)), fmtN)} | ${fmtStats(stats(runs.map((y) => y.lostMs)), fmtN)} | median ${fmtStats(lagE, fmtN)}, max ${fmtN(lagEMax)} | median ${fmtStats(lagM, fmtN)}, max ${fmtN(lagMMax)} | ${fmtStats(cutE, fmtN)} / ${fmtStats(cutM, fmtN)} | ${fmtN(beat(rate.median))} |`);
     }
   }
   const windows = r.sizes.flatMap((s) => (typeof s.failover === "object" ? s.failover.provider.map((y) => y.dataLossWindow ?? NaN) : []));
@@ -175,10 +402,11 @@ export function markdown(r: Report): string {
 
   L.push("", "## How it was measured", "");
   L.push(
-    "- Data: Kubernetes-shaped keys `/registry/pods/<namespace>/<name>` with 1-4 KB JSON values, written through site A's voters until the leader's db reached the size. Each size, and each failover run, on a freshly built sandbox (master3's voter removed and its RKE containers cleaned first, as the seed does).",
+    "- Data: Kubernetes-shaped keys `/registry/etcd-standby.bench/pods/<namespace>/<name>` (where a custom resource's objects live; not `pods`, which the sandbox's three kube-apiservers, on the same cores and memory, would cache and decode: about 4 GB each at 600 MB) with 1-4 KB JSON pod values, written through site A's voters (several etcd3 clients in parallel) until the leader's db reached the size. Each size, and each failover run, on a freshly built sandbox (master3's voter removed and its RKE containers cleaned first, as the seed does). The data is written once per size on a sandbox of the same shape, every member's data dir saved (`sandbox.sh save-etcd`, all members stopped first), and copied into each fresh sandbox's four data dirs before its members first start (`ETCD_STANDBY_ETCD_DATA`): etcd derives member and cluster IDs from the names, peer URLs and token, so the members restart as that cluster; each copy is checked (member IDs, key count, db size). `--fill-each` fills every sandbox instead.",
+    "- Power-off: `sandbox.sh power-off A` SIGKILLs every process of site A's hosts; the kernel of their network namespaces lives on and answers with TCP resets, so a probe of a site-A address fails at once. With `--blackhole` each site-A namespace first gets iptables rules that drop every packet in and out (ARP still answers), so the FINs of the killed sockets never leave and every later packet goes unanswered: connects and requests run into their own timeouts, as with a site that lost power behind its router. `power-on A` lifts it.",
     "- EtcdLearner create: the provider's implementation called directly with `catchUpThreshold: 0`, from the call to its return (preflight, member add, docker run, polling until the learner's applied index reaches the leader's). Deleted between runs (data dir archived).",
     "- Raw catch-up: Debian's etcdctl 3.4 `member add --learner`, the same `docker run` (same image and flags, `--initial-cluster` from member add's output) over OpenSSH, then `etcdctl endpoint status` every 100 ms until the learner's applied index reaches the leader's raft index. Runs interleaved with the provider's.",
-    "- Failover: a caught-up learner on master3; the paced writer puts pods through site A's voters while a sampler asks the voters and the learner for their status every 50 ms; then `sandbox.sh power-off A` (SIGKILL of every site-A process). The procedure starts as soon as the power-off returns (no detection time counted). RTO ends at the first `etcdctl put` acknowledged by the restored one-member cluster on master3 (polled every 50 ms). EtcdStandaloneRestore: its create called directly (split-brain guard, record, graceful stop, restore, start, verification). Raw: one OpenSSH script with the seed's commands: `docker stop`, `etcdctl snapshot restore .../member/snap/db --skip-hash-check` with a new name and token, `docker run` of etcd with `--initial-cluster-state=new` (the same tool and command line as the provider's); no guard and no verification.",
+    "- Failover: a caught-up learner on master3; the paced writer puts pods through site A's voters while a sampler asks the voters and the learner for their status every 50 ms; then `sandbox.sh power-off A` (SIGKILL of every site-A process; with `--blackhole` after its addresses go silent). The procedure starts as soon as the power-off returns (no detection time counted). RTO ends at the first `etcdctl put` acknowledged by the restored one-member cluster on master3 (polled every 50 ms). EtcdStandaloneRestore: its create called directly (split-brain guard, record, graceful stop, restore, start, verification). Raw: one OpenSSH script with the seed's commands: `docker stop`, `etcdctl snapshot restore .../member/snap/db --skip-hash-check` with a new name and token, `docker run` of etcd with `--initial-cluster-state=new` (the same tool and command line as the provider's); no guard and no verification.",
     "- RPO: the acknowledged puts absent from the restored cluster (read with etcdctl), and the time from the earliest such acknowledgement to the last acknowledgement the old cluster gave. A learner does not vote, so the voters acknowledge writes it has not received yet: what was in flight to it at the cut (its lag) can be lost, and nothing it had applied may be (`dataLossWindow`). Lag: the leader's committed index minus the learner's applied index in each sample; in ms, how long before the sample the leader had committed what the learner had applied (interpolated between the two leader samples around that moment, 50 ms apart).",
     "- `pulumi up` in failover mode: the stack program of `stacks/` on the sandbox config, converged to learner-standby first, then site A powered off, `topology.mode` set to `failover`, and `pulumi up` timed; EtcdStandaloneRestore's share is the sum of its `failoverReport.phaseMs`.",
     "- Preview: wall time of the `pulumi` process, local file backend, the stack program on the sandbox config after `pulumi up` converged it; the empty program only loads `@pulumi/pulumi`. Peak memory: each process's VmHWM from procfs, polled every 50 ms.",

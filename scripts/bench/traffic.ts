@@ -5,8 +5,8 @@
  * directly, not the provider's code, and both stop by themselves when told.
  */
 import type { Etcd3 } from "etcd3";
-import { client, kubeObject, prng } from "../../test/support/load";
-import type { LoadTarget } from "../../test/support/load";
+import { client, kubeObject, prng } from "../../support/load";
+import type { LoadTarget } from "../../support/load";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

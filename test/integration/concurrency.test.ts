@@ -10,14 +10,11 @@
  * the first run's container.)
  */
 import { expect } from "chai";
-import * as fs from "fs";
-import * as path from "path";
 import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
-import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
-import { describe as describeSandbox, etcdctl, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
-import { waitFor } from "../support/wait";
+import { initSandboxStack, programWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
+import { etcdctl, freshSandbox, memberList, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 
 const PROGRAM = `
 const fs = require("fs");
@@ -43,22 +40,12 @@ describe("two runs from two backends at once: one writer at a time (the cluster'
   const wss: Workspace[] = [];
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"]);
-    d = describeSandbox();
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
+    d = await freshSandbox();
     await removal.create({ cluster: clusterProps(d), memberName: "etcd-master3", peerURL: "https://10.250.0.103:2380" });
     await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, voterEndpoints(d, ["master3"])) });
     for (const name of ["clone-a", "clone-b"]) {
-      const ws = makeWorkspace(name);
-      fs.writeFileSync(path.join(ws.dir, "Pulumi.yaml"), `name: esb-${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\n`);
-      fs.writeFileSync(path.join(ws.dir, "package.json"), JSON.stringify({ name: `esb-${name}`, private: true }));
-      fs.writeFileSync(path.join(ws.dir, "index.js"), PROGRAM);
-      fs.symlinkSync(path.join(ROOT, "dist"), path.join(ws.dir, "dist"), "dir");
-      await pulumi(ws, ["stack", "init", "test"]);
-      await pulumi(ws, ["config", "set", "sandbox", path.join(d.dir, "sandbox.json")]);
-      await pulumi(ws, ["config", "set", "--secret", "etcdKey"], { input: fs.readFileSync(d.etcd.keyFile, "utf8") });
-      await pulumi(ws, ["config", "set", "--secret", "sshKey"], { input: fs.readFileSync(d.ssh.privateKeyFile, "utf8") });
+      const ws = programWorkspace(name, PROGRAM, { linkDist: true });
+      await initSandboxStack(ws, d);
       wss.push(ws);
     }
     await sandbox(["latency", "100"]);

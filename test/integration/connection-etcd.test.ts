@@ -12,29 +12,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { withEtcd } from "../../provider/connection/etcd";
 import type { ClusterConnectionArgs } from "../../provider/connection/etcd";
-import { EtcdStandbyError } from "../../provider/lib/errors";
+import { freePort } from "../support/net";
+import { standbyRejection, waitFor } from "../support/wait";
 
 const ETCD = "/usr/bin/etcd";
-
-async function waitFor(what: string, deadlineMs: number, probe: () => Promise<boolean> | boolean): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address() as net.AddressInfo;
-      s.close(() => resolve(addr.port));
-    });
-  });
-}
 
 function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -70,17 +51,6 @@ function makeCert(dir: string, ca: string, name: string): void {
     "-days", "2", "-out", `${name}.crt`, "-extfile", `${name}.ext`]);
 }
 
-async function expectRejects(p: Promise<unknown>): Promise<EtcdStandbyError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(EtcdStandbyError);
-    if (process.env.SHOW_ERRORS) console.log(`      [${(e as EtcdStandbyError).code}] ${(e as Error).message}`);
-    return e as EtcdStandbyError;
-  }
-  throw new Error("expected the promise to reject");
-}
-
 describe("connection/etcd against a real etcd (loopback, mTLS)", function () {
   this.timeout(240_000);
 
@@ -95,7 +65,7 @@ describe("connection/etcd against a real etcd (loopback, mTLS)", function () {
 
   before(async function () {
     // The etcd package may still be installing in the background.
-    await waitFor(`${ETCD} to be installed`, 200_000, () => fs.existsSync(ETCD));
+    await waitFor(() => fs.existsSync(ETCD), { what: `${ETCD} to be installed`, timeoutMs: 200_000, stopOnError: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-standby-etcd-"));
     makeCa(dir, "good");
     makeCa(dir, "wrong");
@@ -134,7 +104,7 @@ describe("connection/etcd against a real etcd (loopback, mTLS)", function () {
       keyPem: fs.readFileSync(path.join(dir, "client.key"), "utf8"),
       timeoutMs: 5000,
     };
-    await waitFor("etcd to accept TLS clients", 60_000, async () => {
+    await waitFor(async () => {
       if (etcd?.exitCode !== null) throw new Error(`etcd exited early:\n${log.slice(-3000)}`);
       if (!(await tcpOpen(clientPort))) return false;
       try {
@@ -143,7 +113,7 @@ describe("connection/etcd against a real etcd (loopback, mTLS)", function () {
       } catch {
         return false;
       }
-    });
+    }, { what: "etcd to accept TLS clients", timeoutMs: 60_000, stopOnError: true });
   });
 
   after(async function () {
@@ -225,21 +195,21 @@ describe("connection/etcd against a real etcd (loopback, mTLS)", function () {
         expect(lh?.healthy).to.equal(false);
         expect(lh?.isLearner).to.equal(true);
 
-        const promote = await expectRejects(c.memberPromote(member.id));
+        const promote = await standbyRejection(c.memberPromote(member.id));
         expect(promote.code).to.equal("QuorumRisk");
         expect(promote.message).to.include("in sync");
       } finally {
         const after = await c.memberRemove(member.id);
         expect(after.map((m) => m.id)).not.to.include(member.id);
       }
-      const missing = await expectRejects(c.memberRemove(member.id));
+      const missing = await standbyRejection(c.memberRemove(member.id));
       expect(missing.code).to.equal("NotFound");
     });
   });
 
   it("refuses a server whose certificate is not signed by the given CA, without leaking the key", async () => {
     const wrong = { ...conn, caPem: fs.readFileSync(path.join(dir, "wrong-ca.crt"), "utf8") };
-    const e = await expectRejects(withEtcd(wrong, (c) => c.memberList()));
+    const e = await standbyRejection(withEtcd(wrong, (c) => c.memberList()));
     expect(e.code).to.be.oneOf(["Unreachable", "Timeout"]);
     expect(e.host).to.include(`127.0.0.1:${clientPort}`);
     expect(e.message).to.include(`https://127.0.0.1:${clientPort}`);
@@ -254,7 +224,7 @@ describe("connection/etcd against a real etcd (loopback, mTLS)", function () {
     await new Promise<void>((r) => blackhole?.listen(0, "127.0.0.1", () => r()));
     const port = (blackhole.address() as net.AddressInfo).port;
     const dead = { ...conn, endpoints: [`https://127.0.0.1:${port}`], timeoutMs: 1500 };
-    const e = await expectRejects(withEtcd(dead, (c) => c.memberList()));
+    const e = await standbyRejection(withEtcd(dead, (c) => c.memberList()));
     expect(e.code).to.equal("Timeout");
     expect(e.message).to.include(`https://127.0.0.1:${port}`);
     expect(e.nextStep).to.include("reachable");
@@ -262,16 +232,16 @@ describe("connection/etcd against a real etcd (loopback, mTLS)", function () {
 
   it("reports a closed port as unreachable", async () => {
     const port = await freePort();
-    const e = await expectRejects(withEtcd({ ...conn, endpoints: [`https://127.0.0.1:${port}`], timeoutMs: 3000 }, (c) => c.statusOf(`https://127.0.0.1:${port}`)));
+    const e = await standbyRejection(withEtcd({ ...conn, endpoints: [`https://127.0.0.1:${port}`], timeoutMs: 3000 }, (c) => c.statusOf(`https://127.0.0.1:${port}`)));
     expect(e.code).to.be.oneOf(["Unreachable", "Timeout"]);
     expect(e.message).to.include(`127.0.0.1:${port}`);
   });
 
   it("rejects invalid connection settings before connecting", async () => {
-    const e = await expectRejects(withEtcd({ ...conn, endpoints: [`http://127.0.0.1:${clientPort}`] }, (c) => c.memberList()));
+    const e = await standbyRejection(withEtcd({ ...conn, endpoints: [`http://127.0.0.1:${clientPort}`] }, (c) => c.memberList()));
     expect(e.code).to.equal("InvalidInput");
     expect(e.message).to.include("https://");
-    const e2 = await expectRejects(withEtcd({ ...conn, endpoints: [] }, (c) => c.memberList()));
+    const e2 = await standbyRejection(withEtcd({ ...conn, endpoints: [] }, (c) => c.memberList()));
     expect(e2.code).to.equal("InvalidInput");
   });
 

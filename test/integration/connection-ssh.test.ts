@@ -14,29 +14,10 @@ import { withSsh } from "../../provider/connection/ssh";
 import type { HostConnectionArgs } from "../../provider/connection/ssh";
 import { inspectContainer, listContainers, removeContainer, runContainer, setRestartPolicy } from "../../provider/connection/docker";
 import type { RestartPolicy } from "../../provider/connection/docker";
-import { EtcdStandbyError } from "../../provider/lib/errors";
+import { freePort } from "../support/net";
+import { standbyRejection, waitFor } from "../support/wait";
 
 const SSHD = "/usr/sbin/sshd";
-
-async function waitFor(what: string, deadlineMs: number, probe: () => Promise<boolean> | boolean): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const addr = s.address() as net.AddressInfo;
-      s.close(() => resolve(addr.port));
-    });
-  });
-}
 
 /** True once something on the port speaks SSH (sends an "SSH-2.0" banner). */
 function sshBanner(port: number): Promise<boolean> {
@@ -62,17 +43,6 @@ function keygen(file: string): void {
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", path.basename(file), "-f", file], { stdio: "pipe" });
 }
 
-async function expectRejects(p: Promise<unknown>): Promise<EtcdStandbyError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).to.be.instanceOf(EtcdStandbyError);
-    if (process.env.SHOW_ERRORS) console.log(`      [${(e as EtcdStandbyError).code}] ${(e as Error).message}`);
-    return e as EtcdStandbyError;
-  }
-  throw new Error("expected the promise to reject");
-}
-
 describe("connection/ssh against a real sshd (loopback)", function () {
   this.timeout(240_000);
 
@@ -86,7 +56,7 @@ describe("connection/ssh against a real sshd (loopback)", function () {
 
   before(async function () {
     // openssh-server may still be installing in the background.
-    await waitFor(`${SSHD} to be installed`, 200_000, () => fs.existsSync(SSHD));
+    await waitFor(() => fs.existsSync(SSHD), { what: `${SSHD} to be installed`, timeoutMs: 200_000, stopOnError: true });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "etcd-standby-ssh-"));
     keygen(path.join(dir, "host_ed25519"));
     keygen(path.join(dir, "user_ed25519"));
@@ -117,10 +87,10 @@ describe("connection/ssh against a real sshd (loopback)", function () {
     sshd = spawn(SSHD, ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: ["ignore", "pipe", "pipe"] });
     sshd.stdout?.on("data", (d: Buffer) => (log += d.toString()));
     sshd.stderr?.on("data", (d: Buffer) => (log += d.toString()));
-    await waitFor("sshd to listen", 30_000, async () => {
+    await waitFor(async () => {
       if (sshd?.exitCode !== null) throw new Error(`sshd exited early:\n${log.slice(-3000)}`);
       return sshBanner(port);
-    });
+    }, { what: "sshd to listen", timeoutMs: 30_000, stopOnError: true });
     host = {
       host: "127.0.0.1",
       port,
@@ -153,7 +123,7 @@ describe("connection/ssh against a real sshd (loopback)", function () {
       expect(r.code).to.equal(3);
       expect(r.stdout).to.equal("out\n");
       expect(r.stderr).to.equal("oops\n");
-      const e = await expectRejects(s.run(["sh", "-c", "echo broken >&2; exit 4"]));
+      const e = await standbyRejection(s.run(["sh", "-c", "echo broken >&2; exit 4"]));
       expect(e.code).to.equal("RemoteCommandFailed");
       expect(e.message).to.include("status 4").and.include("broken");
       expect(e.host).to.include("127.0.0.1");
@@ -192,7 +162,7 @@ describe("connection/ssh against a real sshd (loopback)", function () {
   it("refuses a wrong pinned host key with HostKeyMismatch and runs nothing", async () => {
     const marker = path.join(dir, "marker-mismatch");
     let called = false;
-    const e = await expectRejects(
+    const e = await standbyRejection(
       withSsh({ ...host, hostPublicKey: otherPub }, async (s) => {
         called = true;
         return s.run(["touch", marker]);
@@ -213,7 +183,7 @@ describe("connection/ssh against a real sshd (loopback)", function () {
   it("refuses to connect when no host key is pinned, unless insecureIgnoreHostKey", async () => {
     const marker = path.join(dir, "marker-unpinned");
     const unpinned: HostConnectionArgs = { ...host, hostPublicKey: undefined };
-    const e = await expectRejects(withSsh(unpinned, (s) => s.run(["touch", marker])));
+    const e = await standbyRejection(withSsh(unpinned, (s) => s.run(["touch", marker])));
     expect(e.code).to.equal("InvalidInput");
     expect(e.nextStep).to.include("ssh-keyscan -t ed25519 127.0.0.1");
     expect(fs.existsSync(marker)).to.equal(false);
@@ -225,30 +195,30 @@ describe("connection/ssh against a real sshd (loopback)", function () {
     const sleeping = (): boolean =>
       execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").some((l) => l.trim() === "sleep 37");
     expect(sleeping()).to.equal(false);
-    const e = await expectRejects(withSsh(host, (s) => s.run(["sleep", "37"], { timeoutMs: 1000 })));
+    const e = await standbyRejection(withSsh(host, (s) => s.run(["sleep", "37"], { timeoutMs: 1000 })));
     expect(e.code).to.equal("Timeout");
     expect(e.message).to.include("sleep");
-    await waitFor("the timed-out remote command to be gone", 5000, () => !sleeping());
+    await waitFor(() => !sleeping(), { what: "the timed-out remote command to be gone", timeoutMs: 5000, stopOnError: true });
   });
 
   it("refuses an unauthorised user key without leaking it", async () => {
     const otherKey = fs.readFileSync(path.join(dir, "other_ed25519"), "utf8");
-    const e = await expectRejects(withSsh({ ...host, privateKey: otherKey }, (s) => s.run(["true"])));
+    const e = await standbyRejection(withSsh({ ...host, privateKey: otherKey }, (s) => s.run(["true"])));
     expect(e.code).to.equal("Refused");
     expect(e.message).not.to.include("PRIVATE KEY");
     for (const line of otherKey.split("\n").filter((l) => l && !l.startsWith("-----"))) expect(e.message).not.to.include(line);
   });
 
   it("reports a closed port as unreachable", async () => {
-    const e = await expectRejects(withSsh({ ...host, port: await freePort() }, (s) => s.run(["true"])));
+    const e = await standbyRejection(withSsh({ ...host, port: await freePort() }, (s) => s.run(["true"])));
     expect(e.code).to.equal("Unreachable");
   });
 
   it("rejects invalid settings before connecting", async () => {
-    const e = await expectRejects(withSsh({ ...host, host: "127.0.0.1; rm -rf /", user: "$(id)" }, (s) => s.run(["true"])));
+    const e = await standbyRejection(withSsh({ ...host, host: "127.0.0.1; rm -rf /", user: "$(id)" }, (s) => s.run(["true"])));
     expect(e.code).to.equal("InvalidInput");
     expect(e.message).to.include("host").and.include("user");
-    const bad = await expectRejects(withSsh({ ...host, privateKey: "not a key" }, (s) => s.run(["true"])));
+    const bad = await standbyRejection(withSsh({ ...host, privateKey: "not a key" }, (s) => s.run(["true"])));
     expect(bad.code).to.equal("InvalidInput");
   });
 
@@ -342,7 +312,7 @@ describe("connection/ssh against a real sshd (loopback)", function () {
       fs.rmSync(argvLog, { force: true });
       await withSsh({ ...host, dockerCommand: [fake] }, async (s) => {
         expect(await setRestartPolicy(s, "etcd", "no")).to.equal(true);
-        const e = await expectRejects(setRestartPolicy(s, "etcd", "sometimes" as RestartPolicy));
+        const e = await standbyRejection(setRestartPolicy(s, "etcd", "sometimes" as RestartPolicy));
         expect(e.code).to.equal("InvalidInput");
       });
       expect(calls()).to.deep.equal([["update", "--restart", "no", "etcd"]]);
@@ -351,9 +321,9 @@ describe("connection/ssh against a real sshd (loopback)", function () {
     it("runs nothing when a name is invalid", async () => {
       fs.rmSync(argvLog, { force: true });
       await withSsh({ ...host, dockerCommand: [fake] }, async (s) => {
-        const e = await expectRejects(removeContainer(s, "etcd; touch /tmp/pwned"));
+        const e = await standbyRejection(removeContainer(s, "etcd; touch /tmp/pwned"));
         expect(e.code).to.equal("InvalidInput");
-        const e2 = await expectRejects(
+        const e2 = await standbyRejection(
           runContainer(s, { name: "ok", image: "$(reboot)", network: "host", volumes: [{ host: "../etc", container: "/x" }], command: [] }),
         );
         expect(e2.code).to.equal("InvalidInput");

@@ -16,15 +16,14 @@ import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { provider as drill } from "../../provider/impl/restoreDrill";
+import { sleep } from "../../provider/lib/time";
 import { pacedWriter } from "../../scripts/bench/traffic";
-import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
+import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
 import { loadKubeShaped } from "../support/load";
-import { describe as describeSandbox, endpointStatuses, memberList, sandbox, ssh } from "../support/sandbox";
+import { endpointStatuses, freshSandbox, memberList, sandbox, ssh } from "../support/sandbox";
 import type { CtlMember, SandboxDescription } from "../support/sandbox";
 import { rejection, waitFor } from "../support/wait";
 
-const M3 = "https://10.250.0.103:2380";
-const M3_CLIENT = "https://10.250.0.103:2379";
 const LEARNER = "learner-master3";
 const BROKEN_IMAGE = "etcd-standby-test/no-etcdctl:v3.5";
 
@@ -68,15 +67,12 @@ describe("EtcdRestoreDrill: a DR drill without an outage on the live sandbox", f
   }
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"]);
-    d = describeSandbox();
+    d = await freshSandbox();
     voters = voterEndpoints(d, ["master3"]);
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
     // The seed's learner-standby: master3's voter out, its RKE containers gone, a 3.5 learner in.
     await removal.create({ cluster: clusterProps(d), memberName: "etcd-master3", peerURL: M3 });
     await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, voters) });
-    await learner.create({ cluster: clusterProps(d, voters), host: hostProps(d, "master3"), memberName: LEARNER, peerURL: M3, clientURL: M3_CLIENT, image: d.etcd.images["v3.5"], timeoutMs: 120_000 });
+    await learner.create(learnerInputs(d, { memberName: LEARNER }));
     // Some Kubernetes-shaped data (about 8 MB), so the db is not trivial.
     const load = await loadKubeShaped({ endpoints: voters, caFile: d.etcd.caFile, certFile: d.etcd.certFile, keyFile: d.etcd.keyFile }, 8 * 1024 * 1024, { tag: "base", concurrency: 16 });
     report.baseKeys = load.keys;
@@ -120,7 +116,7 @@ describe("EtcdRestoreDrill: a DR drill without an outage on the live sandbox", f
       report.learnerLagRightAfter = lagNow.lag;
       expect(lagNow.isLearner).to.equal(true);
       expect(lagNow.lag).to.be.at.most(400);
-      await new Promise((res) => setTimeout(res, 1000));
+      await sleep(1000);
     } finally {
       await writer.stop();
     }

@@ -7,10 +7,8 @@
  */
 import { expect } from "chai";
 import * as fs from "fs";
-import * as path from "path";
-import { backendText, makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
-import { describe as describeSandbox, etcdctl, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
-import { waitFor } from "../support/wait";
+import { backendText, initSandboxStack, programWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
+import { etcdctl, freshSandbox, memberList, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 
 const PROGRAM = `
 const fs = require("fs");
@@ -46,22 +44,12 @@ describe("resources under the real Pulumi engine (pulumi up / refresh / destroy)
   let sshKey: string;
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"]);
-    d = describeSandbox();
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
-    ws = makeWorkspace("resources");
-    fs.writeFileSync(path.join(ws.dir, "Pulumi.yaml"), "name: esb-resources\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\n");
-    fs.writeFileSync(path.join(ws.dir, "package.json"), JSON.stringify({ name: "esb-resources", private: true }));
-    fs.writeFileSync(path.join(ws.dir, "index.js"), PROGRAM);
+    d = await freshSandbox();
     // The provider loads its implementation from dist/ under the project root.
-    fs.symlinkSync(path.join(ROOT, "dist"), path.join(ws.dir, "dist"), "dir");
+    ws = programWorkspace("resources", PROGRAM, { linkDist: true });
     etcdKey = fs.readFileSync(d.etcd.keyFile, "utf8");
     sshKey = fs.readFileSync(d.ssh.privateKeyFile, "utf8");
-    await pulumi(ws, ["stack", "init", "test"]);
-    await pulumi(ws, ["config", "set", "sandbox", path.join(d.dir, "sandbox.json")]);
-    await pulumi(ws, ["config", "set", "--secret", "etcdKey"], { input: etcdKey });
-    await pulumi(ws, ["config", "set", "--secret", "sshKey"], { input: sshKey });
+    await initSandboxStack(ws, d);
   });
   after(async () => {
     removeWorkspace(ws);

@@ -11,8 +11,7 @@
  * provider's own code. Run it under `flock /tmp/esb-sandbox.lock`.
  */
 import { expect } from "chai";
-import { Etcd3 } from "etcd3";
-import * as fs from "fs";
+import type { Etcd3 } from "etcd3";
 import type { Props } from "../../provider/impl/common";
 import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as kubeRestart } from "../../provider/impl/kubeComponentsRestart";
@@ -20,30 +19,14 @@ import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { provider as restore } from "../../provider/impl/standaloneRestore";
 import { provider as fence } from "../../provider/impl/siteFence";
-import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
-import { describe as describeSandbox, etcdctl, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
+import { sleep } from "../../provider/lib/time";
+import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
+import { client } from "../support/load";
+import { containerNames, endpointStatus, etcdctl, freshSandbox, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 import { rejection as rejects, waitFor } from "../support/wait";
 
-const M3 = "https://10.250.0.103:2380";
-const M3_CLIENT = "https://10.250.0.103:2379";
 const KUBE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"];
 const POD_PREFIX = "/registry/pods/default/";
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface CtlStatus {
-  header: { cluster_id: string; member_id: string; revision: number };
-  leader: string;
-  raftIndex: number;
-  raftAppliedIndex: number;
-  isLearner?: boolean;
-  version: string;
-}
-
-async function endpointStatus(d: SandboxDescription, endpoint: string): Promise<CtlStatus> {
-  const r = await etcdctl(d, [`--endpoints=${endpoint}`, "endpoint", "status", "-w", "json"]);
-  return parseEtcdctlJson<Array<{ Status: CtlStatus }>>(r.stdout)[0].Status;
-}
 
 /** Keys under a prefix (serializable read), decoded. */
 async function keysUnder(d: SandboxDescription, endpoint: string, prefix: string): Promise<Set<string>> {
@@ -76,11 +59,6 @@ async function dockerView(d: SandboxDescription, host: string, name: string): Pr
   return { exists: true, image, running: st.Running, restartPolicy: (JSON.parse(policy) as { Name: string }).Name, startedAt: st.StartedAt, labels: (JSON.parse(labels) as Record<string, string> | null) ?? {} };
 }
 
-async function containers(d: SandboxDescription, host: string): Promise<string[]> {
-  const r = await ssh(d, host, "docker ps -a --format '{{.Names}}'");
-  return r.stdout.split("\n").filter(Boolean).sort();
-}
-
 /** A fingerprint of every file in the learner's data dir (names and contents). */
 async function dataDirFingerprint(d: SandboxDescription): Promise<string> {
   const r = await ssh(d, "master3", "cd /var/lib/etcd && find . -type f | sort | xargs sha256sum | sha256sum | cut -d' ' -f1");
@@ -101,10 +79,7 @@ class Workload {
   private readonly client: Etcd3;
 
   constructor(d: SandboxDescription) {
-    this.client = new Etcd3({
-      hosts: voterEndpoints(d, ["master3"]),
-      credentials: { rootCertificate: fs.readFileSync(d.etcd.caFile), certChain: fs.readFileSync(d.etcd.certFile), privateKey: fs.readFileSync(d.etcd.keyFile) },
-    });
+    this.client = client({ endpoints: voterEndpoints(d, ["master3"]), caFile: d.etcd.caFile, certFile: d.etcd.certFile, keyFile: d.etcd.keyFile });
   }
 
   private async putOne(): Promise<void> {
@@ -164,23 +139,12 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
   });
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"]);
-    d = describeSandbox();
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
+    d = await freshSandbox();
     await etcdctl(d, [`--endpoints=${d.etcd.endpoints[0]}`, "put", "/registry/namespaces/default", '{"kind":"Namespace","metadata":{"name":"default"}}']);
     // The seed, as resources.test.ts walks it: master3's voter out, its RKE containers gone, a 3.5 learner in.
     await removal.create({ cluster: clusterProps(d), memberName: "etcd-master3" });
     await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, voterEndpoints(d, ["master3"])) });
-    await learner.create({
-      cluster: clusterProps(d, voterEndpoints(d, ["master3"])),
-      host: hostProps(d, "master3"),
-      memberName: "learner1",
-      peerURL: M3,
-      clientURL: M3_CLIENT,
-      image: d.etcd.images["v3.5"],
-      timeoutMs: 120_000,
-    });
+    await learner.create(learnerInputs(d));
   });
 
   after(async () => {
@@ -198,7 +162,7 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     const l = await dockerView(d, "master3", "etcd-learner");
     expect(l.running).to.equal(true);
     expect(l.restartPolicy).to.equal("always");
-    expect(await containers(d, "master3")).to.not.include("etcd");
+    expect(await containerNames(d, "master3")).to.not.include("etcd");
     const left = await ssh(d, "master3", "ls -d /var/lib/etcd-restored* 2>/dev/null | wc -l");
     expect(left.stdout.trim()).to.equal("0");
     const members = await memberList(d, voterEndpoints(d, ["master3"]));
@@ -359,7 +323,7 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     expect(etcd.labels["io.etcd-standby.resource"]).to.equal("EtcdStandaloneRestore");
     const l = await dockerView(d, "master3", "etcd-learner");
     expect([l.exists, l.running, l.restartPolicy]).to.deep.equal([true, false, "no"]);
-    expect((await containers(d, "master3")).filter((c) => c.startsWith("etcd-failed-"))).to.have.length(1);
+    expect((await containerNames(d, "master3")).filter((c) => c.startsWith("etcd-failed-"))).to.have.length(1);
     expect(await dataDirFingerprint(d)).to.equal(fingerprint);
   });
 

@@ -22,15 +22,14 @@ import type { ProviderImpl, Props } from "../../provider/impl/common";
 import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
-import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
+import { sleep } from "../../provider/lib/time";
+import { clusterProps, hostProps, learnerInputs as masterLearnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
 import { client, loadKubeShaped } from "../support/load";
 import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
-import { describe as describeSandbox, endpointStatuses, endpointsHealthy, etcdctl, host, memberList, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
+import { endpointStatuses, endpointsHealthy, etcdctl, freshSandbox, host, memberList, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
 import type { CtlMember } from "../support/sandbox";
 import { rejection as rejects, waitFor } from "../support/wait";
 
-const M3 = "https://10.250.0.103:2380";
-const M3_CLIENT = "https://10.250.0.103:2379";
 const LEDGER = "/registry/faults/";
 
 // ------------------------------------------------------------ helpers ----
@@ -178,7 +177,7 @@ class Ledger {
           ok++;
         } catch {
           failed++;
-          await new Promise((r) => setTimeout(r, 100));
+          await sleep(100);
         }
       }
     })();
@@ -224,16 +223,7 @@ describe("fault injection on the live sandbox", function () {
   const siteA = (): string[] => voterEndpoints(d, ["master3"]);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "esb-faults-"));
 
-  const learnerInputs = (overrides: Props = {}): Props => ({
-    cluster: clusterProps(d, siteA()),
-    host: hostProps(d, "master3"),
-    memberName: "learner1",
-    peerURL: M3,
-    clientURL: M3_CLIENT,
-    image: d.etcd.images["v3.5"],
-    timeoutMs: 120_000,
-    ...overrides,
-  });
+  const learnerInputs = (overrides: Props = {}): Props => masterLearnerInputs(d, overrides);
 
   /**
    * The settled-cluster checks every case ends with: every member started
@@ -287,11 +277,8 @@ describe("fault injection on the live sandbox", function () {
   }
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"]);
-    d = describeSandbox();
+    d = await freshSandbox();
     ledger = new Ledger(d);
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
     await waitFor(() => endpointsHealthy(d, d.etcd.endpoints), { timeoutMs: 60_000, what: "four healthy voters" });
   });
   after(async () => {

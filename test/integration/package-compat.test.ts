@@ -25,9 +25,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { run } from "../support/exec";
-import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
-import { describe as describeSandbox, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
-import { waitFor } from "../support/wait";
+import { initSandboxStack, programWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
+import { freshSandbox, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 
 /**
  * The newest commit whose facade still searches the file system for
@@ -181,18 +180,10 @@ for (const base of BASES) {
     before(async () => {
       scratch = fs.mkdtempSync(path.join(os.tmpdir(), "esb-compat-base-"));
       old = await buildBase(base, scratch);
-      await sandbox(["down"]);
-      await sandbox(["up"]);
-      d = describeSandbox();
-      await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
-      ws = makeWorkspace("compat");
-      fs.writeFileSync(path.join(ws.dir, "Pulumi.yaml"), "name: esb-compat\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\n");
-      fs.writeFileSync(path.join(ws.dir, "package.json"), JSON.stringify({ name: "esb-compat", private: true }));
-      fs.writeFileSync(path.join(ws.dir, "index.js"), PROGRAM);
+      d = await freshSandbox();
+      ws = programWorkspace("compat", PROGRAM);
       fs.writeFileSync(path.join(ws.dir, "inputs.json"), JSON.stringify(programInputs(d)));
-      await pulumi(ws, ["stack", "init", "test"]);
-      await pulumi(ws, ["config", "set", "--secret", "etcdKey"], { input: fs.readFileSync(d.etcd.keyFile, "utf8") });
-      await pulumi(ws, ["config", "set", "--secret", "sshKey"], { input: fs.readFileSync(d.ssh.privateKeyFile, "utf8") });
+      await initSandboxStack(ws, d, { sandboxConfig: false });
     });
     after(async () => {
       if (ws) removeWorkspace(ws);

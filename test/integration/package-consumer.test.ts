@@ -11,9 +11,8 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { run } from "../support/exec";
-import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
-import { describe as describeSandbox, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
-import { waitFor } from "../support/wait";
+import { initSandboxStack, makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
+import { freshSandbox, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 
 const EXAMPLE = path.join(ROOT, "examples", "consumer");
 /** The example's own files (not its node_modules, build output or a tarball left there). */
@@ -46,10 +45,7 @@ describe("etcd-standby as an installed package (examples/consumer)", function ()
   };
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"]);
-    d = describeSandbox();
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
+    d = await freshSandbox();
 
     // A scratch program folder with its own node_modules: drop the link to
     // this repo's node_modules that makeWorkspace makes.
@@ -69,10 +65,7 @@ describe("etcd-standby as an installed package (examples/consumer)", function ()
     expect(fs.lstatSync(installed).isSymbolicLink(), "installed as a copy, not a link").to.equal(false);
     await run(["npm", "run", "build"], { cwd: ws.dir, timeoutMs: 120_000 });
 
-    await pulumi(ws, ["stack", "init", "test"]);
-    await pulumi(ws, ["config", "set", "sandbox", path.join(d.dir, "sandbox.json")]);
-    await pulumi(ws, ["config", "set", "--secret", "etcdKey"], { input: fs.readFileSync(d.etcd.keyFile, "utf8") });
-    await pulumi(ws, ["config", "set", "--secret", "sshKey"], { input: fs.readFileSync(d.ssh.privateKeyFile, "utf8") });
+    await initSandboxStack(ws, d);
   });
   after(async () => {
     if (ws) removeWorkspace(ws);

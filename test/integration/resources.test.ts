@@ -6,52 +6,20 @@
  */
 import { expect } from "chai";
 import * as fs from "fs";
-import type { Props } from "../../provider/impl/common";
 import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as learner } from "../../provider/impl/learner";
 import { provider as promotion } from "../../provider/impl/learnerPromotion";
 import { provider as removal } from "../../provider/impl/memberRemoval";
-import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
-import { describe as describeSandbox, etcdctl, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
+import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
+import { containerNames, endpointStatus, etcdctl, freshSandbox, hexId, memberList, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 import { rejection as rejects, waitFor } from "../support/wait";
-
-async function containers(d: SandboxDescription, host: string): Promise<string[]> {
-  const r = await ssh(d, host, "docker ps -a --format '{{.Names}}'");
-  return r.stdout.split("\n").filter(Boolean).sort();
-}
-
-interface EndpointStatus {
-  Endpoint: string;
-  Status: { header: { member_id: string }; leader: string; raftIndex: number; raftAppliedIndex: number; isLearner?: boolean; version: string };
-}
-
-async function endpointStatus(d: SandboxDescription, endpoint: string): Promise<EndpointStatus["Status"]> {
-  const r = await etcdctl(d, [`--endpoints=${endpoint}`, "endpoint", "status", "-w", "json"]);
-  return parseEtcdctlJson<EndpointStatus[]>(r.stdout)[0].Status;
-}
 
 describe("resources against the live sandbox (the seed, step by step)", function () {
   this.timeout(600_000);
   let d: SandboxDescription;
-  const M3 = "https://10.250.0.103:2380";
-  const M3_CLIENT = "https://10.250.0.103:2379";
-
-  const learnerInputs = (overrides: Props = {}): Props => ({
-    cluster: clusterProps(d, voterEndpoints(d, ["master3"])),
-    host: hostProps(d, "master3"),
-    memberName: "learner1",
-    peerURL: M3,
-    clientURL: M3_CLIENT,
-    image: d.etcd.images["v3.5"],
-    timeoutMs: 120_000,
-    ...overrides,
-  });
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"]);
-    d = describeSandbox();
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
+    d = await freshSandbox();
     await etcdctl(d, [`--endpoints=${d.etcd.endpoints[0]}`, "put", "/registry/before/seed", "written-before"]);
   });
   after(async () => {
@@ -60,7 +28,7 @@ describe("resources against the live sandbox (the seed, step by step)", function
 
   describe("check: every problem at once, before anything runs", () => {
     it("reports a hostile container name, a bad path, a missing host key and a foreign peer URL together", async () => {
-      const r = await learner.check({}, learnerInputs({
+      const r = await learner.check({}, learnerInputs(d, {
         containerName: "etcd; rm -rf /",
         dataDir: "/var/lib/../etc",
         host: hostProps(d, "master3", { hostPublicKey: undefined }),
@@ -75,10 +43,10 @@ describe("resources against the live sandbox (the seed, step by step)", function
     });
 
     it("refuses a hostile container name in cleanup and runs nothing on the host", async () => {
-      const before = await containers(d, "master3");
+      const before = await containerNames(d, "master3");
       const r = await cleanup.check({}, { host: hostProps(d, "master3"), cluster: clusterProps(d), containers: ["etcd", "x`touch /tmp/pwned`"] });
       expect((r.failures ?? []).map((f) => f.property)).to.include("containers[1]");
-      expect(await containers(d, "master3")).to.deep.equal(before);
+      expect(await containerNames(d, "master3")).to.deep.equal(before);
       const pwned = await ssh(d, "master3", "test -e /tmp/pwned && echo yes || echo no");
       expect(pwned.stdout.trim()).to.equal("no");
     });
@@ -111,7 +79,7 @@ describe("resources against the live sandbox (the seed, step by step)", function
       const e = await rejects(cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d) }));
       expect(e.message).to.match(/refusing to clean 10\.250\.0\.103: member etcd-master3/);
       expect(e.message).to.match(/Next: remove the member first/);
-      expect(await containers(d, "master3")).to.include.members(["etcd", "etcd-rolling-snapshots"]);
+      expect(await containerNames(d, "master3")).to.include.members(["etcd", "etcd-rolling-snapshots"]);
     });
 
     it("removes master3's voter, moving leadership away from it first, and confirms it", async () => {
@@ -147,14 +115,14 @@ describe("resources against the live sandbox (the seed, step by step)", function
       const e = await rejects(cleanup.create({ host: hostProps(d, "master3", { hostPublicKey: other }), cluster: clusterProps(d, voterEndpoints(d, ["master3"])) }));
       expect(e.message).to.match(/host key/i);
       expect(e.message).to.include("SHA256:");
-      expect(await containers(d, "master3")).to.include.members(["etcd", "etcd-rolling-snapshots"]);
+      expect(await containerNames(d, "master3")).to.include.members(["etcd", "etcd-rolling-snapshots"]);
     });
 
     it("stops etcd and etcd-rolling-snapshots on master3, keeps them renamed as backups that never restart, and archives /var/lib/etcd", async () => {
       const r = await cleanup.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, voterEndpoints(d, ["master3"])), mode: "rename" });
       const renamed = r.outs.renamedContainers as Record<string, string>;
       expect(Object.keys(renamed).sort()).to.deep.equal(["etcd", "etcd-rolling-snapshots"]);
-      const left = await containers(d, "master3");
+      const left = await containerNames(d, "master3");
       expect(left).to.not.include("etcd");
       expect(left).to.not.include("etcd-rolling-snapshots");
       expect(left).to.include.members([renamed.etcd, renamed["etcd-rolling-snapshots"], "kube-apiserver"]);
@@ -177,7 +145,7 @@ describe("resources against the live sandbox (the seed, step by step)", function
       const to = (r.outs.renamedContainers as Record<string, string>).etcd;
       const st = await ssh(d, "node2", `docker inspect -f '{{.State.Status}} {{.HostConfig.RestartPolicy.Name}}' ${to}`);
       expect(st.stdout.trim()).to.equal("exited no");
-      expect(await containers(d, "node2")).to.not.include("etcd");
+      expect(await containerNames(d, "node2")).to.not.include("etcd");
       await ssh(d, "node2", `docker rm -f ${to} >/dev/null`);
     });
 
@@ -198,7 +166,7 @@ describe("resources against the live sandbox (the seed, step by step)", function
   describe("EtcdLearner", () => {
     it("refuses a learner whose peer URL is on another host: clear error, no extra member", async () => {
       const before = await memberList(d, voterEndpoints(d, ["master3"]));
-      const inputs = learnerInputs({ peerURL: "https://10.250.0.105:2380" });
+      const inputs = learnerInputs(d, { peerURL: "https://10.250.0.105:2380" });
       const c = await learner.check({}, inputs);
       expect((c.failures ?? []).map((f) => f.reason).join("\n")).to.match(/points at 10\.250\.0\.105, but the learner is started on host 10\.250\.0\.103/);
       const after = await memberList(d, voterEndpoints(d, ["master3"]));
@@ -211,25 +179,25 @@ describe("resources against the live sandbox (the seed, step by step)", function
       const node2Cert = fs.readFileSync(`${d.dir}/pki/kube-etcd-10-250-0-105.pem`, "utf8");
       await ssh(d, "master3", `cat > /tmp/wrong/cert.pem <<'EOF'\n${node2Cert}EOF\ncp /etc/kubernetes/ssl/kube-etcd-10-250-0-103-key.pem /tmp/wrong/key.pem`);
       const before = await memberList(d, voterEndpoints(d, ["master3"]));
-      const e = await rejects(learner.create(learnerInputs({ tls: { caFile: "/tmp/wrong/ca.pem", certFile: "/tmp/wrong/cert.pem", keyFile: "/tmp/wrong/key.pem" } })));
+      const e = await rejects(learner.create(learnerInputs(d, { tls: { caFile: "/tmp/wrong/ca.pem", certFile: "/tmp/wrong/cert.pem", keyFile: "/tmp/wrong/key.pem" } })));
       expect(e.message).to.match(/TLS SAN mismatch: \/tmp\/wrong\/cert\.pem on 10\.250\.0\.103 does not name 10\.250\.0\.103/);
       expect((await memberList(d, voterEndpoints(d, ["master3"]))).length).to.equal(before.length);
-      expect(await containers(d, "master3")).to.not.include("etcd-learner");
+      expect(await containerNames(d, "master3")).to.not.include("etcd-learner");
     });
 
     it("rolls back a learner that fails to start (member, container, data dir) and names the cause", async () => {
-      const e = await rejects(learner.create(learnerInputs({ extraFlags: ["--no-such-flag=1"], timeoutMs: 30_000 })));
+      const e = await rejects(learner.create(learnerInputs(d, { extraFlags: ["--no-such-flag=1"], timeoutMs: 30_000 })));
       expect(e.message).to.match(/learner learner1 on 10\.250\.0\.103 failed/);
       expect(e.message).to.match(/Likely cause: an etcd flag is not known/);
       expect(e.message).to.match(/From the learner's log:[\s\S]*no-such-flag/);
       expect(e.message).to.include("Rolled back");
       const members = await memberList(d, voterEndpoints(d, ["master3"]));
       expect(members.map((m) => m.name || "(unstarted)").sort()).to.deep.equal(["etcd-master1", "etcd-master2", "etcd-node1"]);
-      expect(await containers(d, "master3")).to.not.include("etcd-learner");
+      expect(await containerNames(d, "master3")).to.not.include("etcd-learner");
     });
 
     it("adds and starts a 3.5 learner on master3 that catches up with the 3.4 voters (the corrected re-run converges)", async () => {
-      const r = await learner.create(learnerInputs());
+      const r = await learner.create(learnerInputs(d));
       expect(r.outs.isLearner).to.equal(true);
       expect(r.outs.started).to.equal(true);
       // Independent checks: etcdctl member list and endpoint status, docker over ssh.
@@ -237,7 +205,7 @@ describe("resources against the live sandbox (the seed, step by step)", function
       const l = members.find((m) => m.name === "learner1");
       expect(l?.isLearner).to.equal(true);
       expect(l?.peerURLs).to.deep.equal([M3]);
-      expect(await containers(d, "master3")).to.include("etcd-learner");
+      expect(await containerNames(d, "master3")).to.include("etcd-learner");
       const st = await waitFor(async () => {
         const [mine, leader] = await Promise.all([endpointStatus(d, M3_CLIENT), endpointStatus(d, d.etcd.endpoints[0])]);
         return mine.raftAppliedIndex === leader.raftAppliedIndex ? mine : undefined;
@@ -251,8 +219,8 @@ describe("resources against the live sandbox (the seed, step by step)", function
     it("an update of its flags restarts the container on the same data dir and waits for catch-up", async () => {
       const before = await memberList(d, voterEndpoints(d, ["master3"]));
       const id = before.find((m) => m.name === "learner1")?.ID;
-      const olds = { ...learnerInputs(), memberId: id };
-      const r = await learner.update("learner-learner1", olds, learnerInputs({ extraFlags: ["--snapshot-count=5000"] }));
+      const olds = { ...learnerInputs(d), memberId: id };
+      const r = await learner.update("learner-learner1", olds, learnerInputs(d, { extraFlags: ["--snapshot-count=5000"] }));
       expect(r.outs.started).to.equal(true);
       const args = await ssh(d, "master3", "docker inspect -f '{{json .Args}}' etcd-learner");
       expect(args.stdout).to.include("--snapshot-count=5000");
@@ -262,13 +230,13 @@ describe("resources against the live sandbox (the seed, step by step)", function
     });
 
     it("read reports the learner's state; a second create is refused while the slot is taken", async () => {
-      const read = await learner.read("learner-learner1", learnerInputs());
+      const read = await learner.read("learner-learner1", learnerInputs(d));
       expect(read.props.present).to.equal(true);
       expect(read.props.isLearner).to.equal(true);
       expect(read.props.containerRunning).to.equal(true);
       expect(read.props.lag).to.be.within(0, 100);
       expect(String(read.props.version)).to.match(/^3\.5\./);
-      const e = await rejects(learner.create(learnerInputs({ memberName: "learner2", peerURL: "https://10.250.0.105:2380", clientURL: "https://10.250.0.105:2379", host: hostProps(d, "node2") })));
+      const e = await rejects(learner.create(learnerInputs(d, { memberName: "learner2", peerURL: "https://10.250.0.105:2380", clientURL: "https://10.250.0.105:2379", host: hostProps(d, "node2") })));
       expect(e.message).to.match(/already has 1 learner.*at most 1/);
     });
   });
@@ -284,10 +252,10 @@ describe("resources against the live sandbox (the seed, step by step)", function
     });
 
     it("deleting the learner resource of a voter checks quorum, then removes it and its container", async () => {
-      await learner.delete("learner-learner1", learnerInputs());
+      await learner.delete("learner-learner1", learnerInputs(d));
       const members = await memberList(d, voterEndpoints(d, ["master3"]));
       expect(members.map((m) => m.name).sort()).to.deep.equal(["etcd-master1", "etcd-master2", "etcd-node1"]);
-      expect(await containers(d, "master3")).to.not.include("etcd-learner");
+      expect(await containerNames(d, "master3")).to.not.include("etcd-learner");
       const got = await etcdctl(d, [`--endpoints=${d.etcd.endpoints[0]}`, "get", "/registry/before/seed", "--print-value-only"]);
       expect(got.stdout.trim()).to.equal("written-before");
     });

@@ -13,12 +13,10 @@ import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { provider as restore } from "../../provider/impl/standaloneRestore";
-import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
-import { describe as describeSandbox, endpointsHealthy, etcdctl, memberList, sandbox, SandboxDescription, ssh } from "../support/sandbox";
+import { sleep } from "../../provider/lib/time";
+import { clusterProps, hostProps, learnerInputs as masterLearnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
+import { endpointsHealthy, etcdctl, freshSandbox, memberList, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 import { rejection, waitFor } from "../support/wait";
-
-const M3 = "https://10.250.0.103:2380";
-const M3_CLIENT = "https://10.250.0.103:2379";
 
 /** What a refusal must leave exactly as it was: members, containers (name, image, state) and the data dir's listing. */
 async function world(d: SandboxDescription, hosts: string[]): Promise<string> {
@@ -35,22 +33,10 @@ describe("safety: every destructive step proves its target (ordered)", function 
   this.timeout(900_000);
   let d: SandboxDescription;
   const voters = (): string[] => voterEndpoints(d, ["master3"]);
-  const learnerInputs = (overrides: Props = {}): Props => ({
-    cluster: clusterProps(d, voters()),
-    host: hostProps(d, "master3"),
-    memberName: "learner-master3",
-    peerURL: M3,
-    clientURL: M3_CLIENT,
-    image: d.etcd.images["v3.5"],
-    timeoutMs: 120_000,
-    ...overrides,
-  });
+  const learnerInputs = (overrides: Props = {}): Props => masterLearnerInputs(d, { memberName: "learner-master3", ...overrides });
 
   before(async () => {
-    await sandbox(["down"]);
-    await sandbox(["up"], 300_000, { ETCD_STANDBY_ETCD_DISKS: "master3" });
-    d = describeSandbox();
-    await waitFor(async () => (await memberList(d)).every((m) => m.name !== ""), { timeoutMs: 60_000, what: "four started voters" });
+    d = await freshSandbox({ ETCD_STANDBY_ETCD_DISKS: "master3" });
   });
   after(async () => {
     await sandbox(["down"]);
@@ -138,7 +124,7 @@ describe("safety: every destructive step proves its target (ordered)", function 
     expect(await world(d, ["master3"])).to.equal(before);
     for (let end = Date.now() + 30_000; Date.now() < end;) {
       expect(await endpointsHealthy(d, voters()), "every voter healthy").to.equal(true);
-      await new Promise((r) => setTimeout(r, 2000));
+      await sleep(2000);
     }
   });
 

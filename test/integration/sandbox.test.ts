@@ -1,7 +1,8 @@
 /**
  * The two-site sandbox itself: up, four healthy voters over mTLS, RKE's
  * containers seen over SSH on every host, latency between the sites, a power
- * cut of site A, power back on, and a teardown that leaves nothing behind. Checked with etcdctl,
+ * cut of site A (refused at once, or silent with --blackhole), power back on,
+ * and a teardown that leaves nothing behind. Checked with etcdctl, curl,
  * OpenSSH and the kernel's own listings, not with the project's code.
  */
 import { expect } from "chai";
@@ -41,6 +42,27 @@ async function statusWallMsFrom(d: SandboxDescription, netns: string, endpoint: 
     "--dial-timeout=5s", "--command-timeout=10s", `--endpoints=${endpoint}`, "endpoint", "status",
   ], { env: { ...process.env, ETCDCTL_API: "3" } });
   return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+/**
+ * `curl` of an etcd URL with the sandbox's client certificate, from inside a
+ * host's network namespace (or from the management address, the machine's
+ * own), with a deadline of `maxTimeS`: its exit code (0 answered, 7 refused,
+ * 28 timed out), how long it took, what it said.
+ */
+async function curlFrom(d: SandboxDescription, netns: string | undefined, url: string, maxTimeS: number): Promise<{ code: number; ms: number; said: string }> {
+  const inNs = netns ? ["nsenter", `--net=/var/run/netns/${netns}`, "--"] : [];
+  const t0 = Date.now();
+  const r = await run([...inNs, "curl", "-sS", "--max-time", String(maxTimeS), "--cacert", d.etcd.caFile, "--cert", d.etcd.certFile, "--key", d.etcd.keyFile, url],
+    { allowFailure: true, timeoutMs: (maxTimeS + 10) * 1000 });
+  return { code: r.code, ms: Date.now() - t0, said: `${r.stdout}${r.stderr}`.trim() };
+}
+
+/** A bare TCP connect from a host's network namespace, given up after `secs`: 0 connected, 1 refused, 124 still waiting. */
+async function tcpConnectFrom(netns: string, address: string, port: number, secs: number): Promise<number> {
+  const r = await run(["nsenter", `--net=/var/run/netns/${netns}`, "--", "timeout", String(secs), "bash", "-c", `</dev/tcp/${address}/${port}`],
+    { allowFailure: true, timeoutMs: (secs + 10) * 1000 });
+  return r.code;
 }
 
 async function leftovers(): Promise<string[]> {
@@ -191,6 +213,10 @@ describe("sandbox: the seed's two-site RKE cluster on one machine", function () 
     expect(st.stdout).to.include("\"member_id\"");
     const ssh1 = await ssh(d, "master1", "true", { allowFailure: true });
     expect(ssh1.code).to.not.equal(0);
+    // The namespaces' kernels live on: a site-A address refuses at once (TCP reset), it does not go silent.
+    const refused = await curlFrom(d, "esb-master3", "https://10.250.0.101:2379/health", 3);
+    expect(refused.code, `curl from master3: ${refused.said}`).to.equal(7);
+    expect(refused.ms).to.be.below(1000);
 
     await sandbox(["power-on", "A"]);
     const healthy = await waitFor(async () => {
@@ -203,6 +229,39 @@ describe("sandbox: the seed's two-site RKE cluster on one machine", function () 
     // RKE's containers come back by their restart policy, kube-apiserver too.
     await waitFor(async () => (await ssh(d, "master1", "docker inspect -f '{{.State.Running}}' kube-apiserver", { allowFailure: true })).stdout.trim() === "true",
       { timeoutMs: 60_000, what: "master1's kube-apiserver running again after power-on" });
+  });
+
+  it("power-off A --blackhole kills site A and silences its addresses (callers time out, nothing refuses); power-on A lifts it", async () => {
+    const siteA = d.hosts.filter((h) => h.site === "A");
+    await sandbox(["power-off", "A", "--blackhole"]);
+    for (const h of siteA) {
+      const pids = await run(["ip", "netns", "pids", h.netns]);
+      expect(pids.stdout.trim(), `${h.name} processes`).to.equal("");
+    }
+    const m3 = await ssh(d, "master3", "docker inspect -f '{{.State.Running}}' etcd");
+    expect(m3.stdout.trim(), "master3's etcd").to.equal("true");
+    // From site B and from the management address (where pulumi runs): no reset, no ICMP, only the caller's own deadline.
+    for (const [from, url] of [["esb-master3", "https://10.250.0.101:2379/health"], ["esb-node2", "https://10.250.0.102:2379/health"], [undefined, "https://10.250.0.104:2379/health"]] as const) {
+      const r = await curlFrom(d, from, url, 2);
+      expect(r.code, `curl ${url} from ${from ?? "the management address"}: ${r.said}`).to.equal(28);
+      expect(r.ms, `curl ${url} from ${from ?? "the management address"}`).to.be.at.least(1900);
+    }
+    expect(await tcpConnectFrom("esb-master3", "10.250.0.101", 22, 2), "master1's sshd from master3: still connecting when given up").to.equal(124);
+    expect(await tcpConnectFrom("esb-master3", "10.250.0.102", 2380, 2), "master2's peer port from master3").to.equal(124);
+    // Inside site B nothing changes: master3 answers at once.
+    const b = await curlFrom(d, "esb-node2", "https://10.250.0.103:2379/health", 5);
+    expect(b.code, `master3 from node2: ${b.said}`).to.equal(0);
+    expect((await sandbox(["status"])).stdout).to.include("master1 is blackholed");
+
+    await sandbox(["power-on", "A"]);
+    await waitFor(async () => (await healthyEndpoints(d, d.etcd.endpoints)).length === 4, { timeoutMs: 120_000, what: "all four endpoints healthy after power-on of a blackholed site" });
+    const back = await curlFrom(d, "esb-master3", "https://10.250.0.101:2379/health", 5);
+    expect(back.code, `master1 from master3 after power-on: ${back.said}`).to.equal(0);
+    for (const h of siteA) {
+      const rules = await run(["nsenter", `--net=/var/run/netns/${h.netns}`, "--", "iptables", "-S"]);
+      expect(rules.stdout, `${h.name}'s rules after power-on`).to.not.include("ESB-BLACKHOLE");
+    }
+    expect((await sandbox(["status"])).stdout).to.not.include("blackholed");
   });
 
   it("up twice is harmless", async () => {

@@ -51,11 +51,13 @@ describe("stack program on the sandbox (real engine)", function () {
     const r = await pulumi(ws, ["preview", "--diff", "--stack", "sandbox"]);
     transcript.text += r.stdout;
     const creates = [...r.stdout.matchAll(/\+ pulumi-nodejs:dynamic\/etcdstandby:(\w+): \(create\)/g)].map((m) => m[1]);
-    expect(creates).to.deep.equal(["EtcdMemberRemoval", "RkeContainerCleanup", "EtcdLearner"]);
+    // every kube-apiserver at the voters first (site B's, then site A's, one at a time), then the seed's three steps
+    expect(creates).to.deep.equal(["RkeContainerRepoint", "RkeContainerRepoint", "RkeContainerRepoint", "EtcdMemberRemoval", "RkeContainerCleanup", "EtcdLearner"]);
+    expect([...r.stdout.matchAll(/urn=urn:pulumi:sandbox::etcd-standby::pulumi-nodejs:dynamic\/etcdstandby:RkeContainerRepoint::(\S+)\]/g)].map((m) => m[1])).to.deep.equal(["repoint-apiserver-master3", "repoint-apiserver-master1", "repoint-apiserver-master2"]);
     expect(r.stdout).to.include('memberName: "etcd-master3"');
     expect(r.stdout).to.include('memberName   : "learner-master3"');
-    // the three resources, plus the stack itself on its first update
-    expect(r.stdout).to.match(/\+ 4 to create/);
+    // the six resources, plus the stack itself on its first update
+    expect(r.stdout).to.match(/\+ 7 to create/);
   });
 
   it("up converges to learner-standby: three voters and a started learner on master3", async () => {

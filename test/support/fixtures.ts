@@ -1,34 +1,25 @@
-/** Connection props for the provider implementations, built from the sandbox description. */
-import * as fs from "fs";
+/** Connection props for the provider implementations: the shared module (support/fixtures.ts), and the learner on master3 the suites create. */
 import type { Props } from "../../provider/impl/common";
-import { host as hostOf } from "./sandbox";
-import type { SandboxDescription } from "./sandbox";
+import { clusterProps, hostProps, voterEndpoints } from "../../support/fixtures";
+import type { SandboxDescription } from "../../support/sandbox";
 
-/** The cluster connection as the provider receives it (plain values). */
-export function clusterProps(d: SandboxDescription, endpoints = d.etcd.endpoints): Props {
-  return {
-    endpoints,
-    caPem: fs.readFileSync(d.etcd.caFile, "utf8"),
-    certPem: fs.readFileSync(d.etcd.certFile, "utf8"),
-    keyPem: fs.readFileSync(d.etcd.keyFile, "utf8"),
-    timeoutMs: 5000,
-  };
-}
+export * from "../../support/fixtures";
 
-/** The host connection for a sandbox host, its host key pinned. */
-export function hostProps(d: SandboxDescription, name: string, overrides: Props = {}): Props {
-  const h = hostOf(d, name);
+/** master3's peer URL: where the seed's learner (site B) lives. */
+export const M3 = "https://10.250.0.103:2380";
+/** master3's client URL. */
+export const M3_CLIENT = "https://10.250.0.103:2379";
+
+/** EtcdLearner's inputs for the seed's learner on master3 (etcd 3.5, site A's voters as the cluster), then `overrides`. */
+export function learnerInputs(d: SandboxDescription, overrides: Props = {}): Props {
   return {
-    host: h.address,
-    user: d.ssh.user,
-    privateKey: fs.readFileSync(d.ssh.privateKeyFile, "utf8"),
-    hostPublicKey: h.hostPublicKey,
-    timeoutMs: 20_000,
+    cluster: clusterProps(d, voterEndpoints(d, ["master3"])),
+    host: hostProps(d, "master3"),
+    memberName: "learner1",
+    peerURL: M3,
+    clientURL: M3_CLIENT,
+    image: d.etcd.images["v3.5"],
+    timeoutMs: 120_000,
     ...overrides,
   };
-}
-
-/** The voters' client URLs, without the given hosts' (e.g. the member being removed). */
-export function voterEndpoints(d: SandboxDescription, without: string[] = []): string[] {
-  return d.hosts.filter((h) => h.roles.includes("etcd") && !without.includes(h.name)).map((h) => `https://${h.address}:2379`);
 }

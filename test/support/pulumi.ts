@@ -1,50 +1,18 @@
-/** Runs the real Pulumi CLI for tests: local file backend, passphrase secrets, never a cloud service. */
+/**
+ * Runs the real Pulumi CLI for tests: the shared module (support/pulumi.ts),
+ * and what only tests use: scratch programs and stacks on the sandbox, and the
+ * backend's text, where a secret must never appear.
+ */
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { run, RunResult } from "./exec";
-import { ROOT } from "./sandbox";
+import { makeWorkspace, pulumi } from "../../support/pulumi";
+import type { Workspace } from "../../support/pulumi";
+import { ROOT } from "../../support/sandbox";
+import type { SandboxDescription } from "../../support/sandbox";
 
+export * from "../../support/pulumi";
 /** The passphrase test stacks use for their secrets provider. */
-export const TEST_PASSPHRASE = "etcd-standby-test-passphrase";
-
-/** A scratch Pulumi workspace: a project folder and its own file:// backend. */
-export interface Workspace {
-  dir: string;
-  backend: string;
-  env: NodeJS.ProcessEnv;
-}
-
-/** Makes a scratch workspace under the OS temp folder with the repo's node_modules linked in. */
-export function makeWorkspace(prefix: string): Workspace {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `esb-${prefix}-`));
-  const backend = path.join(dir, ".state");
-  fs.mkdirSync(backend);
-  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"), "dir");
-  // Its own Pulumi home, but the machine's plugin cache: the bootstrap installs the @pulumi/command plugin there.
-  fs.mkdirSync(path.join(dir, ".pulumi-home"));
-  fs.symlinkSync(path.join(process.env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi"), "plugins"), path.join(dir, ".pulumi-home", "plugins"), "dir");
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PULUMI_BACKEND_URL: `file://${backend}`,
-    PULUMI_CONFIG_PASSPHRASE: TEST_PASSPHRASE,
-    PULUMI_SKIP_UPDATE_CHECK: "1",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_HOME: path.join(dir, ".pulumi-home"),
-  };
-  return { dir, backend, env };
-}
-
-/** Runs `pulumi ARGS` in a workspace, non-interactively. */
-export function pulumi(ws: Workspace, args: string[], opts: { allowFailure?: boolean; timeoutMs?: number; cwd?: string; input?: string } = {}): Promise<RunResult> {
-  return run(["pulumi", ...args, "--non-interactive"], {
-    cwd: opts.cwd ?? ws.dir,
-    env: ws.env,
-    allowFailure: opts.allowFailure,
-    timeoutMs: opts.timeoutMs ?? 300_000,
-    input: opts.input,
-  });
-}
+export { SCRATCH_PASSPHRASE as TEST_PASSPHRASE } from "../../support/pulumi";
 
 /** Every file of the workspace's backend, concatenated: what a secret must never appear in. */
 export function backendText(ws: Workspace): string {
@@ -60,26 +28,29 @@ export function backendText(ws: Workspace): string {
   return out.join("\n");
 }
 
-/** Removes a workspace. */
-export function removeWorkspace(ws: Workspace): void {
-  fs.rmSync(ws.dir, { recursive: true, force: true });
+/**
+ * A scratch workspace (see makeWorkspace) holding a JavaScript program:
+ * project `esb-<name>`, its package.json, `program` as index.js, and with
+ * `linkDist` this build's dist/ linked in (where the provider loads its
+ * implementation from).
+ */
+export function programWorkspace(name: string, program: string, opts: { linkDist?: boolean } = {}): Workspace {
+  const ws = makeWorkspace(name);
+  fs.writeFileSync(path.join(ws.dir, "Pulumi.yaml"), `name: esb-${name}\nruntime:\n  name: nodejs\n  options:\n    typescript: false\nmain: index.js\n`);
+  fs.writeFileSync(path.join(ws.dir, "package.json"), JSON.stringify({ name: `esb-${name}`, private: true }));
+  fs.writeFileSync(path.join(ws.dir, "index.js"), program);
+  if (opts.linkDist === true) fs.symlinkSync(path.join(ROOT, "dist"), path.join(ws.dir, "dist"), "dir");
+  return ws;
 }
 
 /**
- * A workspace holding this repo's stack program (`dist/` linked) and the
- * sandbox stack's config, with the repo's salt and key file dropped, stack
- * `sandbox` created and the sandbox's etcd client key set as a secret: what a
- * user does with `pulumi stack init` and `pulumi config set --secret`.
+ * Creates stack `test` in the workspace with the sandbox's etcd client key
+ * and SSH key as secrets (`etcdKey`, `sshKey`) and, with `sandboxConfig`
+ * (default), the path of its sandbox.json as `sandbox`.
  */
-export async function sandboxStackWorkspace(prefix: string, etcdKeyFile: string): Promise<Workspace> {
-  const ws = makeWorkspace(prefix);
-  fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(ws.dir, "Pulumi.yaml"));
-  fs.copyFileSync(path.join(ROOT, "package.json"), path.join(ws.dir, "package.json"));
-  fs.mkdirSync(path.join(ws.dir, "stacks"));
-  const cfg = fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.sandbox.yaml"), "utf8").replace(/\n    keyFile: .*\n/, "\n").replace(/^encryptionsalt: .*\n/m, "");
-  fs.writeFileSync(path.join(ws.dir, "stacks", "Pulumi.sandbox.yaml"), cfg);
-  fs.symlinkSync(path.join(ROOT, "dist"), path.join(ws.dir, "dist"), "dir");
-  await pulumi(ws, ["stack", "init", "sandbox"]);
-  await pulumi(ws, ["config", "set", "--secret", "etcdKey", "--stack", "sandbox"], { input: fs.readFileSync(etcdKeyFile, "utf8") });
-  return ws;
+export async function initSandboxStack(ws: Workspace, d: SandboxDescription, opts: { sandboxConfig?: boolean } = {}): Promise<void> {
+  await pulumi(ws, ["stack", "init", "test"]);
+  if (opts.sandboxConfig !== false) await pulumi(ws, ["config", "set", "sandbox", path.join(d.dir, "sandbox.json")]);
+  await pulumi(ws, ["config", "set", "--secret", "etcdKey"], { input: fs.readFileSync(d.etcd.keyFile, "utf8") });
+  await pulumi(ws, ["config", "set", "--secret", "sshKey"], { input: fs.readFileSync(d.ssh.privateKeyFile, "utf8") });
 }

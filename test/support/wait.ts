@@ -1,37 +1,8 @@
-/** Polling with a deadline: the only way tests wait for a condition. */
+/** Polling with a deadline (the shared module, support/wait.ts), and the rejection helpers only tests use. */
+import { expect } from "chai";
+import { EtcdStandbyError } from "../../provider/lib/errors";
 
-/** Options for {@link waitFor}. */
-export interface WaitOptions {
-  /** Give up after this many milliseconds. */
-  timeoutMs: number;
-  /** Poll interval in milliseconds (default 250). */
-  intervalMs?: number;
-  /** Says what is awaited, for the timeout error. */
-  what: string;
-}
-
-/**
- * Calls `probe` until it returns a value other than `undefined`/`false`, and
- * returns that value; throws naming `what` and the last error when the
- * deadline passes.
- */
-export async function waitFor<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, opts: WaitOptions): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() >= deadline) {
-      const why = last instanceof Error ? `: last error: ${last.message}` : "";
-      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
-  }
-}
+export * from "../../support/wait";
 
 /** The error `p` rejects with; fails the test when it succeeds instead. */
 export async function rejection(p: Promise<unknown>): Promise<Error> {
@@ -41,4 +12,12 @@ export async function rejection(p: Promise<unknown>): Promise<Error> {
     return e as Error;
   }
   throw new Error("expected a rejection, but it succeeded");
+}
+
+/** The {@link EtcdStandbyError} `p` rejects with (printed when SHOW_ERRORS is set); fails the test on any other outcome. */
+export async function standbyRejection(p: Promise<unknown>): Promise<EtcdStandbyError> {
+  const e = await rejection(p);
+  expect(e).to.be.instanceOf(EtcdStandbyError);
+  if (process.env.SHOW_ERRORS) console.log(`      [${(e as EtcdStandbyError).code}] ${e.message}`);
+  return e as EtcdStandbyError;
 }

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { changes, summarize } from "../../scripts/preview-summary";
+import { changes, MODE_NOTES, summarize } from "../../scripts/preview-summary";
 
 describe("preview summary for pull requests", () => {
   const preview = {
@@ -26,5 +26,13 @@ describe("preview summary for pull requests", () => {
     const md = summarize({ steps: [{ op: "same", urn: "a::b" }], diagnostics: [{ severity: "error", message: "the stack config has 1 problem" }] }, "staging");
     expect(md).to.include("No changes");
     expect(md).to.include("the stack config has 1 problem");
+  });
+  it("names the mode and what it converges to, for every mode the stack knows", () => {
+    for (const mode of ["learner-standby", "stretched", "failover", "rebuild", "failback"]) {
+      const md = summarize({ steps: [] }, "prod", mode);
+      expect(md).to.include(`Mode \`${mode}\`: ${MODE_NOTES[mode]}.`);
+    }
+    expect(summarize({ steps: [] }, "prod", "sideways")).to.include("not a mode this version knows");
+    expect(summarize({ steps: [] }, "prod")).to.not.include("Mode ");
   });
 });

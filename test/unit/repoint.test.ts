@@ -1,6 +1,8 @@
 /** Rewriting a container's flags and environment for its re-creation after a failover. */
 import { expect } from "chai";
+import { provider } from "../../provider/impl/containerRepoint";
 import { flagValue, repointDrift, setFlags } from "../../provider/lib/repoint";
+import { HOST_KEY, KEY } from "../support/unit";
 
 describe("repoint: flags and environment of a re-created container", () => {
   const apiserver = ["kube-apiserver", "--etcd-servers=https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379", "--secure-port", "6443", "--etcd-cafile=/etc/kubernetes/ssl/kube-ca.pem"];
@@ -16,5 +18,25 @@ describe("repoint: flags and environment of a re-created container", () => {
   it("reports what differs, flags and environment", () => {
     expect(repointDrift(apiserver, { CP_HOSTS: "10.0.0.1,10.0.0.3" }, { flags: { "etcd-servers": "https://10.0.0.3:2379" }, env: { CP_HOSTS: "10.0.0.3" } })).to.have.length(2);
     expect(repointDrift(setFlags(apiserver, { "etcd-servers": "https://10.0.0.3:2379" }), { CP_HOSTS: "10.0.0.3" }, { flags: { "etcd-servers": "https://10.0.0.3:2379" }, env: { CP_HOSTS: "10.0.0.3" } })).to.deep.equal([]);
+  });
+
+  describe("RkeContainerRepoint check and diff: readyz and restartPolicy", () => {
+    const host = { host: "10.250.0.101", user: "root", privateKey: KEY, hostPublicKey: HOST_KEY };
+    const base = { host, container: "kube-apiserver", setFlags: { "etcd-servers": "https://10.250.0.101:2379" } };
+    it("accepts RKE's defaults ({}) and a full readyz, and every docker restart policy", async () => {
+      for (const readyz of [{}, { port: 6443, caFile: "/etc/kubernetes/ssl/kube-ca.pem", certFile: "/etc/kubernetes/ssl/kube-node.pem", keyFile: "/etc/kubernetes/ssl/kube-node-key.pem", timeoutSeconds: 60 }]) {
+        expect((await provider.check({}, { ...base, readyz, restartPolicy: "always" })).failures ?? []).to.deep.equal([]);
+      }
+    });
+    it("refuses a bad port, a relative or hostile path, a timeout out of range, unknown fields and an unknown restart policy, all at once", async () => {
+      const r = await provider.check({}, { ...base, readyz: { port: 70000, caFile: "ca.pem", keyFile: "/x;rm -rf /", timeoutSeconds: 0, url: "http://x" }, restartPolicy: "sometimes" });
+      const reasons = (r.failures ?? []).map((f) => `${f.property}: ${f.reason}`).join("\n");
+      expect(reasons).to.match(/readyz\.port/).and.match(/readyz\.caFile/).and.match(/readyz\.keyFile/).and.match(/timeoutSeconds/).and.match(/unknown fields url/).and.match(/restartPolicy must be one of/);
+    });
+    it("a new restart policy or readiness check is an update, not a replacement", async () => {
+      const d = await provider.diff("x", { ...base, drift: [] }, { ...base, restartPolicy: "always", readyz: {} });
+      expect([d.changes, d.replaces]).to.deep.equal([true, []]);
+      expect((await provider.diff("x", { ...base, drift: [] }, base)).changes).to.equal(false);
+    });
   });
 });

@@ -29,33 +29,13 @@ import {
   zeroPhases,
 } from "../../provider/impl/restoreDrillSpec";
 import type { DrillObservation } from "../../provider/impl/restoreDrillSpec";
-import { parseEtcdVersion } from "../../provider/lib/versions";
-import type { EtcdVersion } from "../../provider/lib/versions";
+import { learnerRef, learnerResourceInputs, version } from "../support/unit";
 
-const v = (text: string): EtcdVersion => {
-  const p = parseEtcdVersion(text);
-  if (!p) throw new Error(`no version in ${text}`);
-  return p;
-};
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
-const HOST_KEY = `ssh-ed25519 ${Buffer.concat([u32(11), Buffer.from("ssh-ed25519"), u32(32), Buffer.alloc(32, 7)]).toString("base64")}`;
-const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-const KEY = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
-const LEARNER = { memberName: "learner-master3", peerURL: "https://10.250.0.103:2380", clientURL: "https://10.250.0.103:2379" };
+const v = version;
+const LEARNER = learnerRef("learner-master3");
 
 function inputs(overrides: Props = {}): Props {
-  return {
-    host: { host: "10.250.0.103", user: "root", privateKey: KEY, hostPublicKey: HOST_KEY },
-    cluster: { endpoints: ["https://10.250.0.101:2379", "https://10.250.0.102:2379", "https://10.250.0.104:2379"], caPem: PEM, certPem: PEM, keyPem: KEY },
-    learner: LEARNER,
-    trigger: "2026-04-01",
-    ...overrides,
-  };
+  return learnerResourceInputs(LEARNER, { trigger: "2026-04-01", ...overrides });
 }
 
 describe("EtcdRestoreDrill (pure parts)", () => {

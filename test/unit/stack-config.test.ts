@@ -33,6 +33,12 @@ describe("stack config: the two-site layout", () => {
     expect(votersOf(l).map((h) => h.name)).to.deep.equal(["master3", "master1", "master2", "node1"]);
     expect(l.warnings.join()).to.match(/rebuild gives 4 voters/);
   });
+  it("failback mode: the learner-standby layout again (site A's etcd hosts vote, master3 holds the learner); no warning", () => {
+    const l = parseLayout({ ...seed(), topology: { mode: "failback" } });
+    expect(votersOf(l).map((h) => h.name)).to.deep.equal(["master1", "master2", "node1"]);
+    expect(l.learnerHosts).to.deep.equal(["master3"]);
+    expect(l.warnings).to.deep.equal([]);
+  });
   it("accepts the seed's cluster and plans master3's learner in the seed's order", () => {
     const l = parseLayout(seed());
     expect(l.learnerHosts).to.deep.equal(["master3"]);

@@ -1,0 +1,68 @@
+/**
+ * A split-brain sampler: every `intervalMs`, a put to each endpoint on its
+ * own (one etcd3 client per endpoint, so nothing is retried elsewhere), with
+ * a deadline; records which endpoints accepted it and the cluster ID in each
+ * answer's header. Two cluster IDs accepting writes in one sample is a split
+ * brain; no endpoint accepting is a sample without quorum.
+ */
+import type { Etcd3 } from "etcd3";
+import { client } from "../../support/load";
+import type { LoadTarget } from "../../support/load";
+
+/** One round: when it started, and per endpoint the accepting cluster's ID (absent: refused or no answer). */
+export interface SplitBrainSample {
+  at: number;
+  accepted: Record<string, string>;
+}
+
+/** A sampler running in the background. */
+export interface SplitBrainSampler {
+  readonly samples: SplitBrainSample[];
+  stop(): Promise<void>;
+}
+
+/** Samples whose accepting endpoints belong to more than one cluster. */
+export function splitBrains(samples: readonly SplitBrainSample[]): SplitBrainSample[] {
+  return samples.filter((s) => new Set(Object.values(s.accepted)).size > 1);
+}
+
+/** Samples in which no endpoint accepted the put. */
+export function withoutQuorum(samples: readonly SplitBrainSample[]): SplitBrainSample[] {
+  return samples.filter((s) => Object.keys(s.accepted).length === 0);
+}
+
+/** Starts sampling `endpoints` (see the module comment); the probe key is `/etcd-standby/split-brain-probe`. */
+export function splitBrainSampler(t: LoadTarget, endpoints: string[], opts: { intervalMs?: number; deadlineMs?: number } = {}): SplitBrainSampler {
+  const intervalMs = opts.intervalMs ?? 100;
+  const deadlineMs = opts.deadlineMs ?? 1000;
+  const clients = new Map<string, Etcd3>(endpoints.map((e) => [e, client({ ...t, endpoints: [e] })]));
+  const samples: SplitBrainSample[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const at = Date.now();
+      const accepted: Record<string, string> = {};
+      await Promise.all(
+        [...clients].map(async ([e, c]) => {
+          try {
+            const r = await c.put("/etcd-standby/split-brain-probe").value(String(at)).options({ deadline: new Date(at + deadlineMs) }).exec();
+            accepted[e] = String(r.header.cluster_id);
+          } catch {
+            // refused, or no answer within the deadline
+          }
+        }),
+      );
+      samples.push({ at, accepted });
+      const wait = at + intervalMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+  })();
+  return {
+    samples,
+    async stop(): Promise<void> {
+      stopped = true;
+      await loop;
+      for (const c of clients.values()) c.close();
+    },
+  };
+}
