@@ -251,11 +251,13 @@ describe("resources against the live sandbox (the seed, step by step)", function
       expect(st.isLearner ?? false).to.equal(false);
     });
 
-    it("deleting the learner resource of a voter checks quorum, then removes it and its container", async () => {
+    it("deleting the learner resource of a promoted member leaves the voter, its container and its data (a delete never takes a voter out)", async () => {
       await learner.delete("learner-learner1", learnerInputs(d));
       const members = await memberList(d, voterEndpoints(d, ["master3"]));
-      expect(members.map((m) => m.name).sort()).to.deep.equal(["etcd-master1", "etcd-master2", "etcd-node1"]);
-      expect(await containerNames(d, "master3")).to.not.include("etcd-learner");
+      expect(members.map((m) => `${m.name}:${m.isLearner === true ? "learner" : "voter"}`).sort()).to.deep.equal(["etcd-master1:voter", "etcd-master2:voter", "etcd-node1:voter", "learner1:voter"]);
+      const c = await ssh(d, "master3", "docker inspect -f '{{.State.Running}}' etcd-learner; ls /var/lib/etcd");
+      expect(c.stdout.split("\n")[0]).to.equal("true");
+      expect(c.stdout).to.include("member");
       const got = await etcdctl(d, [`--endpoints=${d.etcd.endpoints[0]}`, "get", "/registry/before/seed", "--print-value-only"]);
       expect(got.stdout.trim()).to.equal("written-before");
     });
