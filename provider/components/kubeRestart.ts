@@ -25,11 +25,10 @@
  */
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { RESTART_POLICIES } from "../connection/docker";
+import type { RestartPolicy } from "../connection/docker";
 import { shQuote } from "../lib/shell";
 import { validateAbsolutePath, validateContainerName, validateHostAddress, validatePort } from "../lib/validate";
-
-/** Docker restart policies a restart may set. */
-const RESTART_POLICIES = ["no", "always", "unless-stopped", "on-failure"];
 
 /** RKE's Kubernetes component containers, in the order the seed restarts them. */
 export const KUBE_COMPONENTS: readonly string[] = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"];
@@ -62,7 +61,7 @@ export interface KubeRestartArgs {
   /** A change restarts again: pass the new cluster ID. */
   trigger: pulumi.Input<string>;
   /** Set each present container's restart policy first (e.g. RKE's `always` on containers a SiteFence stopped for good); default: unchanged. */
-  restartPolicy?: "no" | "always" | "unless-stopped" | "on-failure";
+  restartPolicy?: RestartPolicy;
   /** Grace period of each `docker restart` in seconds (default 10). */
   graceSeconds?: number;
   /** How long kube-apiserver may take to answer /readyz after its restart, in seconds (default 120). */
@@ -128,7 +127,7 @@ export function restartScript(containers: readonly string[], opts: { graceSecond
     if (p.length > 0) throw new Error(p.join("; "));
   }
   if (!Number.isInteger(opts.graceSeconds) || opts.graceSeconds < 0 || opts.graceSeconds > 600) throw new Error(`graceSeconds ${opts.graceSeconds} must be an integer from 0 to 600`);
-  if (opts.restartPolicy !== undefined && !RESTART_POLICIES.includes(opts.restartPolicy)) throw new Error(`restartPolicy ${JSON.stringify(opts.restartPolicy)} must be one of ${RESTART_POLICIES.join(", ")}`);
+  if (opts.restartPolicy !== undefined && !RESTART_POLICIES.includes(opts.restartPolicy as RestartPolicy)) throw new Error(`restartPolicy ${JSON.stringify(opts.restartPolicy)} must be one of ${RESTART_POLICIES.join(", ")}`);
   const docker = opts.sudo ? "sudo -n docker" : "docker";
   // A fenced container was stopped for good (restart policy "no"): give it its policy back before it starts.
   const update = opts.restartPolicy !== undefined ? `${docker} update --restart ${shQuote(opts.restartPolicy)} "$c" >/dev/null && ` : "";
