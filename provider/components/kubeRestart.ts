@@ -27,6 +27,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { RESTART_POLICIES } from "../connection/docker";
 import type { RestartPolicy } from "../connection/docker";
+import { RKE_TLS } from "../lib/rke";
 import { shQuote } from "../lib/shell";
 import { validateAbsolutePath, validateContainerName, validateHostAddress, validatePort } from "../lib/validate";
 
@@ -73,7 +74,7 @@ export interface KubeRestartArgs {
 }
 
 /** RKE's paths for the /readyz check: kube-ca and the kube-node client pair present on every node. */
-export const RKE_TLS = { caFile: "/etc/kubernetes/ssl/kube-ca.pem", certFile: "/etc/kubernetes/ssl/kube-node.pem", keyFile: "/etc/kubernetes/ssl/kube-node-key.pem" };
+export { RKE_TLS };
 
 const RESOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const KEY_TYPES = ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"];

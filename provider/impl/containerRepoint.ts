@@ -24,6 +24,7 @@ import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
 import { describeError, EtcdStandbyError } from "../lib/errors";
 import { repointDrift, setFlags } from "../lib/repoint";
+import { RKE_APISERVER_PORT, RKE_TLS } from "../lib/rke";
 import { quoteValue, validateAbsolutePath, validatePort } from "../lib/validate";
 import { RUN_ID, RUN_LABEL } from "./clusterLock";
 import { checkHost, checkNamesAndPath, hasUnknown, hostOf, Problems, progress, sameValue, stamp } from "./common";
@@ -52,7 +53,7 @@ interface Readyz {
 }
 
 /** RKE's defaults for the `/readyz` check: port 6443, kube-ca and the kube-node client pair present on every node. */
-export const READYZ_DEFAULTS = { port: 6443, caFile: "/etc/kubernetes/ssl/kube-ca.pem", certFile: "/etc/kubernetes/ssl/kube-node.pem", keyFile: "/etc/kubernetes/ssl/kube-node-key.pem", timeoutSeconds: 120 };
+export const READYZ_DEFAULTS = { port: RKE_APISERVER_PORT, ...RKE_TLS, timeoutSeconds: 120 };
 
 function readyzOf(v: unknown): Readyz | undefined {
   if (v === undefined || v === null || v === false) return undefined;
