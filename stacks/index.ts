@@ -116,6 +116,8 @@ const restore = afterFailoverMode
       image: layout.etcd.learnerImage,
       heartbeatMs: layout.etcd.heartbeatMs,
       electionMs: layout.etcd.electionMs,
+      // Recorded once fail back starts: this restore never runs again (a later failover needs learner-standby first).
+      ...(layout.mode === "failback" ? { failedBack: true } : {}),
     })
   : undefined;
 // Rebuild (and after it, fail back): the primary site's etcd hosts join the new cluster one by one. In rebuild

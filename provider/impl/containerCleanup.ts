@@ -24,7 +24,7 @@ import type { Member } from "../lib/members";
 import { validateEach, validateMemberName } from "../lib/validate";
 import { RUN_ID, withClusterLock } from "./clusterLock";
 import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
-import { RESTORE_MANAGED_VALUE, TOKEN_LABEL } from "./standaloneRestoreSpec";
+import { recordFileOf, RESTORE_MANAGED_VALUE, TOKEN_LABEL } from "./standaloneRestoreSpec";
 import { checkCluster, checkContainerList, checkHost, clusterOf, diffFields, hasUnknown, hostOf, Problems, progress, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
 
@@ -200,8 +200,16 @@ async function clean(props: Props): Promise<Props> {
           progress(WHAT, `archived ${s.dataDir} to ${r.to} on ${host.host}${r.inPlace ? " (it is a mount point: its contents were moved inside it)" : ""}`);
         }
       }
+      // Fail back: the restore's record goes with its data, or a later failover's restore would find a
+      // "verified" record without its container and refuse.
+      let recordArchivedTo = "";
+      if (s.restoredMember && (await pathState(ssh, recordFileOf(s.dataDir))) === "file") {
+        const r = await archivePath(ssh, recordFileOf(s.dataDir), recordFileOf(`${s.dataDir}.removed-${when}`));
+        recordArchivedTo = r.to;
+        progress(WHAT, `archived the restore's record ${recordFileOf(s.dataDir)} to ${r.to} on ${host.host}`);
+      }
       progress(WHAT, `${host.host}: removed [${removed.join(", ")}], renamed [${Object.entries(renamed).map(([a, b]) => `${a} -> ${b}`).join(", ")}], already absent [${plan.absent.join(", ")}]`);
-      return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: plan.absent, dataDirArchivedTo, reappeared: [] as string[], containerSpecs: specs };
+      return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: plan.absent, dataDirArchivedTo, recordArchivedTo, reappeared: [] as string[], containerSpecs: specs };
     });
   if (props.cluster === undefined || props.cluster === null) return work(undefined);
   const conn = clusterOf(props);

@@ -235,7 +235,8 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const changed = ["container", "setFlags", "setEnv", "trigger", "readyz", "restartPolicy"].filter((f) => !sameValue(olds[f], news[f]));
+    // restartPolicy left out keeps the container's own: dropping it from the inputs changes nothing on the host.
+    const changed = ["container", "setFlags", "setEnv", "trigger", "readyz", "restartPolicy"].filter((f) => !sameValue(olds[f], news[f]) && !(f === "restartPolicy" && (news[f] === undefined || news[f] === null)));
     const hostChanged = !sameValue((olds.host as Props | undefined)?.host, (news.host as Props | undefined)?.host);
     const drift = Array.isArray(olds.drift) && olds.drift.length > 0;
     const replaces = [...(changed.includes("container") ? ["container"] : []), ...(hostChanged ? ["host"] : [])];

@@ -52,6 +52,7 @@ import { checkCluster, checkHost, checkLearnerRef, checkRaftTimings, clusterOf, 
 import type { ProviderImpl, Props } from "./common";
 import { MANAGED_LABEL } from "./learnerSpec";
 import {
+  failedBackProblems,
   COUNT_ALL_ARGS,
   countPrefixArgs,
   decideGuard,
@@ -641,15 +642,17 @@ async function restore(props: Props): Promise<Props> {
 }
 
 /** Inputs recorded without touching the running cluster. */
-const RECORD_ON = ["cluster", "image", "etcdBinary", "newMemberName", "newClusterToken", "containerName", "restoreDataDir", "sourceDb", "oldVoterEndpoints", "force", "heartbeatMs", "electionMs", "extraFlags", "timeoutMs"];
+const RECORD_ON = ["cluster", "image", "etcdBinary", "newMemberName", "newClusterToken", "containerName", "restoreDataDir", "sourceDb", "oldVoterEndpoints", "force", "heartbeatMs", "electionMs", "extraFlags", "timeoutMs", "failedBack"];
 
 /** The provider implementation, loaded by the serialised facade. */
 export const provider: ProviderImpl = {
-  async check(_olds, news) {
+  async check(olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
     const h = (news.host ?? {}) as Props;
+    if (news.failedBack !== undefined && !hasUnknown(news.failedBack) && typeof news.failedBack !== "boolean") p.add("failedBack", news.failedBack, ["failedBack must be true or false"]);
+    p.add("failedBack", news.failedBack, failedBackProblems(olds, news));
     checkLearnerRef(p, news.learner, h.host, "to restore from", "the restore");
     p.add("image", news.image, validateImage(news.image, "image"));
     if (news.newMemberName !== undefined) p.add("newMemberName", news.newMemberName, validateMemberName(news.newMemberName, "newMemberName"));

@@ -98,7 +98,12 @@ export function stagingDir(s: RestoreSettings): string {
 
 /** Where what was recorded about the learner is kept between attempts. */
 export function recordFile(s: RestoreSettings): string {
-  return `${s.restoreDataDir}.restore-record.json`;
+  return recordFileOf(s.restoreDataDir);
+}
+
+/** The record file of a restore into `restoreDataDir` (a sibling: it survives a dedicated disk's mount point). */
+export function recordFileOf(restoreDataDir: string): string {
+  return `${restoreDataDir}.restore-record.json`;
 }
 
 /**
@@ -604,4 +609,19 @@ export function toolFailureExcerpt(output: string, max = 8): string {
   const headline = lines.filter((l) => /^(panic:|fatal error:|unexpected fault|Error:|Error |error:)/.test(l.trim()));
   if (headline.length > 0) return headline.slice(0, max).join("\n");
   return lastLinesPreferring(lines, /"level":"(error|fatal|panic)"|\t(error|fatal|panic)\t/i, max);
+}
+
+/**
+ * Why these inputs may not follow `olds`: a restore that was failed back
+ * (`failedBack` recorded) never runs again, so unsetting it (declaring the
+ * restore in failover or rebuild mode again) would leave a second failover
+ * doing nothing. Empty when allowed (also on create, and while unknown).
+ */
+export function failedBackProblems(olds: Props | undefined, news: Props): string[] {
+  if (olds?.failedBack !== true || news.failedBack === true) return [];
+  const id = typeof olds.newClusterId === "string" && olds.newClusterId !== "" ? ` (cluster ${olds.newClusterId})` : "";
+  return [
+    `this restore${id} was failed back: its member left and the host holds a learner again, so it never runs again, and declaring it unchanged would make a second failover do nothing; nothing was changed. ` +
+      "Right after fail back, while site A serves, set topology.mode to learner-standby and run pulumi up (it only drops the first failover's records); a later failover then restores afresh. If fail back stopped half-way, run pulumi up in failback mode again: it converges",
+  ];
 }

@@ -61,6 +61,8 @@ export class RkeContainerCleanup extends pulumi.dynamic.Resource {
   declare public readonly alreadyAbsent: pulumi.Output<string[]>;
   /** Where the data dir was archived; empty when it was absent or empty. */
   declare public readonly dataDirArchivedTo: pulumi.Output<string>;
+  /** With `restoredMember`: where the restore's record file (`<dataDir>.restore-record.json`) was archived ("" when there was none). */
+  declare public readonly recordArchivedTo: pulumi.Output<string>;
   /** Set by refresh: containers that are back on the host. */
   declare public readonly reappeared: pulumi.Output<string[]>;
   /**
@@ -82,6 +84,7 @@ export class RkeContainerCleanup extends pulumi.dynamic.Resource {
         renamedContainers: undefined,
         alreadyAbsent: undefined,
         dataDirArchivedTo: undefined,
+        recordArchivedTo: undefined,
         reappeared: undefined,
         containerSpecs: undefined,
       },

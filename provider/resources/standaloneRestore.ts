@@ -59,6 +59,14 @@ export interface EtcdStandaloneRestoreArgs {
   extraFlags?: pulumi.Input<pulumi.Input<string>[]>;
   /** Deadline of the restore tool and of the verification each, in ms (default 300000). */
   timeoutMs?: pulumi.Input<number>;
+  /**
+   * Set once the restored member has left again (fail back: the cluster is
+   * served by the rebuilt voters, the host holds a learner again). Recorded
+   * only. Once set, it cannot be unset: this restore's chapter is closed, and
+   * a later failover needs a new restore (the stack's `learner-standby` mode
+   * drops this one first), never this one declared unchanged.
+   */
+  failedBack?: pulumi.Input<boolean>;
 }
 
 /** Time spent in each phase of the restore, in ms (record and stop: in the attempt that did them). */
@@ -102,6 +110,8 @@ const provider = lazyProvider("standaloneRestore");
  *   converges. A verified restore that already runs is adopted, never redone.
  * - refresh: whether the restored cluster is healthy, and its cluster ID.
  * - update: settings are recorded; the running cluster is not changed.
+ *   Unsetting `failedBack` is refused at check (preview): a restore that was
+ *   failed back never runs again.
  * - delete: changes nothing (a production cluster is never torn down).
  */
 export class EtcdStandaloneRestore extends pulumi.dynamic.Resource {

@@ -38,5 +38,9 @@ describe("repoint: flags and environment of a re-created container", () => {
       expect([d.changes, d.replaces]).to.deep.equal([true, []]);
       expect((await provider.diff("x", { ...base, drift: [] }, base)).changes).to.equal(false);
     });
+    it("dropping restartPolicy from the inputs keeps the container's own: no change (fail back, then learner-standby)", async () => {
+      expect((await provider.diff("x", { ...base, restartPolicy: "always", drift: [] }, base)).changes).to.equal(false);
+      expect((await provider.diff("x", { ...base, restartPolicy: "always", drift: [] }, { ...base, restartPolicy: "no" })).changes).to.equal(true);
+    });
   });
 });

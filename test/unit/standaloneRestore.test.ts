@@ -334,6 +334,17 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
       const forced = await provider.check({}, inputs({ oldVoterEndpoints: [], force: true }));
       expect(forced.failures ?? []).to.deep.equal([]);
     });
+    it("a failed-back restore is never declared as it was again: unsetting failedBack is refused, setting it is recorded", async () => {
+      const back = inputs({ failedBack: true });
+      const refused = await provider.check(back, inputs());
+      const reasons = (refused.failures ?? []).map((f) => `${f.property}: ${f.reason}`).join("\n");
+      expect(reasons).to.match(/^failedBack: this restore was failed back/m).and.match(/set topology\.mode to learner-standby/).and.match(/nothing was changed/);
+      expect((await provider.check(back, back)).failures ?? []).to.deep.equal([]);
+      expect((await provider.check({}, back)).failures ?? []).to.deep.equal([]);
+      expect((await provider.check(inputs(), back)).failures ?? []).to.deep.equal([]);
+      expect((await provider.check({}, inputs({ failedBack: "yes" }))).failures?.map((f) => f.reason)).to.include("failedBack must be true or false");
+      expect(await provider.diff("x", inputs(), back)).to.deep.equal({ changes: true, replaces: [], deleteBeforeReplace: false });
+    });
     it("replaces on learner or host changes, records the rest", async () => {
       const olds = inputs();
       const moved = await provider.diff("x", olds, inputs({ learner: { ...LEARNER, peerURL: "https://10.250.0.105:2380" } }));
