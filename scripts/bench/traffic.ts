@@ -18,6 +18,14 @@ export interface PacedWriter {
   failed(): number;
   /** When the writer started (ms since the epoch). */
   readonly startedAt: number;
+  /** Per acknowledged key: the revision and cluster ID (hex) in the acknowledgement's header. */
+  readonly acks: Map<string, { revision: number; clusterId: string }>;
+  /**
+   * From now on, puts go to `endpoints` (as a kube-apiserver re-pointed by the
+   * stack): each worker gets a new client; the old ones are closed once their
+   * puts in flight are past their deadline.
+   */
+  retarget(endpoints: string[]): void;
   /** Stops issuing puts and waits for those in flight (each has a deadline); closes the clients. */
   stop(): Promise<void>;
 }
@@ -29,13 +37,15 @@ export interface PacedWriter {
  * `deadlineMs`; a failed put is counted and the worker pauses 100 ms.
  */
 export function pacedWriter(t: LoadTarget, opts: { rate: number; clients: number; tag: string; deadlineMs?: number }): PacedWriter {
-  const clients: Etcd3[] = Array.from({ length: opts.clients }, () => client(t));
+  let clients: Etcd3[] = Array.from({ length: opts.clients }, () => client(t));
+  const retired: Etcd3[] = [];
   const acked = new Map<string, number>();
+  const acks = new Map<string, { revision: number; clusterId: string }>();
   const startedAt = Date.now();
   const deadlineMs = opts.deadlineMs ?? 3000;
   let stopped = false;
   let failed = 0;
-  const worker = async (c: Etcd3, w: number): Promise<void> => {
+  const worker = async (w: number): Promise<void> => {
     const rand = prng(1000 + w);
     for (let k = 0; !stopped; k++) {
       const i = k * opts.clients + w;
@@ -44,23 +54,33 @@ export function pacedWriter(t: LoadTarget, opts: { rate: number; clients: number
       if (stopped) break;
       const { key, value } = kubeObject(i, rand, "pods", opts.tag);
       try {
-        await c.put(key).value(value).options({ deadline: new Date(Date.now() + deadlineMs) }).exec();
+        const r = await clients[w].put(key).value(value).options({ deadline: new Date(Date.now() + deadlineMs) }).exec();
         acked.set(key, Date.now());
+        acks.set(key, { revision: Number(r.header.revision), clusterId: BigInt(r.header.cluster_id).toString(16) });
       } catch {
         failed++;
         await sleep(100);
       }
     }
   };
-  const running = clients.map((c, w) => worker(c, w));
+  const running = clients.map((_c, w) => worker(w));
   return {
     acked,
+    acks,
     failed: () => failed,
     startedAt,
+    retarget(endpoints: string[]): void {
+      const old = clients;
+      clients = old.map(() => client({ ...t, endpoints }));
+      retired.push(...old);
+      setTimeout(() => {
+        for (const c of old) c.close();
+      }, deadlineMs + 1000).unref();
+    },
     async stop(): Promise<void> {
       stopped = true;
       await Promise.all(running);
-      for (const c of clients) c.close();
+      for (const c of [...clients, ...retired]) c.close();
     },
   };
 }
