@@ -146,6 +146,14 @@ if [ "${DEMO_LOOP:-0}" = 1 ]; then
   kube master1 readyz --timeout-ms 60000
   kube master1 get-nodes
   pulumi preview --expect-no-changes "${P[@]}" >/dev/null && echo "pulumi preview --expect-no-changes: nothing to do"
+
+  say "DEMO_LOOP=1: learner-standby again (the stack forgets the failover; nothing on the hosts changes; ready for the next one)"
+  pulumi config set topology.mode learner-standby "${P[@]}"
+  pulumi preview --diff "${P[@]}" | grep -E '^ *[-+~]+ pulumi-nodejs:dynamic' || true
+  t0=$(now)
+  pulumi up --yes --skip-preview "${P[@]}"
+  phase standby "$t0"
+  pulumi preview --expect-no-changes "${P[@]}" >/dev/null && echo "pulumi preview --expect-no-changes: nothing to do"
 fi
 
 say "Summary"
@@ -153,7 +161,7 @@ printf '%-44s %s\n' "phase" "seconds"
 printf '%-44s %s\n' "sandbox up (four voters, three API servers)" "${T[sandbox]}" "pulumi up learner-standby" "${T[learner]}" \
   "workload ($(echo "$work" | grep -o '"created":[0-9]*' | cut -d: -f2) objects via the API)" "${T[workload]}" "pulumi up failover (restore + restarts)" "${T[failover]}" \
   "pulumi up after site A's power returned (fence)" "${T[fence]}"
-[ "${DEMO_LOOP:-0}" = 1 ] && printf '%-44s %s\n' "pulumi up rebuild" "${T[rebuild]}" "pulumi up failback" "${T[failback]}"
+[ "${DEMO_LOOP:-0}" = 1 ] && printf '%-44s %s\n' "pulumi up rebuild" "${T[rebuild]}" "pulumi up failback" "${T[failback]}" "pulumi up learner-standby again" "${T[standby]}"
 echo "Kubernetes objects before the power cut: $objects_before; served by master3 after failover with the same UID: ${same:-0}"
 echo "etcd keys under /registry/ before the power cut: $before; in site B's new cluster after failover: $after (the API servers keep writing theirs: leases, endpoints)"
 echo "site A came back and was fenced: $refused of 3 old etcd endpoints refuse writes; master3's API server and node2's proxy point at site B only"

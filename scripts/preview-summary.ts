@@ -42,7 +42,7 @@ export const MODE_NOTES: Readonly<Record<string, string>> = {
   stretched: "every etcd host votes (the standby learners promoted)",
   failover: "the primary site is lost: the standby learner restored as a one-member cluster; the lost site fenced",
   rebuild: "after a failover: the primary site's etcd hosts join the new cluster, one learner at a time, each promoted",
-  failback: "after a rebuild: the learner-standby layout again in the new cluster (the standby voter removed and re-added as a learner)",
+  failback: "after a rebuild: the learner-standby layout again in the new cluster (the standby voter removed and re-added as a learner); then set learner-standby, which only forgets the failover",
 };
 
 /** The Markdown summary: a headline (with the mode, when known), a table of changing resources, and errors if any. */

@@ -37,8 +37,8 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** The i-th Kubernetes-shaped key and value under `resource` (pods by default); the value is 1-4 KB. */
-export function kubeObject(i: number, rand: () => number, resource = "pods", tag = "load"): { key: string; value: string } {
+/** The i-th Kubernetes-shaped key and value under `resource` (pods by default); the value is 1-4 KB, or about 500 bytes unpadded (no last-applied annotation). */
+export function kubeObject(i: number, rand: () => number, resource = "pods", tag = "load", padded = true): { key: string; value: string } {
   const ns = NAMESPACES[i % NAMESPACES.length];
   const name = `${tag}-${i.toString(36)}-${Math.floor(rand() * 1e9).toString(36)}`;
   const target = 1024 + Math.floor(rand() * 3072);
@@ -60,7 +60,7 @@ export function kubeObject(i: number, rand: () => number, resource = "pods", tag
     status: { phase: "Running", podIP: `10.42.${i % 250}.${(i >> 8) % 250}` },
   };
   let value = JSON.stringify(obj);
-  if (value.length < target) {
+  if (padded && value.length < target) {
     // kubectl's last-applied-configuration annotation makes real objects this large.
     obj.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"] = "x".repeat(target - value.length - 60);
     value = JSON.stringify(obj);

@@ -35,8 +35,11 @@ export interface PacedWriter {
  * `rate` pods a second on a fixed schedule (a worker that falls behind puts
  * at once, so a saturated cluster sets the pace). Each put has a deadline of
  * `deadlineMs`; a failed put is counted and the worker pauses 100 ms.
+ * `small`: pods without kubectl's last-applied annotation (about 500 bytes),
+ * for writers that run for many minutes. `skipMissed`: slots missed while
+ * the cluster did not answer are skipped, not put in a burst afterwards.
  */
-export function pacedWriter(t: LoadTarget, opts: { rate: number; clients: number; tag: string; deadlineMs?: number }): PacedWriter {
+export function pacedWriter(t: LoadTarget, opts: { rate: number; clients: number; tag: string; deadlineMs?: number; small?: boolean; skipMissed?: boolean }): PacedWriter {
   let clients: Etcd3[] = Array.from({ length: opts.clients }, () => client(t));
   const retired: Etcd3[] = [];
   const acked = new Map<string, number>();
@@ -48,11 +51,13 @@ export function pacedWriter(t: LoadTarget, opts: { rate: number; clients: number
   const worker = async (w: number): Promise<void> => {
     const rand = prng(1000 + w);
     for (let k = 0; !stopped; k++) {
+      // skipMissed: after an outage, go on at the rate from now instead of putting the missed slots at once.
+      if (opts.skipMissed === true) k = Math.max(k, Math.floor((((Date.now() - startedAt) * opts.rate) / 1000 - w) / opts.clients));
       const i = k * opts.clients + w;
       const wait = startedAt + (i * 1000) / opts.rate - Date.now();
       if (wait > 0) await sleep(wait);
       if (stopped) break;
-      const { key, value } = kubeObject(i, rand, "pods", opts.tag);
+      const { key, value } = kubeObject(i, rand, "pods", opts.tag, opts.small !== true);
       try {
         const r = await clients[w].put(key).value(value).options({ deadline: new Date(Date.now() + deadlineMs) }).exec();
         acked.set(key, Date.now());
