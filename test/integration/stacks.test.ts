@@ -4,6 +4,8 @@
  * by refresh and repaired, the round trip learner-standby -> stretched ->
  * learner-standby with no data lost, the CI preview summary, and config
  * mistakes refused at preview. Checked with etcdctl and docker over ssh.
+ * Ordered: each test starts where the previous one left the stack (one
+ * sandbox, one stack for the whole file); counts are taken within each test.
  */
 import { expect } from "chai";
 import * as fs from "fs";
@@ -13,7 +15,7 @@ import { backendText, pulumi, removeWorkspace, sandboxStackWorkspace, Workspace 
 import { describe as describeSandbox, etcdctl, memberList, ROOT, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 import { waitFor } from "../support/wait";
 
-describe("stack program on the sandbox (real engine)", function () {
+describe("stack program on the sandbox (real engine, ordered)", function () {
   this.timeout(1_200_000);
   let d: SandboxDescription;
   let ws: Workspace;
@@ -25,6 +27,12 @@ describe("stack program on the sandbox (real engine)", function () {
     const r = await pulumi(ws, ["up", "--yes", "--skip-preview", "--stack", "sandbox", ...extra], { timeoutMs: 900_000 });
     transcript.text += r.stdout + r.stderr;
     return r.stdout;
+  }
+
+  /** The keys under /registry/configmaps/default/ through `endpoint` (serializable on a learner). */
+  async function configMaps(endpoint: string, consistency: "l" | "s" = "l"): Promise<string[]> {
+    const keys = await etcdctl(d, [`--endpoints=${endpoint}`, "get", "/registry/configmaps/default/", "--prefix", "--keys-only", `--consistency=${consistency}`]);
+    return keys.stdout.split("\n").filter(Boolean);
   }
 
   async function learnerState(): Promise<{ voters: string[]; learner?: { name: string; isLearner: boolean } }> {
@@ -108,6 +116,7 @@ describe("stack program on the sandbox (real engine)", function () {
   });
 
   it("learner-standby -> stretched -> learner-standby round-trips with no data lost", async () => {
+    const before = await configMaps(siteA()[0]);
     await pulumi(ws, ["config", "set", "topology.mode", "stretched", "--stack", "sandbox"]);
     await up();
     let st = await learnerState();
@@ -118,8 +127,7 @@ describe("stack program on the sandbox (real engine)", function () {
     st = await learnerState();
     expect(st.voters).to.deep.equal(["etcd-master1", "etcd-master2", "etcd-node1"]);
     expect(st.learner?.isLearner).to.equal(true);
-    const keys = await etcdctl(d, [`--endpoints=${siteA()[0]}`, "get", "/registry/configmaps/default/", "--prefix", "--keys-only"]);
-    expect(keys.stdout.split("\n").filter(Boolean)).to.have.length(51);
+    expect(await configMaps(siteA()[0]), "every key from before, and the one written while stretched").to.deep.equal([...before, "/registry/configmaps/default/while-stretched"].sort());
     const onLearner = await etcdctl(d, ["--endpoints=https://10.250.0.103:2379", "get", "/registry/configmaps/default/while-stretched", "--consistency=s", "--print-value-only"]);
     expect(onLearner.stdout.trim()).to.equal("yes");
     const r = await pulumi(ws, ["preview", "--expect-no-changes", "--stack", "sandbox"]);
@@ -147,14 +155,14 @@ describe("stack program on the sandbox (real engine)", function () {
       const r = await etcdctl(d, ["--endpoints=https://10.250.0.103:2379", "get", "/registry/configmaps/default/last-before-cut", "--consistency=s", "--print-value-only"], { allowFailure: true });
       return r.stdout.trim() === "yes";
     }, { timeoutMs: 30_000, what: "the learner to apply the last key" });
+    const beforeCut = await configMaps(siteA()[0]);
     await sandbox(["power-off", "A"]);
     await pulumi(ws, ["config", "set", "topology.mode", "failover", "--stack", "sandbox"]);
     const out = await up();
     expect(out).to.match(/EtcdStandaloneRestore/);
     const ms = await memberList(d, ["https://10.250.0.103:2379"]);
     expect(ms.map((m) => m.name)).to.deep.equal(["new-cluster"]);
-    const keys = await etcdctl(d, ["--endpoints=https://10.250.0.103:2379", "get", "/registry/configmaps/default/", "--prefix", "--keys-only"]);
-    expect(keys.stdout.split("\n").filter(Boolean)).to.have.length(52);
+    expect(await configMaps("https://10.250.0.103:2379"), "every key site A had at the cut").to.deep.equal(beforeCut);
     await etcdctl(d, ["--endpoints=https://10.250.0.103:2379", "put", "/registry/configmaps/default/after-failover", "yes"]);
     const o = JSON.parse((await pulumi(ws, ["stack", "output", "--json", "--stack", "sandbox"])).stdout) as { endpoints: string[]; failoverReport: { dataLossWindow: number } };
     expect(o.endpoints).to.deep.equal(["https://10.250.0.103:2379"]);
