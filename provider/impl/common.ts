@@ -28,6 +28,40 @@ export interface ProviderImpl {
   delete(id: string, props: Props): Promise<void>;
 }
 
+/**
+ * A resource's implementation typed with its own Inputs and Outputs (the
+ * outputs are the inputs plus what the resource reports, as stored in
+ * state): Pulumi's `ResourceProvider<Inputs, Outputs>` with every method
+ * present and every result complete.
+ */
+export interface TypedProvider<I extends Props, O extends Props> extends pulumi.dynamic.ResourceProvider<I, O> {
+  check(olds: I, news: I): Promise<pulumi.dynamic.CheckResult<I>>;
+  diff(id: string, olds: O, news: I): Promise<pulumi.dynamic.DiffResult>;
+  create(inputs: I): Promise<{ id: string; outs: O }>;
+  read(id: string, props?: O): Promise<{ id: string; props: O }>;
+  update(id: string, olds: O, news: I): Promise<{ outs: O }>;
+  delete(id: string, props: O): Promise<void>;
+}
+
+/**
+ * What a typed implementation module exports as `provider`: its
+ * {@link TypedProvider}, still callable with a property bag as a
+ * {@link ProviderImpl} (tests and scripts pass partial inputs and stored
+ * states of older shapes).
+ */
+export type ExportedProvider<I extends Props, O extends Props> = TypedProvider<I, O> & Omit<ProviderImpl, "read"> & { read(id: string, props?: Props): Promise<{ id: string; props: Props }> };
+
+/** Declares a typed implementation (no conversion: the object is returned as is). */
+export function typedProvider<I extends Props, O extends Props>(impl: TypedProvider<I, O>): ExportedProvider<I, O> {
+  return impl;
+}
+
+/** The state `read` is given: the engine always passes it, though the SDK's signature leaves it optional. */
+export function stored<O>(props: O | undefined): O {
+  if (props === undefined) throw new Error("read was called without the resource's stored state");
+  return props;
+}
+
 /** The value Pulumi's dynamic provider runtime passes for a value not known during preview. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
@@ -145,6 +179,17 @@ export function memberSelector(props: Props): { name?: string; peerURL?: string 
     peerURL: typeof props.peerURL === "string" && props.peerURL !== "" ? props.peerURL : undefined,
   };
 }
+
+/** The inputs of a resource that addresses one member of a cluster (checked by {@link checkMemberResource}). */
+export type MemberResourceInputs = {
+  cluster: ClusterConnectionArgs;
+  /** The member's name. */
+  memberName?: string;
+  /** The member's peer URL. */
+  peerURL?: string;
+  /** How long the change may retry, in ms. */
+  timeoutMs?: number;
+};
 
 /** `check` of a resource that addresses one member of a cluster: cluster, selector, optional timeoutMs. */
 export function checkMemberResource(news: Props): pulumi.dynamic.CheckResult {

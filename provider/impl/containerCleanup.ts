@@ -13,10 +13,11 @@
 import { inspectContainer, inspectRunSpec, listContainers, removeContainer, renameContainer, stopForGood } from "../connection/docker";
 import type { ContainerInfo, RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
+import type { ClusterConnectionArgs } from "../connection/etcd";
 import { archivePath, archiveProblem, pathState } from "../connection/hostfs";
 import { hostAddressView, pointsAtHost } from "../connection/hostnet";
 import { withSsh } from "../connection/ssh";
-import type { SshSession } from "../connection/ssh";
+import type { HostConnectionArgs, SshSession } from "../connection/ssh";
 import { belongsToCluster, etcdFlagsOf, isEtcdServer, peerUrlsOf } from "../lib/etcdContainer";
 import { EtcdStandbyError } from "../lib/errors";
 import { hostOfUrl } from "../lib/members";
@@ -25,8 +26,10 @@ import { validateEach, validateMemberName } from "../lib/validate";
 import { RUN_ID, withClusterLock } from "./clusterLock";
 import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
 import { recordFileOf, RESTORE_MANAGED_VALUE, TOKEN_LABEL } from "./standaloneRestoreSpec";
-import { checkCluster, checkContainerList, checkHost, clusterOf, diffFields, hasUnknown, hostOf, Problems, progress, stamp } from "./common";
-import type { ProviderImpl, Props } from "./common";
+import { checkCluster, checkContainerList, checkHost, clusterOf, hasUnknown, hostOf, Problems, progress, stamp, stored, typedProvider } from "./common";
+import type { Props } from "./common";
+import { diffByTable, withDefaults } from "./fields";
+import type { Fields } from "./fields";
 
 const WHAT = "RkeContainerCleanup";
 
@@ -35,27 +38,60 @@ export const DEFAULT_CONTAINERS = ["etcd", "etcd-rolling-snapshots"];
 /** RKE's etcd data directory on the host. */
 export const DEFAULT_DATA_DIR = "/var/lib/etcd";
 
-interface Settings {
-  containers: string[];
-  mode: "remove" | "rename";
-  dataDir: string;
-  archiveDataDir: boolean;
-  force: boolean;
+/** RkeContainerCleanup's inputs, resolved (documented on RkeContainerCleanupArgs). */
+export type ContainerCleanupInputs = {
+  host: HostConnectionArgs;
+  cluster?: ClusterConnectionArgs;
+  containers?: string[];
+  mode?: "remove" | "rename";
+  dataDir?: string;
+  archiveDataDir?: boolean;
+  ignoreMembers?: string[];
   /** A restored one-member etcd (EtcdStandaloneRestore) that may be cleaned: its member name and cluster token. */
-  restoredMember: { memberName: string; clusterToken: string } | undefined;
+  restoredMember?: { memberName: string; clusterToken: string };
+  force?: boolean;
+};
+
+/** What RkeContainerCleanup reports. */
+export type ContainerCleanupResult = {
+  removedContainers: string[];
+  renamedContainers: Record<string, string>;
+  alreadyAbsent: string[];
+  dataDirArchivedTo: string;
+  recordArchivedTo: string;
+  /** Set by refresh: containers back on the host. */
+  reappeared: string[];
+  /** How each cleaned container was started, by name (kept across re-cleans). */
+  containerSpecs: Record<string, RunContainerSpec>;
+};
+
+/** RkeContainerCleanup's state: its inputs and what it reports. */
+export type ContainerCleanupOutputs = ContainerCleanupInputs & ContainerCleanupResult;
+
+const NO_MEMBERS: string[] = [];
+
+/**
+ * Each input's default and what a change does: another host, other
+ * containers or another data dir is another cleanup (deleting first); the
+ * rest only matters for a future cleanup and is recorded.
+ */
+export const CONTAINER_CLEANUP_FIELDS = {
+  host: { effect: "replace" },
+  cluster: { effect: "record" },
+  containers: { effect: "replace", default: DEFAULT_CONTAINERS },
+  mode: { effect: "record", default: "remove" },
+  dataDir: { effect: "replace", default: DEFAULT_DATA_DIR },
+  archiveDataDir: { effect: "record", default: true },
+  ignoreMembers: { effect: "record", default: NO_MEMBERS },
+  restoredMember: { effect: "record" },
+  force: { effect: "record", default: false },
+} as const satisfies Fields<ContainerCleanupInputs>;
+
+function settings(props: ContainerCleanupInputs) {
+  return { ...withDefaults(CONTAINER_CLEANUP_FIELDS, props), restoredMember: props.restoredMember ?? undefined };
 }
 
-function settings(props: Props): Settings {
-  const r = (props.restoredMember ?? undefined) as Props | undefined;
-  return {
-    containers: Array.isArray(props.containers) ? (props.containers as string[]) : DEFAULT_CONTAINERS,
-    mode: props.mode === "rename" ? "rename" : "remove",
-    dataDir: typeof props.dataDir === "string" ? props.dataDir : DEFAULT_DATA_DIR,
-    archiveDataDir: props.archiveDataDir !== false,
-    force: props.force === true,
-    restoredMember: r && typeof r.memberName === "string" && typeof r.clusterToken === "string" ? { memberName: r.memberName, clusterToken: r.clusterToken } : undefined,
-  };
-}
+type Settings = ReturnType<typeof settings>;
 
 /**
  * The restored etcd named by `restoredMember`: EtcdStandaloneRestore's
@@ -86,7 +122,7 @@ interface CleanupPlan {
  * (its `--initial-cluster` names a current member on another host); none is
  * etcd-standby's own; the data dir can be archived. Throws the first problem.
  */
-async function preflight(ssh: SshSession, props: Props, s: Settings, members: Member[] | undefined): Promise<CleanupPlan> {
+async function preflight(ssh: SshSession, s: Settings, members: Member[] | undefined): Promise<CleanupPlan> {
   const host = ssh.host;
   const infos = await Promise.all(s.containers.map((name) => inspectContainer(ssh, name)));
   const present = infos.filter((i) => i.exists);
@@ -101,7 +137,7 @@ async function preflight(ssh: SshSession, props: Props, s: Settings, members: Me
     s.archiveDataDir ? archiveProblem(ssh, s.dataDir) : Promise.resolve(undefined),
   ]);
   if (members && view) {
-    const ignored = Array.isArray(props.ignoreMembers) ? (props.ignoreMembers as string[]) : [];
+    const ignored = s.ignoreMembers;
     const onHost = members.filter((m) => m.peerURLs.some((u) => pointsAtHost(view, hostOfUrlOr(u))) && !(m.name !== "" && ignored.includes(m.name)));
     if (onHost.length > 0) {
       const list = onHost.map((m) => `${m.name || "(unstarted)"} (${m.id}, ${m.peerURLs.join(", ")})`).join(", ");
@@ -148,13 +184,13 @@ function hostOfUrlOr(url: string): string {
   }
 }
 
-async function clean(props: Props): Promise<Props> {
+async function clean(props: ContainerCleanupInputs): Promise<ContainerCleanupResult> {
   const host = hostOf(props);
   const s = settings(props);
   const when = stamp();
   const work = (members: Member[] | undefined) =>
     withSsh(host, async (ssh) => {
-      const plan = await preflight(ssh, props, s, members);
+      const plan = await preflight(ssh, s, members);
       const removed: string[] = [];
       const renamed: Record<string, string> = {};
       // How each was started, kept in state (a secret: RKE may pass S3 keys as arguments), so it can be started again after a failover.
@@ -209,7 +245,7 @@ async function clean(props: Props): Promise<Props> {
         progress(WHAT, `archived the restore's record ${recordFileOf(s.dataDir)} to ${r.to} on ${host.host}`);
       }
       progress(WHAT, `${host.host}: removed [${removed.join(", ")}], renamed [${Object.entries(renamed).map(([a, b]) => `${a} -> ${b}`).join(", ")}], already absent [${plan.absent.join(", ")}]`);
-      return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: plan.absent, dataDirArchivedTo, recordArchivedTo, reappeared: [] as string[], containerSpecs: specs };
+      return { removedContainers: removed, renamedContainers: renamed, alreadyAbsent: plan.absent, dataDirArchivedTo, recordArchivedTo, reappeared: [], containerSpecs: specs };
     });
   if (props.cluster === undefined || props.cluster === null) return work(undefined);
   const conn = clusterOf(props);
@@ -217,7 +253,7 @@ async function clean(props: Props): Promise<Props> {
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<ContainerCleanupInputs, ContainerCleanupOutputs>({
   async check(_olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
@@ -225,8 +261,8 @@ export const provider: ProviderImpl = {
     else if (news.force !== true) p.add("cluster", news.cluster, ["cluster is required to verify the host's member was removed first (or set force: true)"]);
     checkContainerList(p, news.containers, [{ field: "dataDir", value: news.dataDir }]);
     if (news.ignoreMembers !== undefined) p.add("ignoreMembers", news.ignoreMembers, validateEach(news.ignoreMembers, "ignoreMembers", validateMemberName));
-    const rm = news.restoredMember as Props | undefined;
-    if (rm !== undefined && !hasUnknown(rm) && (rm === null || typeof rm !== "object" || typeof rm.memberName !== "string" || typeof rm.clusterToken !== "string" || rm.clusterToken === "")) {
+    const rm: unknown = news.restoredMember;
+    if (rm !== undefined && !hasUnknown(rm) && (rm === null || typeof rm !== "object" || typeof (rm as Props).memberName !== "string" || typeof (rm as Props).clusterToken !== "string" || (rm as Props).clusterToken === "")) {
       p.add("restoredMember", "(value)", ["restoredMember must be { memberName, clusterToken }: the restored etcd's member name and cluster token (EtcdStandaloneRestore's newClusterToken)"]);
     }
     if (news.mode !== undefined && news.mode !== "remove" && news.mode !== "rename") {
@@ -236,13 +272,8 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const d = diffFields(olds, news, ["host", "containers", "dataDir"], ["cluster", "mode", "archiveDataDir", "force", "ignoreMembers", "restoredMember"]);
     // Containers back on the host (rke up): clean again, as an update, so what was recorded about them stays.
-    if (Array.isArray(olds.reappeared) && olds.reappeared.length > 0 && !(d.replaces ?? []).length) {
-      return { changes: true, replaces: [], deleteBeforeReplace: false };
-    }
-    // Settings that only matter for a future cleanup: record them, nothing to do now.
-    return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
+    return diffByTable(CONTAINER_CLEANUP_FIELDS, olds, news, { deleteBeforeReplace: true, pending: Array.isArray(olds.reappeared) && olds.reappeared.length > 0 });
   },
 
   async create(inputs) {
@@ -250,7 +281,8 @@ export const provider: ProviderImpl = {
     return { id: `cleanup-${hostOf(inputs).host}`, outs: { ...inputs, ...outs } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
+    const props = stored(state);
     const s = settings(props);
     const reappeared = await withSsh(hostOf(props), async (ssh) => {
       const back: string[] = [];
@@ -268,8 +300,7 @@ export const provider: ProviderImpl = {
     if (Array.isArray(olds.reappeared) && olds.reappeared.length > 0) {
       // Clean again; keep the definitions recorded earlier (etcd-rolling-snapshots is not back, only etcd, say).
       const outs = await clean(news);
-      const before = (olds.containerSpecs ?? {}) as Record<string, unknown>;
-      return { outs: { ...olds, ...news, ...outs, containerSpecs: { ...before, ...(outs.containerSpecs as Record<string, unknown>) } } };
+      return { outs: { ...olds, ...news, ...outs, containerSpecs: { ...olds.containerSpecs, ...outs.containerSpecs } } };
     }
     // Connection or settings changed: nothing on the host changes; keep what was done.
     return { outs: { ...olds, ...news, reappeared: [] } };
@@ -278,4 +309,4 @@ export const provider: ProviderImpl = {
   async delete() {
     // Deleting the resource does not bring RKE's containers back.
   },
-};
+});

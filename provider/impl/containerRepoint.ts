@@ -21,27 +21,58 @@ import { inspectContainer, inspectRunSpec, removeContainer, renameContainer, run
 import { RESTART_POLICIES } from "../connection/docker";
 import type { RestartPolicy, RunContainerSpec } from "../connection/docker";
 import { withSsh } from "../connection/ssh";
-import type { SshSession } from "../connection/ssh";
+import type { HostConnectionArgs, SshSession } from "../connection/ssh";
 import { describeError, EtcdStandbyError } from "../lib/errors";
 import { repointDrift, setFlags } from "../lib/repoint";
 import { RKE_APISERVER_PORT, RKE_TLS } from "../lib/rke";
 import { quoteValue, validateAbsolutePath, validatePort } from "../lib/validate";
 import { RUN_ID, RUN_LABEL } from "./clusterLock";
-import { checkHost, checkNamesAndPath, hasUnknown, hostOf, Problems, progress, sameValue, stamp } from "./common";
-import type { ProviderImpl, Props } from "./common";
+import { checkHost, checkNamesAndPath, hasUnknown, hostOf, Problems, progress, stamp, stored, typedProvider } from "./common";
+import type { Props } from "./common";
+import { diffByTable, withDefaults } from "./fields";
+import type { Fields } from "./fields";
 
 const WHAT = "RkeContainerRepoint";
 /** How long the new container must stay running, unrestarted, to count as started. */
 const STEADY_MS = 4000;
 
-interface Want {
+/** RkeContainerRepoint's inputs, resolved (documented on RkeContainerRepointArgs). */
+export type ContainerRepointInputs = {
+  host: HostConnectionArgs;
   container: string;
-  flags: Record<string, string>;
-  env: Record<string, string>;
-  readyz: Readyz | undefined;
-  /** The restart policy to run with (e.g. RKE's "always" back on a container a fence set to "no"); undefined keeps the container's. */
-  restartPolicy: RestartPolicy | undefined;
-}
+  setFlags?: Record<string, string>;
+  setEnv?: Record<string, string>;
+  readyz?: { port?: number; caFile?: string; certFile?: string; keyFile?: string; timeoutSeconds?: number };
+  /** The restart policy to run with (e.g. RKE's "always" back on a container a fence set to "no"); absent keeps the container's. */
+  restartPolicy?: RestartPolicy;
+  trigger?: string;
+};
+
+/** What RkeContainerRepoint reports. */
+export type ContainerRepointResult = {
+  argv: string[];
+  previousContainer: string;
+  /** Set by refresh: how the container differs from what is wanted. */
+  drift: string[];
+};
+
+/** RkeContainerRepoint's state: its inputs and what it reports. */
+export type ContainerRepointOutputs = ContainerRepointInputs & ContainerRepointResult;
+
+/**
+ * Each input's default and what a change does: another container or host is
+ * another resource (the old one is left as it runs); new values re-create the
+ * container; a restart policy left out keeps the container's own.
+ */
+export const CONTAINER_REPOINT_FIELDS = {
+  host: { effect: "none", replaceOn: ["host"] },
+  container: { effect: "replace" },
+  setFlags: { effect: "update", default: {} },
+  setEnv: { effect: "update", default: {} },
+  readyz: { effect: "update" },
+  restartPolicy: { effect: "update", unsetKeeps: true },
+  trigger: { effect: "update" },
+} as const satisfies Fields<ContainerRepointInputs>;
 
 /** The readiness check after re-creation (kube-apiserver's `/readyz`). */
 interface Readyz {
@@ -67,15 +98,13 @@ function readyzOf(v: unknown): Readyz | undefined {
   };
 }
 
-function want(props: Props): Want {
-  return {
-    container: String(props.container),
-    flags: (props.setFlags ?? {}) as Record<string, string>,
-    env: (props.setEnv ?? {}) as Record<string, string>,
-    readyz: readyzOf(props.readyz),
-    restartPolicy: typeof props.restartPolicy === "string" ? (props.restartPolicy as RestartPolicy) : undefined,
-  };
+/** What the container should run with. */
+function want(props: ContainerRepointInputs) {
+  const s = withDefaults(CONTAINER_REPOINT_FIELDS, props);
+  return { container: s.container, flags: s.setFlags, env: s.setEnv, readyz: readyzOf(s.readyz), restartPolicy: s.restartPolicy ?? undefined };
 }
+
+type Want = ReturnType<typeof want>;
 
 /**
  * Waits until the kube-apiserver on the host answers `/readyz` with 200
@@ -141,7 +170,7 @@ async function steady(ssh: SshSession, name: string): Promise<void> {
   }
 }
 
-async function repoint(props: Props): Promise<Props> {
+async function repoint(props: ContainerRepointInputs): Promise<ContainerRepointResult> {
   const w = want(props);
   const host = hostOf(props);
   return withSsh(host, async (ssh) => {
@@ -153,7 +182,7 @@ async function repoint(props: Props): Promise<Props> {
     const running = (await inspectContainer(ssh, w.container)).running;
     if (before.length === 0 && running) {
       progress(WHAT, `${w.container} on ${host.host} already runs as wanted`);
-      return { argv: argvOf(spec), previousContainer: "", drift: [] as string[] };
+      return { argv: argvOf(spec), previousContainer: "", drift: [] };
     }
     const next = repointed(spec, w);
     const previous = `${w.container}-pre-${stamp().toLowerCase()}`;
@@ -168,7 +197,7 @@ async function repoint(props: Props): Promise<Props> {
       const left = now ? driftOf(now, w) : ["the container is gone"];
       if (left.length > 0) throw new EtcdStandbyError("Refused", `${w.container} on ${host.host} does not run as wanted after re-creation: ${left.join("; ")}`, "check the container by hand", { host: host.host });
       progress(WHAT, `${w.container} on ${host.host} runs with ${[...Object.entries(w.flags).map(([f, v]) => `--${f}=${v}`), ...Object.entries(w.env).map(([k, v]) => `${k}=${v}`)].join(" ")}`);
-      return { argv: argvOf(now as RunContainerSpec), previousContainer: previous, drift: [] as string[] };
+      return { argv: argvOf(now as RunContainerSpec), previousContainer: previous, drift: [] };
     } catch (e) {
       let back: string;
       try {
@@ -218,7 +247,7 @@ function checkReadyz(p: Problems, v: unknown): void {
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<ContainerRepointInputs, ContainerRepointOutputs>({
   async check(_olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
@@ -228,27 +257,24 @@ export const provider: ProviderImpl = {
     checkValues(p, "setEnv", news.setEnv, /^[A-Za-z_][A-Za-z0-9_]*$/, "environment variable");
     if (news.setFlags === undefined && news.setEnv === undefined) p.add("setFlags", news.setFlags, ["give setFlags or setEnv: what the container should run with"]);
     checkReadyz(p, news.readyz);
-    if (news.restartPolicy !== undefined && !hasUnknown(news.restartPolicy) && !RESTART_POLICIES.includes(news.restartPolicy as RestartPolicy)) {
+    if (news.restartPolicy !== undefined && !hasUnknown(news.restartPolicy) && !RESTART_POLICIES.includes(news.restartPolicy)) {
       p.add("restartPolicy", news.restartPolicy, [`restartPolicy must be one of ${RESTART_POLICIES.join(", ")}`]);
     }
     return p.result(news);
   },
 
   async diff(_id, olds, news) {
-    // restartPolicy left out keeps the container's own: dropping it from the inputs changes nothing on the host.
-    const changed = ["container", "setFlags", "setEnv", "trigger", "readyz", "restartPolicy"].filter((f) => !sameValue(olds[f], news[f]) && !(f === "restartPolicy" && (news[f] === undefined || news[f] === null)));
-    const hostChanged = !sameValue((olds.host as Props | undefined)?.host, (news.host as Props | undefined)?.host);
-    const drift = Array.isArray(olds.drift) && olds.drift.length > 0;
-    const replaces = [...(changed.includes("container") ? ["container"] : []), ...(hostChanged ? ["host"] : [])];
-    return { changes: changed.length > 0 || hostChanged || drift, replaces, deleteBeforeReplace: false };
+    // Drift seen by refresh: re-create.
+    return diffByTable(CONTAINER_REPOINT_FIELDS, olds, news, { deleteBeforeReplace: false, pending: Array.isArray(olds.drift) && olds.drift.length > 0 });
   },
 
   async create(inputs) {
     const outs = await repoint(inputs);
-    return { id: `repoint-${String(inputs.container)}-${hostOf(inputs).host}`, outs: { ...inputs, ...outs } };
+    return { id: `repoint-${inputs.container}-${hostOf(inputs).host}`, outs: { ...inputs, ...outs } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
+    const props = stored(state);
     const w = want(props);
     const drift = await withSsh(hostOf(props), async (ssh) => {
       const spec = await inspectRunSpec(ssh, w.container);
@@ -266,4 +292,4 @@ export const provider: ProviderImpl = {
   async delete() {
     // The container keeps running as it is; the old one stays renamed.
   },
-};
+});

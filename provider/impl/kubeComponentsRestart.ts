@@ -12,11 +12,12 @@
  */
 import { inspectState, restartContainer } from "../connection/docker";
 import { withSsh } from "../connection/ssh";
-import type { SshSession } from "../connection/ssh";
+import type { HostConnectionArgs, SshSession } from "../connection/ssh";
 import { EtcdStandbyError } from "../lib/errors";
 import { sleep } from "../lib/time";
-import { checkContainerList, checkHost, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress } from "./common";
-import type { ProviderImpl, Props } from "./common";
+import { checkContainerList, checkHost, hasUnknown, hostOf, positiveInt, Problems, progress, stored, typedProvider } from "./common";
+import { diffByTable, withDefaults } from "./fields";
+import type { Fields } from "./fields";
 
 const WHAT = "KubeComponentsRestart";
 
@@ -46,21 +47,43 @@ export function startedLater(before: string, after: string): boolean {
   return b === undefined || a > b;
 }
 
-interface Settings {
-  containers: string[];
-  graceSeconds: number;
-  timeoutMs: number;
+/** KubeComponentsRestart's inputs, resolved (documented on KubeComponentsRestartArgs). */
+export type KubeComponentsRestartInputs = {
+  host: HostConnectionArgs;
+  containers?: string[];
+  trigger?: string;
+  graceSeconds?: number;
+  timeoutMs?: number;
+};
+
+/** What KubeComponentsRestart reports. */
+export type KubeComponentsRestartResult = {
+  restarted: string[];
+  absent: string[];
+  previousStartedAt: Record<string, string>;
+  startedAt: Record<string, string>;
+  durationMs: number;
+  /** Set by refresh: the containers that are running. */
+  running?: string[];
+};
+
+/** KubeComponentsRestart's state: its inputs and what it reports. */
+export type KubeComponentsRestartOutputs = KubeComponentsRestartInputs & KubeComponentsRestartResult;
+
+/** Each input's default and what a change does: another trigger, container list or host restarts again (a new resource); the rest is recorded. */
+export const KUBE_COMPONENTS_RESTART_FIELDS = {
+  host: { effect: "record", replaceOn: ["host"] },
+  trigger: { effect: "replace" },
+  containers: { effect: "replace", default: DEFAULT_KUBE_CONTAINERS },
+  timeoutMs: { effect: "record", default: 120_000 },
+  graceSeconds: { effect: "record", default: 10 },
+} as const satisfies Fields<KubeComponentsRestartInputs>;
+
+function settings(props: KubeComponentsRestartInputs) {
+  return withDefaults(KUBE_COMPONENTS_RESTART_FIELDS, props);
 }
 
-function settings(props: Props): Settings {
-  return {
-    containers: Array.isArray(props.containers) ? (props.containers as string[]) : DEFAULT_KUBE_CONTAINERS,
-    graceSeconds: typeof props.graceSeconds === "number" ? props.graceSeconds : 10,
-    timeoutMs: typeof props.timeoutMs === "number" ? props.timeoutMs : 120_000,
-  };
-}
-
-async function restartAll(ssh: SshSession, s: Settings): Promise<Props> {
+async function restartAll(ssh: SshSession, s: ReturnType<typeof settings>): Promise<KubeComponentsRestartResult> {
   const t0 = Date.now();
   const deadline = t0 + s.timeoutMs;
   const before: Record<string, string> = {};
@@ -112,7 +135,7 @@ async function restartAll(ssh: SshSession, s: Settings): Promise<Props> {
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<KubeComponentsRestartInputs, KubeComponentsRestartOutputs>({
   async check(_olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
@@ -120,16 +143,12 @@ export const provider: ProviderImpl = {
     if (news.trigger !== undefined && !hasUnknown(news.trigger) && typeof news.trigger !== "string") {
       p.add("trigger", news.trigger, [`trigger must be a string (e.g. the new cluster ID), got ${JSON.stringify(news.trigger)}`]);
     }
-    for (const f of ["timeoutMs", "graceSeconds"]) if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
+    for (const f of ["timeoutMs", "graceSeconds"] as const) if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     return p.result(news);
   },
 
   async diff(_id, olds, news) {
-    const d = diffFields(olds, news, ["trigger", "containers"], ["timeoutMs", "graceSeconds"]);
-    const replaces = [...(d.replaces ?? [])];
-    if (((olds.host ?? {}) as Props).host !== ((news.host ?? {}) as Props).host) replaces.push("host");
-    const changes = d.changes || replaces.length > 0 || JSON.stringify(olds.host ?? null) !== JSON.stringify(news.host ?? null);
-    return { changes, replaces, deleteBeforeReplace: replaces.length > 0 };
+    return diffByTable(KUBE_COMPONENTS_RESTART_FIELDS, olds, news, { deleteBeforeReplace: true });
   },
 
   async create(inputs) {
@@ -138,7 +157,8 @@ export const provider: ProviderImpl = {
     return { id: `kube-restart-${hostOf(inputs).host}`, outs: { ...inputs, ...outs } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
+    const props = stored(state);
     const s = settings(props);
     const running: string[] = [];
     try {
@@ -159,4 +179,4 @@ export const provider: ProviderImpl = {
   async delete() {
     // Restarts are not undone.
   },
-};
+});

@@ -32,10 +32,10 @@ import { validateClientUrl, validateEach, validateExtraFlag, validateImage, vali
 import { namesAddress, validityProblem } from "../lib/x509";
 import { RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
 import { imageEtcdVersion } from "./imageVersion";
-import { checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, diffFields, hasUnknown, hostOf, positiveInt, Problems, progress, stamp } from "./common";
-import type { ProviderImpl, Props } from "./common";
-import { catchUpPercent, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
-import type { LearnerSettings } from "./learnerSpec";
+import { checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, stamp, stored, typedProvider } from "./common";
+import { changedFields, diffByTable } from "./fields";
+import { catchUpPercent, LEARNER_FIELDS, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
+import type { LearnerInputs, LearnerOutputs, LearnerResult, LearnerSettings } from "./learnerSpec";
 
 const WHAT = "EtcdLearner";
 
@@ -438,7 +438,7 @@ function containerSpec(s: LearnerSettings, initialCluster: string): RunContainer
 }
 
 /** Starts the learner's container with the live member list and waits for it; rolls back what this run made on failure. */
-async function startLearner(props: Props): Promise<Props> {
+async function startLearner(props: LearnerInputs): Promise<LearnerResult> {
   const s = learnerSettings(props);
   const host = hostOf(props);
   const conn = clusterOf(props);
@@ -510,7 +510,7 @@ async function startLearner(props: Props): Promise<Props> {
  * new one is caught up and every voter is still healthy; otherwise the new
  * one is removed and the old one started again under its name.
  */
-async function restartLearner(olds: Props, news: Props): Promise<LearnerState> {
+async function restartLearner(olds: LearnerInputs, news: LearnerInputs): Promise<LearnerState> {
   const s = learnerSettings(news);
   const conn = clusterOf(news);
   return withEtcd(conn, (etcd) =>
@@ -577,7 +577,7 @@ async function preflightVoters(etcd: EtcdSession): Promise<Omit<ClusterPreflight
   return voterFacts(etcd, health, healthy);
 }
 
-function outputsOf(st: LearnerState, containerRunning: boolean): Props {
+function outputsOf(st: LearnerState, containerRunning: boolean): LearnerResult {
   return { ...st, containerRunning };
 }
 
@@ -588,7 +588,7 @@ function outputsOf(st: LearnerState, containerRunning: boolean): Props {
  * (promoted) is left alone with its container and data: deleting the
  * resource never takes a voter out of the serving cluster.
  */
-async function removeLearner(props: Props, opts: { keepVoter?: boolean } = {}): Promise<void> {
+async function removeLearner(props: LearnerInputs, opts: { keepVoter?: boolean } = {}): Promise<void> {
   const s = learnerSettings(props);
   const conn = clusterOf(props);
   await withEtcd(conn, (etcd) =>
@@ -627,15 +627,8 @@ async function removeLearner(props: Props, opts: { keepVoter?: boolean } = {}): 
   );
 }
 
-/** Inputs whose change needs a new learner (delete first: one learner slot). */
-const REPLACE_ON = ["memberName", "peerURL", "clientURL", "dataDir", "containerName"];
-/** Inputs whose change restarts the container on the same data dir. */
-const RESTART_ON = ["image", "etcdBinary", "extraFlags", "heartbeatMs", "electionMs", "tls"];
-/** Inputs that change nothing on the host. */
-const RECORD_ON = ["cluster", "catchUpThreshold", "timeoutMs", "maxLearners", "allowPromoted", "joinClusterId"];
-
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<LearnerInputs, LearnerOutputs>({
   async check(_olds, news) {
     const p = new Problems();
     checkCluster(p, news.cluster);
@@ -650,7 +643,7 @@ export const provider: ProviderImpl = {
     if (news.extraFlags !== undefined) {
       p.add("extraFlags", news.extraFlags, [...validateEach(news.extraFlags, "extraFlags", validateExtraFlag), ...refusedExtraFlags(news.extraFlags, LEARNER_OWNED_FLAGS)]);
     }
-    const tls = (news.tls ?? {}) as Props;
+    const tls = news.tls ?? {};
     checkNamesAndPath(p, [{ field: "containerName", value: news.containerName }], [
       { field: "dataDir", value: news.dataDir },
       { field: "etcdBinary", value: news.etcdBinary },
@@ -658,7 +651,7 @@ export const provider: ProviderImpl = {
       { field: "tls.certFile", value: tls.certFile },
       { field: "tls.keyFile", value: tls.keyFile },
     ]);
-    for (const f of ["heartbeatMs", "electionMs", "timeoutMs", "maxLearners"]) {
+    for (const f of ["heartbeatMs", "electionMs", "timeoutMs", "maxLearners"] as const) {
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
     if (news.catchUpThreshold !== undefined && !(typeof news.catchUpThreshold === "number" && Number.isInteger(news.catchUpThreshold) && news.catchUpThreshold >= 0)) {
@@ -666,7 +659,7 @@ export const provider: ProviderImpl = {
     }
     checkRaftTimings(p, news);
     // The learner's peer URL must point at the host we start it on.
-    const h = (news.host ?? {}) as Props;
+    const h: Partial<LearnerInputs["host"]> = news.host ?? {};
     if (!hasUnknown(news.peerURL) && !hasUnknown(h.host) && typeof news.peerURL === "string" && typeof h.host === "string" && validatePeerUrl(news.peerURL).length === 0) {
       if (hostOfUrl(news.peerURL) !== h.host) {
         p.add("peerURL", news.peerURL, [`peerURL ${news.peerURL} points at ${hostOfUrl(news.peerURL)}, but the learner is started on host ${h.host}: use https://${h.host}:2380`]);
@@ -681,22 +674,19 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const oh = (olds.host ?? {}) as Props;
-    const nh = (news.host ?? {}) as Props;
-    const d = diffFields(olds, news, REPLACE_ON, [...RESTART_ON, ...RECORD_ON, "host"]);
-    const replaces = [...(d.replaces ?? [])];
-    if (oh.host !== nh.host && !replaces.includes("host")) replaces.push("host");
+    const d = diffByTable(LEARNER_FIELDS, olds, news, { deleteBeforeReplace: true });
     // Gone from the cluster (seen by refresh): start a new one.
-    if (olds.present === false && replaces.length === 0) replaces.push("memberName");
+    const replaces = olds.present === false && d.replaces.length === 0 ? ["memberName"] : d.replaces;
     return { changes: d.changes || replaces.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
   },
 
   async create(inputs) {
     const outs = await startLearner(inputs);
-    return { id: `learner-${String(inputs.memberName)}`, outs: { ...inputs, ...outs } };
+    return { id: `learner-${inputs.memberName}`, outs: { ...inputs, ...outs } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
+    const props = stored(state);
     const s = learnerSettings(props);
     const st = await withEtcd(clusterOf(props), (etcd) => observe(etcd, s));
     let running = false;
@@ -718,7 +708,8 @@ export const provider: ProviderImpl = {
       const outs = await startLearner(news);
       return { outs: { ...news, ...outs } };
     }
-    const restart = RESTART_ON.some((f) => JSON.stringify(olds[f] ?? null) !== JSON.stringify(news[f] ?? null));
+    // Image, binary, flags, timings or TLS files changed: restart on the same data dir.
+    const restart = changedFields(LEARNER_FIELDS, olds, news).updates.length > 0;
     if (!restart) return { outs: { ...olds, ...news, ...outputsOf(live, olds.containerRunning === true) } };
     const st = await restartLearner(olds, news);
     return { outs: { ...news, ...outputsOf(st, true) } };
@@ -727,4 +718,4 @@ export const provider: ProviderImpl = {
   async delete(_id, props) {
     await removeLearner(props, { keepVoter: true });
   },
-};
+});

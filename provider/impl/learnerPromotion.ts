@@ -13,14 +13,38 @@ import { resolveExactMember } from "../lib/members";
 import type { Member } from "../lib/members";
 import { checkPromotion } from "../lib/quorum";
 import { sleep } from "../lib/time";
-import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress } from "./common";
-import type { ProviderImpl, Props } from "./common";
 import { withClusterLock } from "./clusterLock";
+import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress, stored, typedProvider } from "./common";
+import type { MemberResourceInputs } from "./common";
+import { fieldsWith, withDefaults } from "./fields";
+import type { Fields } from "./fields";
 
 const WHAT = "EtcdLearnerPromotion";
 
+/** EtcdLearnerPromotion's inputs, resolved (documented on EtcdLearnerPromotionArgs). */
+export type LearnerPromotionInputs = MemberResourceInputs;
+
+/** What EtcdLearnerPromotion reports. */
+export type LearnerPromotionResult = {
+  /** Member ID (hex); empty when refresh finds no such member. */
+  memberId: string;
+  isVoter: boolean;
+  isLearner: boolean;
+};
+
+/** EtcdLearnerPromotion's state: its inputs and what it reports. */
+export type LearnerPromotionOutputs = LearnerPromotionInputs & LearnerPromotionResult;
+
+/** Each input's default and what a change does: another member is another promotion; the rest is only recorded (a voter stays a voter). */
+export const LEARNER_PROMOTION_FIELDS = {
+  cluster: { effect: "record" },
+  memberName: { effect: "replace" },
+  peerURL: { effect: "replace" },
+  timeoutMs: { effect: "record", default: 300_000 },
+} as const satisfies Fields<LearnerPromotionInputs>;
+
 /** The learner to promote: name and peer URL (when both are given) must agree with the live member list. */
-function identify(members: readonly Member[], props: Props): Member | undefined {
+function identify(members: readonly Member[], props: LearnerPromotionInputs): Member | undefined {
   const match = resolveExactMember(members, memberSelector(props));
   if (match.kind === "mismatch") {
     throw new EtcdStandbyError("InvalidInput", `refusing to promote: ${match.problem}; nothing was changed`, match.next, { member: memberSelector(props).name ?? memberSelector(props).peerURL });
@@ -28,9 +52,9 @@ function identify(members: readonly Member[], props: Props): Member | undefined 
   return match.kind === "found" ? match.member : undefined;
 }
 
-async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
+async function promote(etcd: EtcdSession, props: LearnerPromotionInputs): Promise<LearnerPromotionResult> {
   const who = [memberSelector(props).name, memberSelector(props).peerURL].filter(Boolean).join(" / ");
-  const timeoutMs = typeof props.timeoutMs === "number" ? props.timeoutMs : 300_000;
+  const { timeoutMs } = withDefaults(LEARNER_PROMOTION_FIELDS, props);
   const deadline = Date.now() + timeoutMs;
   let delay = 500;
   let attempt = 0;
@@ -72,13 +96,13 @@ async function promote(etcd: EtcdSession, props: Props): Promise<Props> {
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<LearnerPromotionInputs, LearnerPromotionOutputs>({
   async check(_olds, news) {
     return checkMemberResource(news);
   },
 
   async diff(_id, olds, news) {
-    const d = diffMemberSelector(olds, news, ["cluster", "timeoutMs"]);
+    const d = diffMemberSelector(olds, news, fieldsWith(LEARNER_PROMOTION_FIELDS, "update", "record"));
     if (olds.isVoter === false && !(d.replaces ?? []).length) return { changes: true, replaces: ["memberName"], deleteBeforeReplace: true };
     return d;
   },
@@ -86,12 +110,12 @@ export const provider: ProviderImpl = {
   async create(inputs) {
     const conn = clusterOf(inputs);
     const outs = await withEtcd(conn, (etcd) => withClusterLock(etcd, `EtcdLearnerPromotion ${String(inputs.memberName ?? inputs.peerURL)}`, conn.lockWaitMs, () => promote(etcd, inputs)));
-    return { id: `promotion-${String(outs.memberId)}`, outs: { ...inputs, ...outs } };
+    return { id: `promotion-${outs.memberId}`, outs: { ...inputs, ...outs } };
   },
 
-  async read(id, props) {
-    const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
-    const found = resolveExactMember(members, memberSelector(props));
+  async read(id, state) {
+    const props = stored(state);
+    const found = resolveExactMember(await withEtcd(clusterOf(props), (etcd) => etcd.memberList()), memberSelector(props));
     const m = found.kind === "found" ? found.member : undefined;
     return { id, props: { ...props, memberId: m?.id ?? "", isVoter: m !== undefined && !m.isLearner, isLearner: m?.isLearner ?? false } };
   },
@@ -103,4 +127,4 @@ export const provider: ProviderImpl = {
   async delete() {
     // A voter is not demoted by deleting the resource.
   },
-};
+});

@@ -1,13 +1,18 @@
 /**
- * Pure pieces of EtcdLearner: its settings with defaults, the etcd command
- * line, the container spec, and the diagnosis of a failed start from the
- * learner's log. No I/O here, so all of it is unit-tested.
+ * Pure pieces of EtcdLearner: its inputs and state types, its field table and
+ * settings with defaults, the etcd command line, the container spec, and the
+ * diagnosis of a failed start from the learner's log. No I/O here, so all of
+ * it is unit-tested.
  */
 import type { RunContainerSpec } from "../connection/docker";
+import type { ClusterConnectionArgs } from "../connection/etcd";
+import type { HostConnectionArgs } from "../connection/ssh";
 import { flagName } from "../lib/etcdFlags";
 import { hostOfUrl } from "../lib/members";
 import { etcdVolumes } from "../lib/paths";
 import type { Props } from "./common";
+import { withDefaults } from "./fields";
+import type { Fields, Settled } from "./fields";
 
 /** Labels that mark a container as managed by etcd-standby. */
 export const MANAGED_LABEL = "io.etcd-standby.resource";
@@ -21,25 +26,86 @@ export interface LearnerTls {
   keyFile: string;
 }
 
-/** EtcdLearner's settings, defaults applied. */
-export interface LearnerSettings {
+/** EtcdLearner's inputs, resolved (documented on EtcdLearnerArgs). */
+export type LearnerInputs = {
+  cluster: ClusterConnectionArgs;
+  host: HostConnectionArgs;
   memberName: string;
   peerURL: string;
   clientURL: string;
   image: string;
-  etcdBinary: string;
-  containerName: string;
-  dataDir: string;
+  etcdBinary?: string;
+  containerName?: string;
+  dataDir?: string;
+  tls?: Partial<LearnerTls>;
+  heartbeatMs?: number;
+  electionMs?: number;
+  extraFlags?: string[];
+  catchUpThreshold?: number;
+  timeoutMs?: number;
+  maxLearners?: number;
+  allowPromoted?: boolean;
+  joinClusterId?: string;
+};
+
+/** What EtcdLearner reports about the learner (create, update and refresh). */
+export type LearnerResult = {
+  memberId: string;
+  present: boolean;
+  isLearner: boolean;
+  started: boolean;
+  lag: number;
+  appliedIndex: number;
+  leaderIndex: number;
+  dbSize: number;
+  version: string;
+  containerRunning: boolean;
+  /** The cluster ID (hex), from create and from an update that started it again. */
+  clusterId?: string;
+};
+
+/** EtcdLearner's state: its inputs and what it reports. */
+export type LearnerOutputs = LearnerInputs & LearnerResult;
+
+const NO_FLAGS: string[] = [];
+
+/**
+ * Each input's default and what a change does: another name, URL, data dir
+ * or container name (or host) is another learner (deleting first: one
+ * learner slot); image, binary, flags, timings and TLS files restart the
+ * container on the same data dir; the rest changes nothing on the host.
+ * `tls` defaults to RKE's file names for the peer URL's host ({@link rkeTls}).
+ */
+export const LEARNER_FIELDS = {
+  cluster: { effect: "record" },
+  host: { effect: "record", replaceOn: ["host"] },
+  memberName: { effect: "replace" },
+  peerURL: { effect: "replace" },
+  clientURL: { effect: "replace" },
+  image: { effect: "update" },
+  etcdBinary: { effect: "update", default: "/usr/local/bin/etcd" },
+  dataDir: { effect: "replace", default: "/var/lib/etcd" },
+  containerName: { effect: "replace", default: "etcd-learner" },
+  tls: { effect: "update" },
+  heartbeatMs: { effect: "update", default: 500 },
+  electionMs: { effect: "update", default: 5000 },
+  extraFlags: { effect: "update", default: NO_FLAGS },
+  catchUpThreshold: { effect: "record", default: 100 },
+  timeoutMs: { effect: "record", default: 300_000 },
+  maxLearners: { effect: "record", default: 1 },
+  allowPromoted: { effect: "record", default: false },
+  joinClusterId: { effect: "record" },
+} as const satisfies Fields<LearnerInputs>;
+
+/** The inputs the learner's settings are read from (the connections are not needed). */
+export type LearnerSpecInputs = Omit<LearnerInputs, "cluster" | "host">;
+
+/** EtcdLearner's settings, defaults applied. */
+export type LearnerSettings = Omit<Settled<LearnerSpecInputs, typeof LEARNER_FIELDS>, "tls" | "joinClusterId"> & {
   tls: LearnerTls;
-  heartbeatMs: number;
-  electionMs: number;
-  extraFlags: string[];
-  catchUpThreshold: number;
-  timeoutMs: number;
-  maxLearners: number;
   /** The ID (hex) of the cluster the learner must join; undefined: whichever cluster `cluster` reaches. */
   joinClusterId: string | undefined;
-}
+};
 
 /** RKE's TLS file names for a host address: `/etc/kubernetes/ssl/kube-etcd-<address with dashes>.pem`. */
 export function rkeTls(address: string): LearnerTls {
@@ -51,27 +117,18 @@ export function rkeTls(address: string): LearnerTls {
   };
 }
 
-/** Reads the settings out of the props, with defaults (RKE's heartbeat 500 ms and election 5000 ms). */
-export function learnerSettings(props: Props): LearnerSettings {
-  const peerURL = String(props.peerURL);
-  const tlsIn = (props.tls ?? {}) as Partial<LearnerTls>;
-  const rke = rkeTls(hostOfUrl(peerURL));
+/** The settings, with the table's defaults (RKE's heartbeat 500 ms and election 5000 ms) and RKE's TLS file names for the peer URL's host. */
+export function learnerSettings(props: LearnerSpecInputs): LearnerSettings;
+/** The settings from a property bag holding the inputs (the bench scripts build theirs so). */
+export function learnerSettings(props: Props): LearnerSettings;
+export function learnerSettings(props: LearnerSpecInputs | Props): LearnerSettings {
+  const inputs = props as LearnerSpecInputs;
+  const tlsIn = inputs.tls ?? {};
+  const rke = rkeTls(hostOfUrl(inputs.peerURL));
   return {
-    memberName: String(props.memberName),
-    peerURL,
-    clientURL: String(props.clientURL),
-    image: String(props.image),
-    etcdBinary: typeof props.etcdBinary === "string" ? props.etcdBinary : "/usr/local/bin/etcd",
-    containerName: typeof props.containerName === "string" ? props.containerName : "etcd-learner",
-    dataDir: typeof props.dataDir === "string" ? props.dataDir : "/var/lib/etcd",
+    ...withDefaults(LEARNER_FIELDS, inputs),
     tls: { caFile: tlsIn.caFile ?? rke.caFile, certFile: tlsIn.certFile ?? rke.certFile, keyFile: tlsIn.keyFile ?? rke.keyFile },
-    heartbeatMs: typeof props.heartbeatMs === "number" ? props.heartbeatMs : 500,
-    electionMs: typeof props.electionMs === "number" ? props.electionMs : 5000,
-    extraFlags: Array.isArray(props.extraFlags) ? (props.extraFlags as string[]) : [],
-    catchUpThreshold: typeof props.catchUpThreshold === "number" ? props.catchUpThreshold : 100,
-    timeoutMs: typeof props.timeoutMs === "number" ? props.timeoutMs : 300_000,
-    maxLearners: typeof props.maxLearners === "number" ? props.maxLearners : 1,
-    joinClusterId: typeof props.joinClusterId === "string" && props.joinClusterId !== "" ? props.joinClusterId.toLowerCase().padStart(16, "0") : undefined,
+    joinClusterId: typeof inputs.joinClusterId === "string" && inputs.joinClusterId !== "" ? inputs.joinClusterId.toLowerCase().padStart(16, "0") : undefined,
   };
 }
 

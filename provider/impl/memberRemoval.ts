@@ -14,11 +14,16 @@ import { resolveExactMember, sameUrl } from "../lib/members";
 import type { ExactMatch, Member } from "../lib/members";
 import { checkRemoval } from "../lib/quorum";
 import { sleep } from "../lib/time";
-import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress } from "./common";
-import type { ProviderImpl, Props } from "./common";
+import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress, stored, typedProvider } from "./common";
+import type { MemberResourceInputs } from "./common";
 import { withClusterLock } from "./clusterLock";
+import { fieldsWith, withDefaults } from "./fields";
+import type { Fields } from "./fields";
 
 const WHAT = "EtcdMemberRemoval";
+
+/** EtcdMemberRemoval's inputs, resolved (documented on EtcdMemberRemovalArgs). */
+export type MemberRemovalInputs = MemberResourceInputs;
 
 /** A member as the outputs list it. */
 export interface MemberSummary {
@@ -29,11 +34,37 @@ export interface MemberSummary {
   isLearner: boolean;
 }
 
+/** What EtcdMemberRemoval reports. */
+export type MemberRemovalResult = {
+  /** ID (hex) of the member removed; empty when it was already absent. */
+  removedMemberId: string;
+  alreadyAbsent: boolean;
+  clusterId: string;
+  remainingMembers: MemberSummary[];
+  /** Set by refresh: the member is back in the cluster. */
+  memberPresent: boolean;
+  /** Set by refresh: the ID of the member that came back (empty when none). */
+  presentMemberId?: string;
+  /** Set by refresh: the selector's name and peer URL disagree with the member list (empty when they agree). */
+  identityProblem?: string;
+};
+
+/** EtcdMemberRemoval's state: its inputs and what it reports. */
+export type MemberRemovalOutputs = MemberRemovalInputs & MemberRemovalResult;
+
+/** Each input's default and what a change does: another member is another removal; a new connection removes again. */
+export const MEMBER_REMOVAL_FIELDS = {
+  cluster: { effect: "update" },
+  memberName: { effect: "replace" },
+  peerURL: { effect: "replace" },
+  timeoutMs: { effect: "none", default: 60_000 },
+} as const satisfies Fields<MemberRemovalInputs>;
+
 function summary(m: Member): MemberSummary {
   return { id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
 }
 
-function label(props: Props): string {
+function label(props: MemberRemovalInputs): string {
   const s = memberSelector(props);
   return [s.name, s.peerURL].filter(Boolean).join(" / ");
 }
@@ -43,7 +74,7 @@ function label(props: Props): string {
  * (a name that belongs to another host's voter is refused, never removed).
  * Throws the disagreement, from both views, before anything changes.
  */
-function identify(members: readonly Member[], props: Props): Exclude<ExactMatch, { kind: "mismatch" }> {
+function identify(members: readonly Member[], props: MemberRemovalInputs): Exclude<ExactMatch, { kind: "mismatch" }> {
   const m = resolveExactMember(members, memberSelector(props));
   if (m.kind !== "mismatch") return m;
   const s = memberSelector(props);
@@ -89,7 +120,7 @@ async function removeWhenReady(etcd: EtcdSession, target: Member, timeoutMs: num
   }
 }
 
-async function removeMember(props: Props): Promise<Props> {
+async function removeMember(props: MemberRemovalInputs): Promise<MemberRemovalResult> {
   const who = label(props);
   const conn0 = clusterOf(props);
   return withEtcd(conn0, async (etcd) => {
@@ -115,7 +146,7 @@ async function removeMember(props: Props): Promise<Props> {
       const others = conn.endpoints.filter((e) => !target.clientURLs.some((u) => sameUrl(u, e)));
       const via = others.length > 0 ? others : members.filter((m) => m.id !== target.id && !m.isLearner).flatMap((m) => m.clientURLs);
       const after = await withEtcd({ ...conn, endpoints: via }, async (safe) => {
-        await removeWhenReady(safe, target, typeof props.timeoutMs === "number" ? props.timeoutMs : 60_000);
+        await removeWhenReady(safe, target, withDefaults(MEMBER_REMOVAL_FIELDS, props).timeoutMs);
         return confirmRemoved(safe, target);
     });
     progress(WHAT, `removed ${target.name || target.id}; ${after.length} members remain`);
@@ -125,7 +156,7 @@ async function removeMember(props: Props): Promise<Props> {
 }
 
 /** What a removal would do, read only: absent, or the member with the cluster's health; throws a refusal (identity or quorum). */
-async function judge(etcd: EtcdSession, props: Props): Promise<{ kind: "absent" } | { kind: "remove"; members: Member[]; target: Member; health: MemberHealth[]; decision: ReturnType<typeof checkRemoval> }> {
+async function judge(etcd: EtcdSession, props: MemberRemovalInputs): Promise<{ kind: "absent" } | { kind: "remove"; members: Member[]; target: Member; health: MemberHealth[]; decision: ReturnType<typeof checkRemoval> }> {
   const members = await etcd.memberList();
   const match = identify(members, props);
   if (match.kind === "absent") return { kind: "absent" };
@@ -144,7 +175,7 @@ async function judge(etcd: EtcdSession, props: Props): Promise<{ kind: "absent" 
 }
 
 /** The outputs when the member is not in the cluster. */
-async function absentResult(etcd: EtcdSession, props: Props): Promise<Props> {
+async function absentResult(etcd: EtcdSession, props: MemberRemovalInputs): Promise<MemberRemovalResult> {
   const members = await etcd.memberList();
   const match = resolveExactMember(members, memberSelector(props));
   progress(WHAT, `member ${label(props)} is not in the cluster: nothing to remove${match.kind === "absent" && match.note ? ` (${match.note})` : ""}`);
@@ -173,13 +204,13 @@ async function confirmRemoved(safe: EtcdSession, target: Member): Promise<Member
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<MemberRemovalInputs, MemberRemovalOutputs>({
   async check(_olds, news) {
     return checkMemberResource(news);
   },
 
   async diff(_id, olds, news) {
-    const d = diffMemberSelector(olds, news, ["cluster"]);
+    const d = diffMemberSelector(olds, news, fieldsWith(MEMBER_REMOVAL_FIELDS, "update", "record"));
     // A member that came back (seen by refresh) needs the removal again.
     if (olds.memberPresent === true && !(d.replaces ?? []).length) {
       return { changes: true, replaces: ["memberName"], deleteBeforeReplace: true };
@@ -192,7 +223,8 @@ export const provider: ProviderImpl = {
     return { id: `removal-${label(inputs)}`, outs: { ...inputs, ...outs } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
+    const props = stored(state);
     const members = await withEtcd(clusterOf(props), (etcd) => etcd.memberList());
     // Only the member itself (name and peer URL agreeing) counts as back: never the learner now at its URL.
     const m = resolveExactMember(members, memberSelector(props));
@@ -209,4 +241,4 @@ export const provider: ProviderImpl = {
   async delete() {
     // Deleting the resource does not re-add the member: a removal is not undone.
   },
-};
+});

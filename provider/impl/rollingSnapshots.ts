@@ -15,14 +15,17 @@
 import { inspectContainer, inspectRunSpec, listContainers, runContainer, runOneShot, startContainer } from "../connection/docker";
 import type { RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
+import type { ClusterConnectionArgs } from "../connection/etcd";
 import { withSsh } from "../connection/ssh";
-import type { SshSession } from "../connection/ssh";
+import type { HostConnectionArgs, SshSession } from "../connection/ssh";
 import { EtcdStandbyError } from "../lib/errors";
 import { validateAbsolutePath, validateImage } from "../lib/validate";
 import { RUN_ID, RUN_LABEL } from "./clusterLock";
-import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, Problems, progress, sameValue, stamp } from "./common";
+import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, Problems, progress, stamp, stored, typedProvider } from "./common";
 import { imageEtcdVersion } from "./imageVersion";
-import type { ProviderImpl, Props } from "./common";
+import type { Props } from "./common";
+import { diffByTable, withDefaults } from "./fields";
+import type { Fields } from "./fields";
 import { MANAGED_LABEL } from "./learnerSpec";
 import { restoreTool } from "./standaloneRestoreSpec";
 
@@ -31,33 +34,57 @@ const NAME = "etcd-rolling-snapshots";
 /** The marker written before the proof snapshot (outside /registry/). */
 export const BACKUP_PROBE_KEY = "/etcd-standby/backup-probe";
 
-interface Settings {
-  spec: RunContainerSpec;
-  snapshotDir: string;
-  image: string;
-  etcdBinary: string;
+/** EtcdRollingSnapshots' inputs, resolved (documented on EtcdRollingSnapshotsArgs). */
+export type RollingSnapshotsInputs = {
+  host: HostConnectionArgs;
+  cluster: ClusterConnectionArgs;
   endpoint: string;
+  /** Absent in state written before the definition was recorded: create then looks for a kept copy on the host. */
+  spec: RunContainerSpec;
+  image: string;
+  etcdBinary?: string;
   tls: { caFile: string; certFile: string; keyFile: string };
+  snapshotDir?: string;
+  trigger?: string;
+};
+
+/** What EtcdRollingSnapshots reports. */
+export type RollingSnapshotsResult = {
+  running: boolean;
+  snapshotFile: string;
+  snapshotRevision: number;
+  markerRevision: number;
+};
+
+/** EtcdRollingSnapshots' state: its inputs and what it reports. */
+export type RollingSnapshotsOutputs = RollingSnapshotsInputs & RollingSnapshotsResult;
+
+/** Each input's default and what a change does: another host is another resource; a new definition, image, endpoint, folder, TLS or trigger checks again. */
+export const ROLLING_SNAPSHOTS_FIELDS = {
+  host: { effect: "none", replaceOn: ["host"] },
+  cluster: { effect: "none" },
+  endpoint: { effect: "update" },
+  spec: { effect: "update" },
+  image: { effect: "update" },
+  etcdBinary: { effect: "none", default: "/usr/local/bin/etcd" },
+  tls: { effect: "update" },
+  snapshotDir: { effect: "update", default: "/opt/rke/etcd-snapshots" },
+  trigger: { effect: "update" },
+} as const satisfies Fields<RollingSnapshotsInputs>;
+
+/** The inputs with defaults, the definition under RKE's name. */
+function settings(props: RollingSnapshotsInputs) {
+  return { ...withDefaults(ROLLING_SNAPSHOTS_FIELDS, props), spec: { ...props.spec, name: NAME } };
 }
 
-function settings(props: Props): Settings {
-  const tls = (props.tls ?? {}) as Settings["tls"];
-  return {
-    spec: { ...((props.spec ?? {}) as RunContainerSpec), name: NAME },
-    snapshotDir: typeof props.snapshotDir === "string" ? props.snapshotDir : "/opt/rke/etcd-snapshots",
-    image: String(props.image),
-    etcdBinary: typeof props.etcdBinary === "string" ? props.etcdBinary : "/usr/local/bin/etcd",
-    endpoint: String(props.endpoint),
-    tls,
-  };
-}
+type Settings = ReturnType<typeof settings>;
 
 function binDir(s: Settings): string {
   return s.etcdBinary.slice(0, s.etcdBinary.lastIndexOf("/")) || "/";
 }
 
 /** Saves a snapshot of the new cluster into the snapshot folder now, and reads its revision back. */
-async function proveSnapshot(ssh: SshSession, s: Settings, props: Props): Promise<{ file: string; revision: number; marker: number }> {
+async function proveSnapshot(ssh: SshSession, s: Settings, props: RollingSnapshotsInputs): Promise<{ file: string; revision: number; marker: number }> {
   const marker = await withEtcd({ ...clusterOf(props), endpoints: [s.endpoint] }, (e) => e.put(BACKUP_PROBE_KEY, `${new Date().toISOString()} run ${RUN_ID}`));
   const file = `${s.snapshotDir}/post-failover-${stamp()}.db`;
   const tlsDir = s.tls.caFile.slice(0, s.tls.caFile.lastIndexOf("/"));
@@ -99,7 +126,7 @@ async function keptSpec(ssh: SshSession): Promise<RunContainerSpec> {
   return spec;
 }
 
-async function ensure(props: Props): Promise<Props> {
+async function ensure(props: RollingSnapshotsInputs): Promise<RollingSnapshotsResult> {
   const s = settings(props);
   return withSsh(hostOf(props), async (ssh) => {
     const info = await inspectContainer(ssh, NAME);
@@ -120,34 +147,34 @@ async function ensure(props: Props): Promise<Props> {
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<RollingSnapshotsInputs, RollingSnapshotsOutputs>({
   async check(_olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
-    const spec = news.spec as Props | undefined | null;
+    const spec: unknown = news.spec;
     // Absent: state from before the definition was recorded; create looks for a kept copy on the host.
-    if (!hasUnknown(spec) && spec !== undefined && spec !== null && (typeof spec !== "object" || typeof spec.image !== "string" || !Array.isArray(spec.command))) {
+    if (!hasUnknown(spec) && spec !== undefined && spec !== null && (typeof spec !== "object" || typeof (spec as Props).image !== "string" || !Array.isArray((spec as Props).command))) {
       p.add("spec", spec, [`spec must be how ${NAME} was started (RkeContainerCleanup's containerSpecs["${NAME}"])`]);
     }
     p.add("image", news.image, validateImage(news.image, "image"));
     if (news.snapshotDir !== undefined) p.add("snapshotDir", news.snapshotDir, validateAbsolutePath(news.snapshotDir, "snapshotDir"));
-    const tls = (news.tls ?? {}) as Props;
-    for (const f of ["caFile", "certFile", "keyFile"]) p.add(`tls.${f}`, tls[f], validateAbsolutePath(tls[f], `tls.${f}`));
+    const tls: Partial<RollingSnapshotsInputs["tls"]> = news.tls ?? {};
+    for (const f of ["caFile", "certFile", "keyFile"] as const) p.add(`tls.${f}`, tls[f], validateAbsolutePath(tls[f], `tls.${f}`));
     return p.result(news);
   },
 
   async diff(_id, olds, news) {
-    const changed = ["spec", "image", "endpoint", "snapshotDir", "tls", "trigger"].filter((f) => !sameValue(olds[f], news[f]));
-    const hostChanged = !sameValue((olds.host as Props | undefined)?.host, (news.host as Props | undefined)?.host);
-    return { changes: changed.length > 0 || hostChanged || olds.running === false, replaces: hostChanged ? ["host"] : [], deleteBeforeReplace: false };
+    // Not running at the last refresh: start it again.
+    return diffByTable(ROLLING_SNAPSHOTS_FIELDS, olds, news, { deleteBeforeReplace: false, pending: olds.running === false });
   },
 
   async create(inputs) {
     return { id: `rolling-snapshots-${hostOf(inputs).host}`, outs: { ...inputs, ...(await ensure(inputs)) } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
+    const props = stored(state);
     const running = await withSsh(hostOf(props), async (ssh) => (await inspectContainer(ssh, NAME)).running);
     return { id, props: { ...props, running } };
   },
@@ -159,4 +186,4 @@ export const provider: ProviderImpl = {
   async delete() {
     // The schedule keeps running: backups are RKE's again.
   },
-};
+});

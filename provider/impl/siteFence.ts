@@ -25,9 +25,10 @@ import type { HostConnectionArgs } from "../connection/ssh";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { validateClientUrl, validateContainerName, validateEach } from "../lib/validate";
 import { RUN_ID } from "./clusterLock";
-import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, sameValue } from "./common";
+import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, stored, typedProvider } from "./common";
 import { MANAGED_LABEL } from "./learnerSpec";
-import type { ProviderImpl, Props } from "./common";
+import { diffByTable, withDefaults } from "./fields";
+import type { Fields } from "./fields";
 
 const WHAT = "SiteFence";
 /** RKE's containers that serve etcd or the Kubernetes API from a host. */
@@ -37,19 +38,45 @@ export const FENCE_PROBE_KEY = "/etcd-standby/fence-probe";
 const PROBE_MS = 3000;
 const CONNECT_MS = 5000;
 
-interface Settings {
-  containers: string[];
-  oldEndpoints: string[];
-  connectTimeoutMs: number;
+/** SiteFence's inputs, resolved (documented on SiteFenceArgs). */
+export type SiteFenceInputs = {
+  host: HostConnectionArgs;
+  cluster?: ClusterConnectionArgs;
+  oldEndpoints?: string[];
+  containers?: string[];
+  connectTimeoutMs?: number;
+  trigger?: string;
+};
+
+/** What SiteFence reports. */
+export type SiteFenceResult = {
+  reachable: boolean;
+  fenced: boolean;
+  stopped: string[];
+  unfenced: string[];
+  oldEndpointsServe: boolean;
+};
+
+/** SiteFence's state: its inputs and what it reports. */
+export type SiteFenceOutputs = SiteFenceInputs & SiteFenceResult;
+
+const NO_ENDPOINTS: string[] = [];
+
+/** Each input's default and what a change does: another host is another fence; other containers, endpoints or trigger fence again. */
+export const SITE_FENCE_FIELDS = {
+  host: { effect: "none", replaceOn: ["host"] },
+  cluster: { effect: "none" },
+  oldEndpoints: { effect: "update", default: NO_ENDPOINTS },
+  containers: { effect: "update", default: FENCE_CONTAINERS },
+  connectTimeoutMs: { effect: "none", default: CONNECT_MS },
+  trigger: { effect: "update" },
+} as const satisfies Fields<SiteFenceInputs>;
+
+function settings(props: SiteFenceInputs) {
+  return withDefaults(SITE_FENCE_FIELDS, props);
 }
 
-function settings(props: Props): Settings {
-  return {
-    containers: Array.isArray(props.containers) ? (props.containers as string[]) : FENCE_CONTAINERS,
-    oldEndpoints: Array.isArray(props.oldEndpoints) ? (props.oldEndpoints as string[]) : [],
-    connectTimeoutMs: typeof props.connectTimeoutMs === "number" ? props.connectTimeoutMs : CONNECT_MS,
-  };
-}
+type Settings = ReturnType<typeof settings>;
 
 /** Whether an old endpoint still serves: a put and a linearizable get, each within 3 s. */
 async function serves(conn: ClusterConnectionArgs, endpoint: string, host: string): Promise<{ serves: boolean; why: string }> {
@@ -64,7 +91,7 @@ async function serves(conn: ClusterConnectionArgs, endpoint: string, host: strin
   }
 }
 
-async function probeAll(props: Props, s: Settings, host: string): Promise<{ endpoint: string; serves: boolean; why: string }[]> {
+async function probeAll(props: SiteFenceInputs, s: Settings, host: string): Promise<{ endpoint: string; serves: boolean; why: string }[]> {
   if (props.cluster === undefined || props.cluster === null || s.oldEndpoints.length === 0) return [];
   const conn = clusterOf(props);
   return Promise.all(s.oldEndpoints.map(async (endpoint) => ({ endpoint, ...(await serves(conn, endpoint, host)) })));
@@ -78,7 +105,7 @@ function unreachable(e: unknown): boolean {
   return isEtcdStandbyError(e, "Unreachable") || isEtcdStandbyError(e, "Timeout");
 }
 
-async function fence(props: Props): Promise<Props> {
+async function fence(props: SiteFenceInputs): Promise<SiteFenceResult> {
   const s = settings(props);
   const h = hostOf(props);
   const before = await probeAll(props, s, h.host);
@@ -117,7 +144,7 @@ async function fence(props: Props): Promise<Props> {
       );
     }
     progress(WHAT, `${h.host} does not answer SSH (${isEtcdStandbyError(e) ? e.summary.slice(0, 160) : describeError(e)}): not fenced yet; the next pulumi up tries again`);
-    return { reachable: false, fenced: false, stopped: [] as string[], unfenced: [] as string[], oldEndpointsServe: false };
+    return { reachable: false, fenced: false, stopped: [], unfenced: [], oldEndpointsServe: false };
   }
   const after = await probeAll(props, s, h.host);
   const still = after.filter((p) => p.serves);
@@ -125,11 +152,11 @@ async function fence(props: Props): Promise<Props> {
     throw new EtcdStandbyError("Refused", `${h.host} is fenced (its containers are stopped) but the old cluster still serves at ${still.map((p) => p.endpoint).join(", ")}`, "find what else serves there (an etcd outside docker?) and stop it; cut the old site's network meanwhile", { host: h.host });
   }
   progress(WHAT, `${h.host} fenced: stopped [${stopped.join(", ")}]${s.oldEndpoints.length ? `; ${s.oldEndpoints.join(", ")} refuses a put and a get` : ""}`);
-  return { reachable: true, fenced: true, stopped, unfenced: [] as string[], oldEndpointsServe: false };
+  return { reachable: true, fenced: true, stopped, unfenced: [], oldEndpointsServe: false };
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<SiteFenceInputs, SiteFenceOutputs>({
   async check(_olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
@@ -144,18 +171,17 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const changed = ["containers", "oldEndpoints", "trigger"].filter((f) => !sameValue(olds[f], news[f]));
-    const hostChanged = !sameValue((olds.host as Props | undefined)?.host, (news.host as Props | undefined)?.host);
     // Not fenced yet (the host was off), or seen back up by refresh: fence on this up.
     const pending = olds.fenced !== true || (Array.isArray(olds.unfenced) && olds.unfenced.length > 0) || olds.oldEndpointsServe === true;
-    return { changes: changed.length > 0 || hostChanged || pending, replaces: hostChanged ? ["host"] : [], deleteBeforeReplace: false };
+    return diffByTable(SITE_FENCE_FIELDS, olds, news, { deleteBeforeReplace: false, pending });
   },
 
   async create(inputs) {
     return { id: `fence-${hostOf(inputs).host}`, outs: { ...inputs, ...(await fence(inputs)) } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
+    const props = stored(state);
     const s = settings(props);
     const h = hostOf(props);
     const probes = await probeAll(props, s, h.host);
@@ -182,4 +208,4 @@ export const provider: ProviderImpl = {
   async delete() {
     // Unfencing is a decision for the rebuild, not for deleting this resource.
   },
-};
+});

@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, ContainerSpec, HostConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { ContainerCleanupInputs } from "../impl/containerCleanup";
 
 /** Inputs of {@link RkeContainerCleanup}. */
 export interface RkeContainerCleanupArgs {
@@ -36,6 +38,9 @@ export interface RkeContainerCleanupArgs {
   /** Clean even though a member still lives on the host, or a container is managed by etcd-standby (default false). */
   force?: pulumi.Input<boolean>;
 }
+
+/** Compile-time check: {@link RkeContainerCleanupArgs}, resolved, is exactly what the implementation takes. */
+export type RkeContainerCleanupArgsMatch = Assert<ArgsMatch<RkeContainerCleanupArgs, ContainerCleanupInputs>>;
 
 const provider = lazyProvider("containerCleanup");
 

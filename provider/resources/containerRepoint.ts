@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretHost, withSecretConnections } from "./types";
 import type { HostConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { ContainerRepointInputs } from "../impl/containerRepoint";
 
 /** Inputs of {@link RkeContainerRepoint}. */
 export interface RkeContainerRepointArgs {
@@ -26,6 +28,9 @@ export interface RkeContainerRepointArgs {
   /** Any value (e.g. the new cluster ID) whose change re-checks the container. */
   trigger?: pulumi.Input<string>;
 }
+
+/** Compile-time check: {@link RkeContainerRepointArgs}, resolved, is exactly what the implementation takes. */
+export type RkeContainerRepointArgsMatch = Assert<ArgsMatch<RkeContainerRepointArgs, ContainerRepointInputs>>;
 
 const provider = lazyProvider("containerRepoint");
 

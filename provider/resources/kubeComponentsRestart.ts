@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretHost, withSecretConnections } from "./types";
 import type { HostConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { KubeComponentsRestartInputs } from "../impl/kubeComponentsRestart";
 
 /** Inputs of {@link KubeComponentsRestart}. */
 export interface KubeComponentsRestartArgs {
@@ -17,6 +19,9 @@ export interface KubeComponentsRestartArgs {
   /** Deadline of all restarts together, in ms (default 120000). */
   timeoutMs?: pulumi.Input<number>;
 }
+
+/** Compile-time check: {@link KubeComponentsRestartArgs}, resolved, is exactly what the implementation takes. */
+export type KubeComponentsRestartArgsMatch = Assert<ArgsMatch<KubeComponentsRestartArgs, KubeComponentsRestartInputs>>;
 
 const provider = lazyProvider("kubeComponentsRestart");
 

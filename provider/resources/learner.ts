@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, HostConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { LearnerInputs } from "../impl/learnerSpec";
 
 /** TLS file paths on the learner's host. */
 export interface LearnerTlsFiles {
@@ -62,6 +64,9 @@ export interface EtcdLearnerArgs {
    */
   joinClusterId?: pulumi.Input<string>;
 }
+
+/** Compile-time check: {@link EtcdLearnerArgs}, resolved, is exactly what the implementation takes. */
+export type EtcdLearnerArgsMatch = Assert<ArgsMatch<EtcdLearnerArgs, LearnerInputs>>;
 
 const provider = lazyProvider("learner");
 

@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretCluster, withSecretConnections } from "./types";
 import type { ClusterConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { LearnerPromotionInputs } from "../impl/learnerPromotion";
 
 /** Inputs of {@link EtcdLearnerPromotion}. Give `memberName`, `peerURL`, or both. */
 export interface EtcdLearnerPromotionArgs {
@@ -15,6 +17,9 @@ export interface EtcdLearnerPromotionArgs {
   /** How long to keep retrying while etcd says the learner is not in sync, in ms (default 300000). */
   timeoutMs?: pulumi.Input<number>;
 }
+
+/** Compile-time check: {@link EtcdLearnerPromotionArgs}, resolved, is exactly what the implementation takes. */
+export type EtcdLearnerPromotionArgsMatch = Assert<ArgsMatch<EtcdLearnerPromotionArgs, LearnerPromotionInputs>>;
 
 const provider = lazyProvider("learnerPromotion");
 

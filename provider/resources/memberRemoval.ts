@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretCluster, withSecretConnections } from "./types";
 import type { ClusterConnection, MemberInfo } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { MemberRemovalInputs } from "../impl/memberRemoval";
 
 /** Inputs of {@link EtcdMemberRemoval}. Give `memberName`, `peerURL`, or both. */
 export interface EtcdMemberRemovalArgs {
@@ -15,6 +17,9 @@ export interface EtcdMemberRemovalArgs {
   /** How long to retry while etcd says the cluster is not ready for a membership change, in ms (default 60000). */
   timeoutMs?: pulumi.Input<number>;
 }
+
+/** Compile-time check: {@link EtcdMemberRemovalArgs}, resolved, is exactly what the implementation takes. */
+export type EtcdMemberRemovalArgsMatch = Assert<ArgsMatch<EtcdMemberRemovalArgs, MemberRemovalInputs>>;
 
 const provider = lazyProvider("memberRemoval");
 

@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, ContainerSpec, HostConnection } from "./types";
+import type { RollingSnapshotsInputs } from "../impl/rollingSnapshots";
+import type { ArgsMatch, Assert } from "../impl/fields";
 
 /** Inputs of {@link EtcdRollingSnapshots}. */
 export interface EtcdRollingSnapshotsArgs {
@@ -25,6 +27,9 @@ export interface EtcdRollingSnapshotsArgs {
   /** Any value (e.g. the new cluster ID) whose change checks again. */
   trigger?: pulumi.Input<string>;
 }
+
+/** Compile-time check: {@link EtcdRollingSnapshotsArgs}, resolved, is exactly what the implementation takes. */
+export type EtcdRollingSnapshotsArgsMatch = Assert<ArgsMatch<EtcdRollingSnapshotsArgs, RollingSnapshotsInputs>>;
 
 const provider = lazyProvider("rollingSnapshots");
 

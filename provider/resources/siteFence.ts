@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { lazyProvider } from "./lazy";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, HostConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { SiteFenceInputs } from "../impl/siteFence";
 
 /** Inputs of {@link SiteFence}. */
 export interface SiteFenceArgs {
@@ -19,6 +21,9 @@ export interface SiteFenceArgs {
   /** Any value (e.g. the new cluster ID) whose change fences again. */
   trigger?: pulumi.Input<string>;
 }
+
+/** Compile-time check: {@link SiteFenceArgs}, resolved, is exactly what the implementation takes. */
+export type SiteFenceArgsMatch = Assert<ArgsMatch<SiteFenceArgs, SiteFenceInputs>>;
 
 const provider = lazyProvider("siteFence");
 
