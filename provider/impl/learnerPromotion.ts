@@ -1,20 +1,23 @@
 /**
  * EtcdLearnerPromotion: the learner is a voter.
  *
- * create promotes it when etcd accepts (etcd refuses a learner that is not in
- * sync with the leader), retrying with backoff until the timeout and
- * reporting progress; a member that already votes is success. read reports
+ * create promotes it once it has applied all but `catchUpThreshold` entries
+ * of what the leader committed (etcd itself accepts a learner 10% behind,
+ * and a new voter that is behind holds back every write until it catches up:
+ * in a one-member cluster growing to two, that is an outage), and when etcd
+ * accepts, retrying with backoff until the timeout and reporting progress; a
+ * member that already votes is success. read reports
  * voter or learner. delete changes nothing: a voter is not demoted.
  */
 import { withEtcd } from "../connection/etcd";
-import type { EtcdSession } from "../connection/etcd";
+import type { EtcdSession, MemberHealth } from "../connection/etcd";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
-import { resolveExactMember } from "../lib/members";
+import { NO_LEADER, resolveExactMember } from "../lib/members";
 import type { Member } from "../lib/members";
 import { checkPromotion } from "../lib/quorum";
 import { sleep } from "../lib/time";
 import { withClusterLock } from "./clusterLock";
-import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress, stored, typedProvider } from "./common";
+import { checkMemberResource, clusterOf, diffMemberSelector, hasUnknown, memberSelector, progress, stored, typedProvider } from "./common";
 import type { MemberResourceInputs } from "./common";
 import { fieldsWith, withDefaults } from "./fields";
 import type { Fields } from "./fields";
@@ -22,7 +25,10 @@ import type { Fields } from "./fields";
 const WHAT = "EtcdLearnerPromotion";
 
 /** EtcdLearnerPromotion's inputs, resolved (documented on EtcdLearnerPromotionArgs). */
-export type LearnerPromotionInputs = MemberResourceInputs;
+export type LearnerPromotionInputs = MemberResourceInputs & {
+  /** Entries the learner may be behind the leader's commit index when it is promoted. */
+  catchUpThreshold?: number;
+};
 
 /** What EtcdLearnerPromotion reports. */
 export type LearnerPromotionResult = {
@@ -41,7 +47,21 @@ export const LEARNER_PROMOTION_FIELDS = {
   memberName: { effect: "replace" },
   peerURL: { effect: "replace" },
   timeoutMs: { effect: "record", default: 300_000 },
+  catchUpThreshold: { effect: "record", default: 100 },
 } as const satisfies Fields<LearnerPromotionInputs>;
+
+/**
+ * How many entries the learner `learnerId` is behind the leader's commit
+ * index, from one round of status calls; undefined when the learner or the
+ * leader did not answer (then etcd's own check decides).
+ */
+export function learnerLag(health: readonly MemberHealth[], learnerId: string): number | undefined {
+  const learner = health.find((h) => h.id === learnerId)?.status;
+  const leaderId = health.find((h) => !h.isLearner && h.status && h.status.leaderId !== NO_LEADER)?.status?.leaderId;
+  const leader = health.find((h) => h.id === leaderId)?.status;
+  if (!learner || !leader) return undefined;
+  return Math.max(0, leader.raftIndex - (learner.raftAppliedIndex ?? learner.raftIndex));
+}
 
 /** The learner to promote: name and peer URL (when both are given) must agree with the live member list. */
 function identify(members: readonly Member[], props: LearnerPromotionInputs): Member | undefined {
@@ -54,10 +74,11 @@ function identify(members: readonly Member[], props: LearnerPromotionInputs): Me
 
 async function promote(etcd: EtcdSession, props: LearnerPromotionInputs): Promise<LearnerPromotionResult> {
   const who = [memberSelector(props).name, memberSelector(props).peerURL].filter(Boolean).join(" / ");
-  const { timeoutMs } = withDefaults(LEARNER_PROMOTION_FIELDS, props);
+  const { timeoutMs, catchUpThreshold } = withDefaults(LEARNER_PROMOTION_FIELDS, props);
   const deadline = Date.now() + timeoutMs;
   let delay = 500;
   let attempt = 0;
+  let reportedAt = 0;
   for (;;) {
     const members = await etcd.memberList();
     const m = identify(members, props);
@@ -76,6 +97,19 @@ async function promote(etcd: EtcdSession, props: LearnerPromotionInputs): Promis
     if (!decision.ok) {
       throw new EtcdStandbyError("QuorumRisk", `refusing to promote ${m.name}: ${decision.reason}; ${decision.needed} healthy voters would be needed`, "bring the unhealthy members back first", { member: m.name });
     }
+    const lag = learnerLag(health, m.id);
+    if (lag !== undefined && lag > catchUpThreshold) {
+      if (Date.now() > deadline) {
+        throw new EtcdStandbyError("Timeout", `learner ${m.name} was still ${lag} entries behind the leader after ${timeoutMs} ms (promoted at ${catchUpThreshold} or fewer); nothing was changed`, "check the learner's lag (etcdctl endpoint status) and its host's disk and network; raise timeoutMs or catchUpThreshold", { member: m.name });
+      }
+      if (Date.now() - reportedAt > 2000) {
+        progress(WHAT, `${m.name} is ${lag} entries behind the leader; promoting once ${catchUpThreshold} or fewer (a voter that is behind holds every write back)`);
+        reportedAt = Date.now();
+      }
+      await sleep(100);
+      continue;
+    }
+    if (lag === undefined) progress(WHAT, `${m.name}'s lag could not be read (learner or leader did not answer a status call): etcd's own check decides`);
     attempt++;
     try {
       await etcd.memberPromote(m.id);
@@ -98,7 +132,10 @@ async function promote(etcd: EtcdSession, props: LearnerPromotionInputs): Promis
 /** The provider implementation, loaded by the serialised facade. */
 export const provider = typedProvider<LearnerPromotionInputs, LearnerPromotionOutputs>({
   async check(_olds, news) {
-    return checkMemberResource(news);
+    const r = checkMemberResource(news);
+    const t = news.catchUpThreshold;
+    if (t === undefined || hasUnknown(t) || (typeof t === "number" && Number.isInteger(t) && t >= 0)) return r;
+    return { inputs: news, failures: [...(r.failures ?? []), { property: "catchUpThreshold", reason: "catchUpThreshold must be a whole number of entries, 0 or more" }] };
   },
 
   async diff(_id, olds, news) {

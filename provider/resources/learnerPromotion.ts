@@ -14,8 +14,14 @@ export interface EtcdLearnerPromotionArgs {
   memberName?: pulumi.Input<string>;
   /** The learner's peer URL. */
   peerURL?: pulumi.Input<string>;
-  /** How long to keep retrying while etcd says the learner is not in sync, in ms (default 300000). */
+  /** How long to wait for the learner to catch up and keep retrying while etcd says it is not in sync, in ms (default 300000). */
   timeoutMs?: pulumi.Input<number>;
+  /**
+   * Entries the learner may be behind the leader's commit index when it is
+   * promoted (default 100). etcd accepts a learner 10% behind; a new voter
+   * that is behind holds every write back until it catches up.
+   */
+  catchUpThreshold?: pulumi.Input<number>;
 }
 
 /** Compile-time check: {@link EtcdLearnerPromotionArgs}, resolved, is exactly what the implementation takes. */
@@ -25,8 +31,8 @@ const provider = lazyProvider("learnerPromotion");
 
 /**
  * Promotes a learner to voter (the way back from learner-standby to a
- * stretched cluster). etcd refuses a learner that is not in sync with the
- * leader; this retries with backoff until `timeoutMs`, reporting progress, and
+ * stretched cluster), once it is within `catchUpThreshold` entries of the
+ * leader. etcd refuses a learner that is not in sync with the leader; this retries with backoff until `timeoutMs`, reporting progress, and
  * refuses a promotion that would leave the voters without a healthy majority.
  * refresh reports voter or learner; delete changes nothing (no demotion).
  */

@@ -40,7 +40,7 @@ function shape(fields: Record<string, Row>): { byEffect: Record<Effect, string[]
 
 const tables: { name: string; fields: Record<string, Row>; inputs: Names<unknown> }[] = [
   { name: "EtcdMemberRemoval", fields: MEMBER_REMOVAL_FIELDS, inputs: { cluster: true, memberName: true, peerURL: true, timeoutMs: true } satisfies Names<MemberRemovalInputs> },
-  { name: "EtcdLearnerPromotion", fields: LEARNER_PROMOTION_FIELDS, inputs: { cluster: true, memberName: true, peerURL: true, timeoutMs: true } satisfies Names<LearnerPromotionInputs> },
+  { name: "EtcdLearnerPromotion", fields: LEARNER_PROMOTION_FIELDS, inputs: { cluster: true, memberName: true, peerURL: true, timeoutMs: true, catchUpThreshold: true } satisfies Names<LearnerPromotionInputs> },
   {
     name: "EtcdRollingSnapshots",
     fields: ROLLING_SNAPSHOTS_FIELDS,
@@ -74,7 +74,7 @@ describe("field tables", () => {
   it("keep each resource's replace / update / record decisions and defaults", () => {
     const byName = Object.fromEntries(tables.map((t) => [t.name, shape(t.fields)]));
     expect(byName.EtcdMemberRemoval).to.deep.equal({ byEffect: { replace: ["memberName", "peerURL"], update: ["cluster"], record: [], none: ["timeoutMs"] }, defaults: { timeoutMs: 60_000 } });
-    expect(byName.EtcdLearnerPromotion).to.deep.equal({ byEffect: { replace: ["memberName", "peerURL"], update: [], record: ["cluster", "timeoutMs"], none: [] }, defaults: { timeoutMs: 300_000 } });
+    expect(byName.EtcdLearnerPromotion).to.deep.equal({ byEffect: { replace: ["memberName", "peerURL"], update: [], record: ["cluster", "timeoutMs", "catchUpThreshold"], none: [] }, defaults: { timeoutMs: 300_000, catchUpThreshold: 100 } });
     expect(byName.EtcdRollingSnapshots).to.deep.equal({
       byEffect: { replace: [], update: ["endpoint", "spec", "image", "tls", "snapshotDir", "trigger"], record: [], none: ["host", "cluster", "etcdBinary"] },
       defaults: { etcdBinary: "/usr/local/bin/etcd", snapshotDir: "/opt/rke/etcd-snapshots" },
