@@ -28,7 +28,7 @@ import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
 import { recordFileOf, RESTORE_MANAGED_VALUE, TOKEN_LABEL } from "./standaloneRestoreSpec";
 import { checkCluster, checkContainerList, checkHost, clusterOf, hasUnknown, hostOf, Problems, progress, stamp, stored, typedProvider } from "./common";
 import type { Props } from "./common";
-import { diffByTable, withDefaults } from "./fields";
+import { diffByTable, recordedState, withDefaults } from "./fields";
 import type { Fields } from "./fields";
 
 const WHAT = "RkeContainerCleanup";
@@ -300,10 +300,10 @@ export const provider = typedProvider<ContainerCleanupInputs, ContainerCleanupOu
     if (Array.isArray(olds.reappeared) && olds.reappeared.length > 0) {
       // Clean again; keep the definitions recorded earlier (etcd-rolling-snapshots is not back, only etcd, say).
       const outs = await clean(news);
-      return { outs: { ...olds, ...news, ...outs, containerSpecs: { ...olds.containerSpecs, ...outs.containerSpecs } } };
+      return { outs: { ...recordedState(CONTAINER_CLEANUP_FIELDS, olds, news), ...outs, containerSpecs: { ...olds.containerSpecs, ...outs.containerSpecs } } };
     }
     // Connection or settings changed: nothing on the host changes; keep what was done.
-    return { outs: { ...olds, ...news, reappeared: [] } };
+    return { outs: { ...recordedState(CONTAINER_CLEANUP_FIELDS, olds, news), reappeared: [] } };
   },
 
   async delete() {

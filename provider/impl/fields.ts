@@ -112,3 +112,14 @@ export type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K 
 
 /** Compiles only when `T` is `true`: `type X = Assert<ArgsMatch<A, I>>`. */
 export type Assert<T extends true> = T;
+
+/**
+ * The state after an update that keeps what was done: the old outputs with
+ * every input of `fields` taken from `news` — an optional input no longer
+ * given is dropped, not kept from before (else the next diff sees it again).
+ */
+export function recordedState<O extends object, I extends object>(fields: Record<string, unknown>, olds: O, news: I): O & I {
+  const kept: Record<string, unknown> = { ...(olds as Record<string, unknown>) };
+  for (const k of Object.keys(fields)) delete kept[k];
+  return { ...kept, ...news } as O & I;
+}

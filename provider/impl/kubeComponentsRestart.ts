@@ -16,7 +16,7 @@ import type { HostConnectionArgs, SshSession } from "../connection/ssh";
 import { EtcdStandbyError } from "../lib/errors";
 import { sleep } from "../lib/time";
 import { checkContainerList, checkHost, hasUnknown, hostOf, positiveInt, Problems, progress, stored, typedProvider } from "./common";
-import { diffByTable, withDefaults } from "./fields";
+import { diffByTable, recordedState, withDefaults } from "./fields";
 import type { Fields } from "./fields";
 
 const WHAT = "KubeComponentsRestart";
@@ -173,7 +173,7 @@ export const provider = typedProvider<KubeComponentsRestartInputs, KubeComponent
 
   async update(_id, olds, news) {
     // Only the deadline or connection changed: nothing to restart.
-    return { outs: { ...olds, ...news } };
+    return { outs: recordedState(KUBE_COMPONENTS_RESTART_FIELDS, olds, news) };
   },
 
   async delete() {

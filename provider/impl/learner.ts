@@ -33,7 +33,7 @@ import { namesAddress, validityProblem } from "../lib/x509";
 import { RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
 import { imageEtcdVersion } from "./imageVersion";
 import { checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, stamp, stored, typedProvider } from "./common";
-import { changedFields, diffByTable } from "./fields";
+import { changedFields, diffByTable, recordedState } from "./fields";
 import { catchUpPercent, LEARNER_FIELDS, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
 import type { LearnerInputs, LearnerOutputs, LearnerResult, LearnerSettings } from "./learnerSpec";
 
@@ -710,7 +710,7 @@ export const provider = typedProvider<LearnerInputs, LearnerOutputs>({
     }
     // Image, binary, flags, timings or TLS files changed: restart on the same data dir.
     const restart = changedFields(LEARNER_FIELDS, olds, news).updates.length > 0;
-    if (!restart) return { outs: { ...olds, ...news, ...outputsOf(live, olds.containerRunning === true) } };
+    if (!restart) return { outs: { ...recordedState(LEARNER_FIELDS, olds, news), ...outputsOf(live, olds.containerRunning === true) } };
     const st = await restartLearner(olds, news);
     return { outs: { ...news, ...outputsOf(st, true) } };
   },

@@ -19,7 +19,7 @@ import { sleep } from "../lib/time";
 import { withClusterLock } from "./clusterLock";
 import { checkMemberResource, clusterOf, diffMemberSelector, hasUnknown, memberSelector, progress, stored, typedProvider } from "./common";
 import type { MemberResourceInputs } from "./common";
-import { fieldsWith, withDefaults } from "./fields";
+import { fieldsWith, recordedState, withDefaults } from "./fields";
 import type { Fields } from "./fields";
 
 const WHAT = "EtcdLearnerPromotion";
@@ -158,7 +158,7 @@ export const provider = typedProvider<LearnerPromotionInputs, LearnerPromotionOu
   },
 
   async update(_id, olds, news) {
-    return { outs: { ...olds, ...news } };
+    return { outs: recordedState(LEARNER_PROMOTION_FIELDS, olds, news) };
   },
 
   async delete() {

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import type * as pulumi from "@pulumi/pulumi";
 import type { Props } from "../../provider/impl/common";
-import { changedFields, diffByTable, fieldsWith, withDefaults } from "../../provider/impl/fields";
+import { changedFields, diffByTable, fieldsWith, recordedState, withDefaults } from "../../provider/impl/fields";
 import type { ArgsMatch, Effect } from "../../provider/impl/fields";
 import { CONTAINER_CLEANUP_FIELDS, DEFAULT_CONTAINERS, DEFAULT_DATA_DIR, provider as cleanup } from "../../provider/impl/containerCleanup";
 import type { ContainerCleanupInputs } from "../../provider/impl/containerCleanup";
@@ -174,5 +174,18 @@ describe("diff decisions derived from the tables", () => {
     const olds: Props = { cluster, memberName: "l", isVoter: true };
     expect(await promotion.diff("x", olds, { cluster, memberName: "l", timeoutMs: 5 })).to.deep.equal({ changes: true, replaces: [], deleteBeforeReplace: false });
     expect(await promotion.diff("x", olds, { cluster, memberName: "m" })).to.deep.equal({ changes: true, replaces: ["memberName"], deleteBeforeReplace: true });
+  });
+});
+
+describe("recordedState: an update that only records", () => {
+  it("takes every input from the new inputs, drops one no longer given, and keeps the outputs", async () => {
+    const olds = { memberName: "learner-master3", joinClusterId: "00000000000000ab", timeoutMs: 5, memberId: "m1", lag: 0 };
+    expect(recordedState(LEARNER_FIELDS, olds, { memberName: "learner-master3", timeoutMs: 6 })).to.deep.equal({ memberName: "learner-master3", timeoutMs: 6, memberId: "m1", lag: 0 });
+    // and so the next diff sees nothing: fail back's joinClusterId, dropped in learner-standby, is not proposed again
+    const cluster = { endpoints: ["https://10.0.0.1:2379"], caPem: "c", certPem: "c", keyPem: "k" };
+    const host = { host: "10.0.0.3", user: "root", privateKey: "k", hostPublicKey: "h" };
+    const news = { cluster, host, memberName: "learner-master3", peerURL: "https://10.0.0.3:2380", clientURL: "https://10.0.0.3:2379", image: "etcd:v3.5" };
+    const state = recordedState(LEARNER_FIELDS, { ...news, joinClusterId: "00000000000000ab", memberId: "m1", present: true }, news);
+    expect((await learner.diff("x", state as never, news as never)).changes).to.equal(false);
   });
 });
