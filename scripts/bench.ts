@@ -1,6 +1,6 @@
 /**
  * Benchmarks on the sandbox (not part of `npm test`):
- *   npm run bench [-- --large] [--runs N] [--sizes 10,100] [--only learner|failover|stack|preview|data]
+ *   npm run bench [-- --large] [--runs N] [--sizes 10,100] [--only learner|failover|stack|preview|transitions|data]
  *                 [--rate 1000] [--clients 64] [--steady-ms 10000] [--latency 1]
  *                 [--power-off blackhole|kill|both] [--snapshot-interval 300]
  *                 [--out DIR] [--data-dir DIR] [--fill-clients 4] [--fill-each] [--rebuild-data]
@@ -17,7 +17,11 @@
  *  3. RPO under a paced write load (64 clients, 1,000 puts/s), with the
  *     learner's lag sampled in steady state, for both procedures;
  * and once, on the first size: 4. steady-state `pulumi preview` of the
- * converged stack against an empty program's, with peak memory.
+ * converged stack against an empty program's, with peak memory;
+ *  5. the transitions after a failover, and the drill: rebuild and fail back
+ *     (`pulumi up` of the stack program) and EtcdRestoreDrill against the raw
+ *     etcdctl/docker steps they replace, one fresh sandbox per procedure and
+ *     run (scripts/bench/transitions.ts).
  * `--only data` builds (or checks) each size's data and times one fresh
  * sandbox started from it, nothing else.
  *
@@ -56,16 +60,18 @@ import type { DataManifest } from "./bench/data";
 import { withPeakMemory } from "./bench/memory";
 import type { Watched } from "./bench/memory";
 import { rawCatchUp, rawFailover } from "./bench/raw";
-import { headline, markdown, POWER_OFF_KINDS } from "./bench/report";
-import type { DataResult, FailoverRun, PowerOffKind, PreviewResult, Report, SizeResult, StackFailoverRun } from "./bench/report";
+import { headline, markdown, POWER_OFF_KINDS, TRANSITIONS } from "./bench/report";
+import type { DataResult, FailoverRun, PowerOffKind, PreviewResult, Report, SizeResult, StackFailoverRun, TransitionKind, TransitionRun } from "./bench/report";
 import { fmtMB, fmtS, stats } from "./bench/stats";
 import { lagSampler, lags, pacedWriter } from "./bench/traffic";
+import { DRILL_WRITER, transitionChain } from "./bench/transitions";
+import { errorText, log, powerOffArgs, quietly, sleep, timed } from "./bench/util";
 
 const M3 = "https://10.250.0.103:2380";
 const M3_CLIENT = "https://10.250.0.103:2379";
 const RESULTS = path.join(ROOT, "bench", "results");
 const HEARTBEAT_MS = 500;
-const PARTS = ["learner", "failover", "stack", "preview", "data"];
+const PARTS = ["learner", "failover", "stack", "preview", "transitions", "data"];
 
 /** The command line's settings. */
 interface Options {
@@ -91,33 +97,6 @@ interface Options {
   fillEach: boolean;
   /** Write the kept data again even when it is there. */
   rebuildData: boolean;
-}
-
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-function errorText(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0].slice(0, 300);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function timed(f: () => Promise<unknown>): Promise<number> {
-  const t0 = Date.now();
-  await f();
-  return Date.now() - t0;
-}
-
-/** Runs `f` with the provider's progress lines (console.log) silenced. */
-async function quietly<T>(f: () => Promise<T>): Promise<T> {
-  const original = console.log;
-  console.log = (): void => undefined;
-  try {
-    return await f();
-  } finally {
-    console.log = original;
-  }
 }
 
 // ------------------------------------------------------------ sandbox ----
@@ -310,9 +289,6 @@ async function podKeys(d: SandboxDescription, endpoint: string): Promise<Set<str
   const r = await etcdctl(d, [`--endpoints=${endpoint}`, "get", "/registry/pods/", "--prefix", "--keys-only", "--consistency=s"], { timeoutMs: 300_000 });
   return new Set(r.stdout.split("\n").filter(Boolean));
 }
-
-/** `sandbox.sh power-off A`, of the kind asked. */
-const powerOffArgs = (kind: PowerOffKind): string[] => (kind === "blackhole" ? ["power-off", "A", "--blackhole"] : ["power-off", "A"]);
 
 /**
  * One failover on a freshly built sandbox of `mb` MB with a caught-up
@@ -522,6 +498,7 @@ async function main(): Promise<void> {
     snapshotIntervalS: o.snapshotIntervalS,
     sizes: [],
     preview: { resources: 3 },
+    ...(wants("transitions") ? { drillWriter: DRILL_WRITER } : {}),
   };
   const [mainKind] = o.powerOff;
   for (const size of o.sizes) {
@@ -587,6 +564,27 @@ async function main(): Promise<void> {
           log(`~${size} MB pulumi up failover ${i + 1} (power-off ${mainKind}): ${runs[i].upFailoverMs} ms, restore phases ${runs[i].restorePhasesMs} ms`);
         }
         return runs;
+      });
+    }
+    if (wants("transitions")) {
+      res.transitions = await figure(`~${size} MB transitions`, async () => {
+        const runs = Object.fromEntries(TRANSITIONS.map((t) => [t, { provider: [] as TransitionRun[], raw: [] as TransitionRun[], failed: [] as string[] }]));
+        for (let i = 0; i < o.runs; i++) {
+          for (const p of ["provider", "raw"] as const) {
+            log(`~${size} MB transitions ${i + 1} (${p}): fresh sandbox, learner-standby, drill, failover, fence, rebuild, fail back`);
+            const chain = await transitionChain(() => data.fresh((x) => x.etcd.endpoints), p, mainKind, `tr${i}${p[0]}`);
+            for (const t of TRANSITIONS) {
+              const r = chain[t];
+              if (typeof r === "string") runs[t].failed.push(`${p} run ${i + 1}: ${r}`);
+              else runs[t][p].push(r);
+              log(`~${size} MB ${t} ${i + 1} (${p}): ${typeof r === "string" ? r : `${r.ms} ms; ${Object.entries(r.phaseMs).map(([k, v]) => `${k} ${v}`).join(", ")}`}`);
+            }
+          }
+        }
+        return Object.fromEntries(TRANSITIONS.map((t) => {
+          const r = runs[t];
+          return [t, r.provider.length && r.raw.length ? { provider: r.provider, raw: r.raw } : r.failed.join("; ") || "no run"];
+        })) as Record<TransitionKind, { provider: TransitionRun[]; raw: TransitionRun[] } | string>;
       });
     }
     res.data = data.result();

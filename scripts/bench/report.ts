@@ -75,6 +75,32 @@ export interface DataResult {
   fillEachMs?: Stats;
 }
 
+/** The transitions after a failover, and the drill: each measured as the provider does it and as the raw etcdctl/docker steps it replaces. */
+export type TransitionKind = "rebuild" | "failback" | "drill";
+export const TRANSITIONS: readonly TransitionKind[] = ["rebuild", "failback", "drill"];
+
+/** One transition (either procedure) from its resting point. */
+export interface TransitionRun {
+  procedure: "provider" | "raw";
+  /** Wall time: the `pulumi up` (rebuild, fail back) or EtcdRestoreDrill's create call, or the scripted commands. */
+  ms: number;
+  /** Time per phase, ms, in the order they ran; `<host>: <phase>` for per-host phases. A provider's steps may overlap. */
+  phaseMs: Record<string, number>;
+  /** Drill: restore + start + verify of the scratch cluster (EtcdRestoreDrill's rtoMs; the same phases of the raw steps). */
+  rtoMs?: number;
+  /** Drill: from the learner's stop until it was caught up again. */
+  learnerAbsentMs?: number;
+  /** Drill: from the learner's stop until it was started again. */
+  learnerDownMs?: number;
+  /** Drill: the writer on site A while it ran: puts acknowledged and failed. */
+  writes?: { acked: number; failed: number };
+  /** Drill: the revision and key count the scratch cluster showed. */
+  restored?: { revision: number; keys: number };
+}
+
+/** A transition's runs, or why it has none. */
+export type TransitionRuns = { provider: TransitionRun[]; raw: TransitionRun[] } | string;
+
 /** Every figure for one database size. */
 export interface SizeResult {
   targetMB: number;
@@ -86,6 +112,8 @@ export interface SizeResult {
   rawCatchUp?: Stats | string;
   failover?: { provider: FailoverRun[]; raw: FailoverRun[] } | string;
   stackFailover?: StackFailoverRun[] | string;
+  /** Rebuild, fail back and the drill, provider against raw. */
+  transitions?: Partial<Record<TransitionKind, TransitionRuns>> | string;
 }
 
 /** The steady-state preview figures. */
@@ -115,6 +143,8 @@ export interface Report {
   snapshotIntervalS: number;
   sizes: SizeResult[];
   preview: PreviewResult;
+  /** The writer on site A during the drills. */
+  drillWriter?: { rate: number; clients: number };
 }
 
 const pick = (runs: FailoverRun[], f: (r: FailoverRun) => number): Stats | string => (runs.length ? stats(runs.map(f)) : "no run");
@@ -128,6 +158,44 @@ const failoverRuns = (s: SizeResult, kind: PowerOffKind): { provider: FailoverRu
   const out = { provider: of(s.failover.provider), raw: of(s.failover.raw) };
   return out.provider.length || out.raw.length ? out : undefined;
 };
+
+/** A transition's runs of one size, when measured. */
+const transitionRuns = (s: SizeResult, t: TransitionKind): { provider: TransitionRun[]; raw: TransitionRun[] } | undefined => {
+  const r = typeof s.transitions === "object" ? s.transitions[t] : undefined;
+  return typeof r === "object" && (r.provider.length > 0 || r.raw.length > 0) ? r : undefined;
+};
+
+/** The provider against raw on one figure of a transition (undefined when either side has no run with it). */
+export function transitionComparison(s: SizeResult, t: TransitionKind, f: (r: TransitionRun) => number | undefined): Comparison | undefined {
+  const r = transitionRuns(s, t);
+  if (!r) return undefined;
+  const of = (runs: TransitionRun[]): Stats | string => {
+    const xs = runs.map(f).filter((v): v is number => v !== undefined && Number.isFinite(v));
+    return xs.length ? stats(xs) : "no run";
+  };
+  return compare(of(r.provider), of(r.raw));
+}
+
+/**
+ * The phases of a transition's runs with each side's median, in the order
+ * they ran: the provider's first, and a phase only one run has goes right
+ * after the phase that run had before it (the raw `start` beside `add`).
+ */
+export function phaseTable(runs: { provider: TransitionRun[]; raw: TransitionRun[] }): { phase: string; provider?: Stats; raw?: Stats }[] {
+  const order: string[] = [];
+  for (const r of [...runs.provider, ...runs.raw]) {
+    let at = -1;
+    for (const k of Object.keys(r.phaseMs)) {
+      if (!order.includes(k)) order.splice(at + 1, 0, k);
+      at = order.indexOf(k);
+    }
+  }
+  const side = (xs: TransitionRun[], k: string): Stats | undefined => {
+    const v = xs.map((r) => r.phaseMs[k]).filter((y): y is number => typeof y === "number");
+    return v.length ? stats(v) : undefined;
+  };
+  return order.map((phase) => ({ phase, provider: side(runs.provider, phase), raw: side(runs.raw, phase) }));
+}
 
 /** The provider against the raw procedure on one figure: medians, ratio and difference, and their range run by run. */
 export interface Comparison {
@@ -247,6 +315,8 @@ export interface Headline {
     catchUp?: Comparison;
     /** Per power-off kind measured. */
     rto: Partial<Record<PowerOffKind, Comparison>>;
+    /** Per transition measured: the wall time, provider against raw. */
+    transitions: Partial<Record<TransitionKind, Comparison>>;
   }[];
   targets: TargetCheck[];
   passed: number;
@@ -268,7 +338,12 @@ export function headline(r: Report): Headline {
         const c = f && compare(pick(f.provider, (y) => y.rtoMs), pick(f.raw, (y) => y.rtoMs));
         if (c) rto[kind] = c;
       }
-      return { size: sizeOf(s), targetMB: s.targetMB, catchUp: compare(s.learnerCreate, s.rawCatchUp), rto };
+      const transitions: Partial<Record<TransitionKind, Comparison>> = {};
+      for (const t of TRANSITIONS) {
+        const c = transitionComparison(s, t, (y) => y.ms);
+        if (c) transitions[t] = c;
+      }
+      return { size: sizeOf(s), targetMB: s.targetMB, catchUp: compare(s.learnerCreate, s.rawCatchUp), rto, transitions };
     }),
     targets,
     passed: targets.filter((t) => t.pass === true).length,
@@ -321,8 +396,10 @@ export function markdown(r: Report): string {
     L.push(`| ${t.target} | ${t.size} | ${t.powerOff ?? "-"} | ${t.rule} | ${fmtTargetValue(t)} | ${limit} | ${t.pass === undefined ? "not measured" : t.pass ? "PASS" : "**FAIL**"} |`);
   }
   L.push("", "Provider against raw, per size: median / median = ratio (lowest to highest of the paired runs); provider - raw, median difference (lowest to highest):", "");
-  L.push(`| db size | learner catch-up | ${kinds.map((k) => `failover RTO (${k})`).join(" | ")} |`, `| --- | --- | ${kinds.map(() => "---").join(" | ")} |`);
-  for (const s of h.sizes) L.push(`| ${s.size} | ${fmtDiff(s.catchUp)} | ${kinds.map((k) => fmtDiff(s.rto[k])).join(" | ")} |`);
+  const measured = TRANSITIONS.filter((t) => h.sizes.some((s) => s.transitions[t] !== undefined));
+  const cols = [...kinds.map((k) => `failover RTO (${k})`), ...measured.map((t) => TRANSITION_LABEL[t])];
+  L.push(`| db size | learner catch-up | ${cols.join(" | ")} |`, `| --- | --- | ${cols.map(() => "---").join(" | ")} |`);
+  for (const s of h.sizes) L.push(`| ${s.size} | ${fmtDiff(s.catchUp)} | ${[...kinds.map((k) => fmtDiff(s.rto[k])), ...measured.map((t) => fmtDiff(s.transitions[t]))].join(" | ")} |`);
   L.push("");
 
   L.push("## 1. Learner catch-up: EtcdLearner create vs the raw procedure (target ratio <= 1.15)", "");
@@ -400,6 +477,8 @@ export function markdown(r: Report): string {
   L.push(`| ratio converged / empty | ${x(ratio(pv.converged, pv.empty))} |`);
   for (const [k, v] of Object.entries(pv.peakMiB ?? {})) L.push(`| peak memory (VmHWM) of the ${k} process | ${fmtStats(v, (y) => `${y.toFixed(0)} MiB`)} |`);
 
+  transitionsSection(r, L);
+
   L.push("", "## How it was measured", "");
   L.push(
     "- Data: Kubernetes-shaped keys `/registry/etcd-standby.bench/pods/<namespace>/<name>` (where a custom resource's objects live; not `pods`, which the sandbox's three kube-apiservers, on the same cores and memory, would cache and decode: about 4 GB each at 600 MB) with 1-4 KB JSON pod values, written through site A's voters (several etcd3 clients in parallel) until the leader's db reached the size. Each size, and each failover run, on a freshly built sandbox (master3's voter removed and its RKE containers cleaned first, as the seed does). The data is written once per size on a sandbox of the same shape, every member's data dir saved (`sandbox.sh save-etcd`, all members stopped first), and copied into each fresh sandbox's four data dirs before its members first start (`ETCD_STANDBY_ETCD_DATA`): etcd derives member and cluster IDs from the names, peer URLs and token, so the members restart as that cluster; each copy is checked (member IDs, key count, db size). `--fill-each` fills every sandbox instead.",
@@ -409,7 +488,82 @@ export function markdown(r: Report): string {
     "- Failover: a caught-up learner on master3; the paced writer puts pods through site A's voters while a sampler asks the voters and the learner for their status every 50 ms; then `sandbox.sh power-off A` (SIGKILL of every site-A process; with `--blackhole` after its addresses go silent). The procedure starts as soon as the power-off returns (no detection time counted). RTO ends at the first `etcdctl put` acknowledged by the restored one-member cluster on master3 (polled every 50 ms). EtcdStandaloneRestore: its create called directly (split-brain guard, record, graceful stop, restore, start, verification). Raw: one OpenSSH script with the seed's commands: `docker stop`, `etcdctl snapshot restore .../member/snap/db --skip-hash-check` with a new name and token, `docker run` of etcd with `--initial-cluster-state=new` (the same tool and command line as the provider's); no guard and no verification.",
     "- RPO: the acknowledged puts absent from the restored cluster (read with etcdctl), and the time from the earliest such acknowledgement to the last acknowledgement the old cluster gave. A learner does not vote, so the voters acknowledge writes it has not received yet: what was in flight to it at the cut (its lag) can be lost, and nothing it had applied may be (`dataLossWindow`). Lag: the leader's committed index minus the learner's applied index in each sample; in ms, how long before the sample the leader had committed what the learner had applied (interpolated between the two leader samples around that moment, 50 ms apart).",
     "- `pulumi up` in failover mode: the stack program of `stacks/` on the sandbox config, converged to learner-standby first, then site A powered off, `topology.mode` set to `failover`, and `pulumi up` timed; EtcdStandaloneRestore's share is the sum of its `failoverReport.phaseMs`.",
+    "- Transitions (section 5): per run and procedure one fresh sandbox from the size's kept data, taken by the stack program to learner-standby (`pulumi up`), where the drill runs under a paced writer on site A; then the learner caught up, site A powered off (the failover figures' kind), `pulumi up` in failover mode, `power-on A --isolated`, site A's old cluster seen serving, `pulumi up` (fences it), `reconnect A`: the fenced resting point. From there rebuild, and from the rebuild's resting point fail back, each timed as a whole: the provider's `pulumi up` (engine events streamed with `--json`, each stamped as it arrives: a step runs from its resource's pre event to its outputs event, and EtcdLearner's progress lines split its step into preflight, member add and start + catch-up), or the raw steps scripted with Debian's etcdctl and OpenSSH (the provider's image and etcd flags). The raw fail back starts from the raw rebuild's resting point (the same members, names, containers and data dirs; the provider's rebuild also re-pointed master3's kube-apiserver). The drill: EtcdRestoreDrill's create called directly (the stack declares none), or the raw steps; the raw side does not wait for the learner to catch up before restoring, so its absence is polled beside it and reported, not counted in its wall time.",
     "- Preview: wall time of the `pulumi` process, local file backend, the stack program on the sandbox config after `pulumi up` converged it; the empty program only loads `@pulumi/pulumi`. Peak memory: each process's VmHWM from procfs, polled every 50 ms.",
   );
   return `${L.join("\n")}\n`;
+}
+
+
+/** How each transition is named in the tables. */
+const TRANSITION_LABEL: Record<TransitionKind, string> = { rebuild: "rebuild", failback: "fail back", drill: "drill" };
+
+/** What each side runs, and what the raw steps leave out that the provider does. */
+const TRANSITION_TEXT: Record<TransitionKind, { provider: string; raw: string; omits: string }> = {
+  rebuild: {
+    provider: "`pulumi up` in `rebuild` mode from the fenced failover resting point",
+    raw: "per site-A etcd host, one at a time: stop and rename its old `etcd`, move `/var/lib/etcd` aside, `etcdctl member add --learner`, `docker run` of etcd with `--initial-cluster-state=existing` (the provider's learner flags, RKE's names and paths), `endpoint status` every 100 ms until it has applied the leader's index, `member promote` (retried while \"not in sync\")",
+    omits: "the provider's preflight of each host and of the cluster (lineage of the old container, TLS files and certificate, image version, free slot, quorum at each step), the cluster lock, the rollback of a learner that fails to start, re-pointing master3's kube-apiserver at every new voter once the last host votes, and the engine's own work (program, state, refresh of the stack's other resources)",
+  },
+  failback: {
+    provider: "`pulumi up` in `failback` mode from the rebuild's resting point",
+    raw: "`etcdctl move-leader` when master3 leads, `member remove new-cluster`, stop and rename master3's restored `etcd`, move `/var/lib/etcd-restored` and the old learner's data dir aside (the old `etcd-learner` container renamed), `member add --learner`, `docker run` of the learner, `endpoint status` until it has applied the leader's index",
+    omits: "every Kubernetes step: re-creating each kube-apiserver with `--etcd-servers` at site A's voters and restart policy `always`, one host at a time, each checked by `/readyz`; node2's nginx-proxy `CP_HOSTS`; restarting site A's controller manager, scheduler, kubelet, kube-proxy and `etcd-rolling-snapshots` (KubeRestart); stopping master3's `etcd-rolling-snapshots` and archiving the restore's record; the checks (name and peer URL, quorum, the cluster ID the learner joins) and the cluster lock",
+  },
+  drill: {
+    provider: "EtcdRestoreDrill's create on learner-standby, a paced writer on site A",
+    raw: "`docker stop` the learner, `cp` its `member/snap/db`, `docker start` it, `etcdctl snapshot restore --skip-hash-check` (the provider's tool and flags, in a throwaway container) into a scratch folder, `docker run` of a one-member scratch etcd on 127.0.0.1:12379/12380 until it answers `endpoint status` as its own leader, read its revision and key count, `docker rm -f` it and the folder",
+    omits: "the preflight (learner caught up, voters healthy, ports, disk room, image able to open the data), the record of the learner's revision and key count before the stop, waiting for the learner to catch up again before restoring (its absence is reported either way), the verification (one member, the same key count at the recorded revision, a probe write), the leftovers of a killed drill, the cluster lock",
+  },
+};
+
+/** Section 5: rebuild, fail back and the drill, provider against raw, with phases and what the raw side omits. */
+function transitionsSection(r: Report, L: string[]): void {
+  if (!r.sizes.some((s) => s.transitions !== undefined)) return;
+  L.push("", "## 5. Transitions after a failover, and the drill: the provider against the raw etcdctl steps it replaces", "");
+  L.push(`Each run from its own fresh sandbox of the size (site A powered off with \`${kindsOf(r)[0]}\` for the failover that precedes rebuild and fail back). Wall time median (min to max); ratio provider / raw of the medians; difference provider - raw (lowest to highest of the paired runs).${r.drillWriter ? ` During the drill a paced writer puts ${r.drillWriter.rate} pods/s through site A's voters (${r.drillWriter.clients} clients).` : ""}`, "");
+  L.push("| db size | transition | provider | raw steps | ratio | difference |", "| --- | --- | --- | --- | --- | --- |");
+  const rows: [TransitionKind, string, (y: TransitionRun) => number | undefined][] = [
+    ["rebuild", "rebuild: wall time", (y) => y.ms],
+    ["failback", "fail back: wall time", (y) => y.ms],
+    ["drill", "drill: wall time", (y) => y.ms],
+    ["drill", "drill: RTO (restore + start + verify)", (y) => y.rtoMs],
+    ["drill", "drill: learner absent (stop to caught up)", (y) => y.learnerAbsentMs],
+  ];
+  for (const s of r.sizes) {
+    if (typeof s.transitions !== "object") {
+      L.push(`| ${sizeOf(s)} | | ${s.transitions ?? "not measured"} | | | |`);
+      continue;
+    }
+    for (const [t, label, f] of rows) {
+      const runs = s.transitions[t];
+      if (runs === undefined) continue;
+      if (typeof runs === "string") {
+        if (label.endsWith("wall time")) L.push(`| ${sizeOf(s)} | ${label} | ${runs} | | | |`);
+        continue;
+      }
+      const side = (xs: TransitionRun[]): Stats | string => {
+        const v = xs.map(f).filter((y): y is number => y !== undefined && Number.isFinite(y));
+        return v.length ? stats(v) : "no run";
+      };
+      const c = compare(side(runs.provider), side(runs.raw));
+      L.push(`| ${sizeOf(s)} | ${label} | ${fmtStats(side(runs.provider))} | ${fmtStats(side(runs.raw))} | ${x(c?.ratio)} | ${c ? `${fmtD(c.diffMs)} (${fmtD(c.diffMinMs)} to ${fmtD(c.diffMaxMs)})` : "-"} |`);
+    }
+  }
+  for (const t of TRANSITIONS) {
+    const text = TRANSITION_TEXT[t];
+    const sized = r.sizes.map((s) => [s, transitionRuns(s, t)] as const).filter((e): e is readonly [SizeResult, { provider: TransitionRun[]; raw: TransitionRun[] }] => e[1] !== undefined);
+    if (!r.sizes.some((s) => typeof s.transitions === "object" && s.transitions[t] !== undefined)) continue;
+    L.push("", `### ${TRANSITION_LABEL[t][0].toUpperCase()}${TRANSITION_LABEL[t].slice(1)}`, "");
+    L.push(`Provider: ${text.provider}. Raw: ${text.raw}. The raw steps leave out: ${text.omits}.`);
+    if (sized.length === 0) continue;
+    L.push("", "| db size | phase | provider (median) | raw (median) |", "| --- | --- | --- | --- |");
+    for (const [s, runs] of sized) for (const p of phaseTable(runs)) L.push(`| ${sizeOf(s)} | ${p.phase} | ${p.provider ? fmtStats(p.provider) : "-"} | ${p.raw ? fmtStats(p.raw) : "-"} |`);
+    if (t === "drill") {
+      for (const [s, runs] of sized) {
+        const line = (name: string, xs: TransitionRun[]): string => xs.map((y) => `${y.writes ? `${y.writes.acked} puts acknowledged and ${y.writes.failed} failed on site A` : "no writer"}, learner down ${fmtS(y.learnerDownMs ?? NaN)}${y.restored ? `, scratch cluster at revision ${y.restored.revision} with ${y.restored.keys} keys` : ""}`).map((v, i) => `${name} run ${i + 1}: ${v}`).join("; ");
+        L.push("", `${sizeOf(s)}: ${[line("provider", runs.provider), line("raw", runs.raw)].filter(Boolean).join("; ")}.`);
+      }
+    }
+  }
 }

@@ -3,8 +3,10 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { seedTimesMs } from "../../scripts/bench/data";
-import { compare, headline, markdown } from "../../scripts/bench/report";
-import type { FailoverRun, PowerOffKind, Report } from "../../scripts/bench/report";
+import { compare, headline, markdown, phaseTable } from "../../scripts/bench/report";
+import type { FailoverRun, PowerOffKind, Report, TransitionRun } from "../../scripts/bench/report";
+import { covered, OTHER_STEPS, parseEngineEvent, providerPhases, stepsOf } from "../../scripts/bench/transitions";
+import type { EngineEvent } from "../../scripts/bench/transitions";
 import { stats } from "../../scripts/bench/stats";
 
 function run(procedure: "provider" | "raw", powerOff: PowerOffKind, rtoMs: number, extra: Partial<FailoverRun> = {}): FailoverRun {
@@ -88,6 +90,121 @@ describe("benchmark report: headline and targets", () => {
   it("reads the per-host copy times sandbox.sh up logs", () => {
     const stderr = "[sandbox] making images\n[sandbox] master1: etcd data seeded from /x/master1 (123 bytes) in 1.50 s\n[sandbox] node1: etcd data seeded from /x/node1 (9 bytes) in 0.25 s\n";
     expect(seedTimesMs(stderr)).to.deep.equal([1500, 250]);
+  });
+});
+
+const tr = (procedure: "provider" | "raw", ms: number, phaseMs: Record<string, number>, extra: Partial<TransitionRun> = {}): TransitionRun => ({ procedure, ms, phaseMs, ...extra });
+
+function transitionReport(): Report {
+  const r = report();
+  r.drillWriter = { rate: 400, clients: 6 };
+  r.sizes[0].transitions = {
+    rebuild: {
+      provider: [tr("provider", 60_000, { "master1: clean": 2000, "master1: preflight": 1000, "master1: add": 300, "master1: start+catch-up": 4000 }), tr("provider", 70_000, { "master1: clean": 3000 })],
+      raw: [tr("raw", 20_000, { "master1: clean": 500, "master1: add": 100, "master1: start": 700, "master1: catch-up": 2000 }), tr("raw", 25_000, { "master1: clean": 600 })],
+    },
+    failback: "failed: pulumi up exited 255",
+    drill: {
+      provider: [tr("provider", 20_000, { restore: 1000, start: 3000, verify: 500 }, { rtoMs: 4500, learnerAbsentMs: 4000, learnerDownMs: 1500, writes: { acked: 8000, failed: 0 }, restored: { revision: 900, keys: 800 } })],
+      raw: [tr("raw", 8000, { restore: 900, start: 2500, verify: 100 }, { rtoMs: 3500, learnerAbsentMs: 3000, learnerDownMs: 1200, writes: { acked: 3000, failed: 0 }, restored: { revision: 950, keys: 800 } })],
+    },
+  };
+  return r;
+}
+
+describe("benchmark report: transitions (rebuild, fail back, drill)", () => {
+  it("compares each transition's wall time per size in the headline; a failed one is left out", () => {
+    const h = headline(transitionReport());
+    expect(h.sizes[0].transitions.rebuild?.ratio).to.be.closeTo(65_000 / 22_500, 1e-9);
+    expect(h.sizes[0].transitions.rebuild?.diffMinMs).to.equal(40_000);
+    expect(h.sizes[0].transitions.rebuild?.diffMaxMs).to.equal(45_000);
+    expect(h.sizes[0].transitions.drill?.diffMs).to.equal(12_000);
+    expect(h.sizes[0].transitions.failback).to.equal(undefined);
+    expect(h.sizes[1].transitions).to.deep.equal({});
+  });
+
+  it("lists the phases in the order they first ran, each side's median, absent on a side that has none", () => {
+    const r = transitionReport();
+    const runs = r.sizes[0].transitions;
+    if (typeof runs !== "object" || typeof runs.rebuild !== "object") throw new Error("fixture");
+    const t = phaseTable(runs.rebuild);
+    expect(t.map((p) => p.phase)).to.deep.equal(["master1: clean", "master1: preflight", "master1: add", "master1: start", "master1: catch-up", "master1: start+catch-up"]);
+    expect(t[0].provider?.median).to.equal(2500);
+    expect(t[0].raw?.median).to.equal(550);
+    expect(t[1].raw).to.equal(undefined);
+    expect(t[3].provider).to.equal(undefined);
+  });
+
+  it("renders section 5 with wall time, drill RTO and learner absence, the phases, what the raw steps leave out, and a failure's text", () => {
+    const md = markdown(transitionReport());
+    expect(md).to.include("## 5. Transitions after a failover, and the drill");
+    expect(md).to.match(/\| 10\.3 MB \| rebuild: wall time \| 65\.00 s \(60\.00 s to 70\.00 s\) \| 22\.50 s \(20\.00 s to 25\.00 s\) \| 2\.89x \| \+42\.50 s \(\+40\.00 s to \+45\.00 s\) \|/);
+    expect(md).to.include("| 10.3 MB | fail back: wall time | failed: pulumi up exited 255 |");
+    expect(md).to.match(/\| 10\.3 MB \| drill: RTO \(restore \+ start \+ verify\) \| 4\.50 s \(1 run\) \| 3\.50 s \(1 run\) \| 1\.29x \|/);
+    expect(md).to.include("drill: learner absent (stop to caught up)");
+    expect(md).to.include("| 10.3 MB | master1: start+catch-up | 4.00 s (1 run) | - |");
+    expect(md).to.include("The raw steps leave out: every Kubernetes step");
+    expect(md).to.include("8000 puts acknowledged and 0 failed on site A");
+    expect(md).to.include("400 pods/s");
+    // the headline table gains a column per measured transition
+    expect(md).to.match(/\| db size \| learner catch-up \| failover RTO \(blackhole\) \| failover RTO \(kill\) \| rebuild \| drill \|/);
+  });
+
+  it("leaves section 5 out when no transition was measured", () => {
+    expect(markdown(report())).to.not.include("## 5. Transitions");
+  });
+});
+
+describe("bench transitions: the provider's phases from pulumi's engine events", () => {
+  const urn = (type: string, name: string): string => `urn:pulumi:sandbox::etcd-standby::pulumi-nodejs:dynamic/etcdstandby:${type}::${name}`;
+  const meta = (op: string, type: string, name: string): object => ({ metadata: { op, urn: urn(type, name), type: `pulumi-nodejs:dynamic/etcdstandby:${type}`, new: { custom: true } } });
+  const line = (o: object): string => JSON.stringify({ sequence: 1, timestamp: 1, ...o });
+  const diag = (message: string, severity = "info"): string => line({ diagnosticEvent: { message: `${message}\n\n`, color: "never", severity } });
+  const lines: [number, string][] = [
+    [0, line({ preludeEvent: { config: {} } })],
+    [100, diag("Registering resource", "debug")],
+    [1000, line({ resourcePreEvent: meta("create", "RkeContainerCleanup", "rebuild-clean-master1") })],
+    [3000, line({ resOutputsEvent: meta("create", "RkeContainerCleanup", "rebuild-clean-master1") })],
+    [3000, line({ resourcePreEvent: meta("create", "EtcdLearner", "rebuild-learner-master1") })],
+    [3500, diag("[etcd-standby] EtcdLearner: member add --learner etcd-master1 https://10.250.0.101:2380 (run x)")],
+    [3800, diag("[etcd-standby] EtcdLearner: starting etcd on 10.250.0.101 with --initial-cluster=a --initial-cluster-state=existing (run x)")],
+    [9000, line({ resOutputsEvent: meta("create", "EtcdLearner", "rebuild-learner-master1") })],
+    [9000, line({ resourcePreEvent: meta("create", "EtcdLearnerPromotion", "rebuild-promote-master1") })],
+    [9500, line({ resOutputsEvent: meta("create", "EtcdLearnerPromotion", "rebuild-promote-master1") })],
+    [9200, line({ resourcePreEvent: meta("update", "RkeContainerRepoint", "repoint-kube-apiserver-master3") })],
+    [9700, line({ resOutputsEvent: meta("update", "RkeContainerRepoint", "repoint-kube-apiserver-master3") })],
+    [9600, line({ resourcePreEvent: meta("update", "EtcdStandaloneRestore", "restore-master3") })],
+    [9640, line({ resOutputsEvent: meta("update", "EtcdStandaloneRestore", "restore-master3") })],
+    [9650, line({ resourcePreEvent: meta("delete", "SiteFence", "fence-node1") })],
+    [9670, line({ resOutputsEvent: meta("delete", "SiteFence", "fence-node1") })],
+    [9800, line({ resourcePreEvent: meta("same", "SiteFence", "fence-master1") })],
+    [9800, line({ resOutputsEvent: meta("same", "SiteFence", "fence-master1") })],
+  ];
+  const events = (): EngineEvent[] => lines.map(([at, l]) => parseEngineEvent(l, at)).filter((e): e is EngineEvent => e !== undefined);
+
+  it("keeps resource and non-debug diagnostic events, and drops the rest", () => {
+    const e = events();
+    expect(e.map((x) => x.kind)).to.deep.equal(["pre", "outputs", "pre", "diag", "diag", "outputs", "pre", "outputs", "pre", "outputs", "pre", "outputs", "pre", "outputs", "pre", "outputs"]);
+    expect(e[0]).to.deep.include({ name: "rebuild-clean-master1", op: "create", custom: true });
+    expect(parseEngineEvent("not json", 0)).to.equal(undefined);
+  });
+
+  it("times each changing step from its pre event to its outputs event, and what no step covered", () => {
+    expect(stepsOf(events()).map((s) => `${s.name} ${s.end - s.start}`)).to.deep.equal(["rebuild-clean-master1 2000", "rebuild-learner-master1 6000", "rebuild-promote-master1 500", "repoint-kube-apiserver-master3 500", "restore-master3 40", "fence-node1 20"]);
+    expect(covered([{ start: 0, end: 10 }, { start: 5, end: 20 }, { start: 30, end: 40 }])).to.equal(30);
+  });
+
+  it("names the rebuild's steps as the raw phases, splits EtcdLearner at member add and at the container's start, sums short other steps", () => {
+    expect(providerPhases(events(), 12_000)).to.deep.equal({
+      "master1: clean": 2000,
+      "master1: preflight": 500,
+      "master1: add": 300,
+      "master1: start+catch-up": 5200,
+      "master1: promote": 500,
+      "repoint-kube-apiserver-master3 (RkeContainerRepoint update)": 500,
+      [OTHER_STEPS]: 60,
+      "outside any step (engine, program, state)": 12_000 - 8700,
+    });
   });
 });
 
