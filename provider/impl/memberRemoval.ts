@@ -134,7 +134,10 @@ async function removeMember(props: MemberRemovalInputs): Promise<MemberRemovalRe
       progress(WHAT, `removing ${target.name || target.id} (${target.id}): ${decision.reason}`);
       const leader = health.find((h) => h.status !== undefined && h.status.leaderId === h.status.memberId);
       if (leader && leader.id === target.id) {
-        const to = health.find((h) => h.healthy && !h.isLearner && h.id !== target.id);
+        // The most caught-up voter: raft holds proposals back while the new leader catches up (up to an election timeout).
+        const to = health
+          .filter((h) => h.healthy && !h.isLearner && h.id !== target.id)
+          .sort((a, b) => (b.status?.raftAppliedIndex ?? b.status?.raftIndex ?? 0) - (a.status?.raftAppliedIndex ?? a.status?.raftIndex ?? 0))[0];
         if (!to) {
           throw new EtcdStandbyError("QuorumRisk", `${target.name} is the leader and no other healthy voter can take over`, "bring another voter back first", { member: target.name });
         }

@@ -20,7 +20,8 @@
  * had not applied at a power cut (each failover's RPO; its dataLossWindow is
  * 0). A sampler puts to every etcd endpoint every 100 ms: from the fence on no
  * sample sees two clusters accept writes, and outside the power cuts the
- * serving cluster accepts at every sample. `pulumi preview --expect-no-changes`
+ * serving cluster acknowledges every sample's put (within 10 s: quorum, not
+ * latency, is what is asserted; the latency is reported). `pulumi preview --expect-no-changes`
  * passes at each resting point. Checked with etcdctl and docker over OpenSSH.
  * Ordered: each test starts where the previous one left the sandbox.
  */
@@ -139,9 +140,10 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
     originalId = BigInt(/"cluster_id":(\d+)/.exec(list.stdout)?.[1] ?? "0").toString(16);
     // From here to the end: one writer (site A's voters, as every kube-apiserver now), and the sampler.
     writer = pacedWriter(target(siteA()), { rate: 1000, clients: 32, tag: "loop", deadlineMs: 3000, small: true, skipMissed: true });
-    // A put acknowledged within 5 s counts as accepted: a cluster without quorum never acknowledges (etcd's own
-    // request timeout is longer), while this 2-core sandbox under the writer can take over a second.
-    sampler = splitBrainSampler(target(d.etcd.endpoints), d.etcd.endpoints, { intervalMs: 100, deadlineMs: 5000 });
+    // A put acknowledged within 10 s counts as accepted: a cluster without quorum never acknowledges, while this
+    // 2-core sandbox under the writer stalls for seconds at times (all five hosts share two cores and one disk;
+    // the acknowledgement latency is reported).
+    sampler = splitBrainSampler(target(d.etcd.endpoints), d.etcd.endpoints, { intervalMs: 100, deadlineMs: 10_000 });
   });
   after(async () => {
     await writer?.stop();
