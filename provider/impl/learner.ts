@@ -39,19 +39,8 @@ import type { LearnerInputs, LearnerOutputs, LearnerResult, LearnerSettings } fr
 
 const WHAT = "EtcdLearner";
 
-/** What read and create report about the learner. */
-interface LearnerState {
-  memberId: string;
-  present: boolean;
-  isLearner: boolean;
-  started: boolean;
-  lag: number;
-  appliedIndex: number;
-  leaderIndex: number;
-  dbSize: number;
-  version: string;
-  containerRunning: boolean;
-}
+/** What read and create report about the learner (LearnerResult without the cluster ID). */
+type LearnerState = Omit<LearnerResult, "clusterId">;
 
 function mine(info: ContainerInfo, s: LearnerSettings): boolean {
   return info.exists && info.labels[MANAGED_LABEL] === "EtcdLearner" && info.labels[MEMBER_LABEL] === s.memberName;
