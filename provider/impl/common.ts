@@ -5,7 +5,7 @@
  * error shape that lets the engine record a half-done create.
  */
 import type * as pulumi from "@pulumi/pulumi";
-import type { ClusterConnectionArgs } from "../connection/etcd";
+import type { ClusterConnectionArgs, EtcdStatus } from "../connection/etcd";
 import type { HostConnectionArgs } from "../connection/ssh";
 import { parsePinnedHostKey } from "../connection/ssh";
 import { describeError } from "../lib/errors";
@@ -192,17 +192,28 @@ export type MemberResourceInputs = {
 };
 
 /** `check` of a resource that addresses one member of a cluster: cluster, selector, optional timeoutMs. */
-export function checkMemberResource(news: Props): pulumi.dynamic.CheckResult {
+export function checkMemberResource(news: Props, more?: (p: Problems) => void): pulumi.dynamic.CheckResult {
   const p = new Problems();
   checkCluster(p, news.cluster);
   checkMemberSelector(p, news.memberName, news.peerURL);
   if (news.timeoutMs !== undefined) p.add("timeoutMs", news.timeoutMs, positiveInt(news.timeoutMs, "timeoutMs"));
+  more?.(p);
   return p.result(news);
 }
 
 /** A positive whole number. */
 export function positiveInt(v: unknown, field: string): string[] {
   return typeof v === "number" && Number.isInteger(v) && v > 0 ? [] : [`${field} must be a positive whole number, got ${JSON.stringify(v)}`];
+}
+
+/** A whole number of raft entries, 0 or more (a catch-up threshold). */
+export function entryCount(v: unknown, field: string): string[] {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 ? [] : [`${field} must be a whole number of entries, 0 or more`];
+}
+
+/** A member's applied raft index (etcd 3.4+), or its committed index from a server that does not report it. */
+export function appliedIndexOf(st: EtcdStatus): number {
+  return st.raftAppliedIndex ?? st.raftIndex;
 }
 
 /** Validates container names and an absolute path in one go. */

@@ -32,7 +32,7 @@ import { validateClientUrl, validateEach, validateExtraFlag, validateImage, vali
 import { namesAddress, validityProblem } from "../lib/x509";
 import { RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
 import { imageEtcdVersion } from "./imageVersion";
-import { checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, stamp, stored, typedProvider } from "./common";
+import { appliedIndexOf, checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, entryCount, hasUnknown, hostOf, positiveInt, Problems, progress, stamp, stored, typedProvider } from "./common";
 import { changedFields, diffByTable, recordedState } from "./fields";
 import { catchUpPercent, LEARNER_FIELDS, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
 import type { LearnerInputs, LearnerOutputs, LearnerResult, LearnerSettings } from "./learnerSpec";
@@ -233,7 +233,7 @@ async function observeWithVoters(etcd: EtcdSession, s: LearnerSettings): Promise
     const mine = mineR.value;
     const leader = seenR.value.leader;
     if (mine.memberId === m.id) {
-      state.appliedIndex = mine.raftAppliedIndex ?? mine.raftIndex;
+      state.appliedIndex = appliedIndexOf(mine);
       state.leaderIndex = leader.raftIndex;
       state.lag = Math.max(0, leader.raftIndex - state.appliedIndex);
       state.dbSize = mine.dbSize;
@@ -643,9 +643,7 @@ export const provider = typedProvider<LearnerInputs, LearnerOutputs>({
     for (const f of ["heartbeatMs", "electionMs", "timeoutMs", "maxLearners"] as const) {
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
-    if (news.catchUpThreshold !== undefined && !(typeof news.catchUpThreshold === "number" && Number.isInteger(news.catchUpThreshold) && news.catchUpThreshold >= 0)) {
-      p.add("catchUpThreshold", news.catchUpThreshold, ["catchUpThreshold must be a whole number of entries, 0 or more"]);
-    }
+    if (news.catchUpThreshold !== undefined) p.add("catchUpThreshold", news.catchUpThreshold, entryCount(news.catchUpThreshold, "catchUpThreshold"));
     checkRaftTimings(p, news);
     // The learner's peer URL must point at the host we start it on.
     const h: Partial<LearnerInputs["host"]> = news.host ?? {};

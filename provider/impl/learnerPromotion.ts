@@ -14,10 +14,10 @@ import type { EtcdSession, MemberHealth } from "../connection/etcd";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { NO_LEADER, resolveExactMember } from "../lib/members";
 import type { Member } from "../lib/members";
-import { checkPromotion } from "../lib/quorum";
+import { checkPromotion, learnerLag } from "../lib/quorum";
 import { sleep } from "../lib/time";
 import { withClusterLock } from "./clusterLock";
-import { checkMemberResource, clusterOf, diffMemberSelector, hasUnknown, memberSelector, progress, stored, typedProvider } from "./common";
+import { appliedIndexOf, checkMemberResource, clusterOf, diffMemberSelector, entryCount, memberSelector, progress, stored, typedProvider } from "./common";
 import type { MemberResourceInputs } from "./common";
 import { fieldsWith, recordedState, withDefaults } from "./fields";
 import type { Fields } from "./fields";
@@ -55,12 +55,12 @@ export const LEARNER_PROMOTION_FIELDS = {
  * index, from one round of status calls; undefined when the learner or the
  * leader did not answer (then etcd's own check decides).
  */
-export function learnerLag(health: readonly MemberHealth[], learnerId: string): number | undefined {
+export function promotionLag(health: readonly MemberHealth[], learnerId: string): number | undefined {
   const learner = health.find((h) => h.id === learnerId)?.status;
   const leaderId = health.find((h) => !h.isLearner && h.status && h.status.leaderId !== NO_LEADER)?.status?.leaderId;
   const leader = health.find((h) => h.id === leaderId)?.status;
   if (!learner || !leader) return undefined;
-  return Math.max(0, leader.raftIndex - (learner.raftAppliedIndex ?? learner.raftIndex));
+  return learnerLag(appliedIndexOf(learner), [leader.raftIndex]);
 }
 
 /** The learner to promote: name and peer URL (when both are given) must agree with the live member list. */
@@ -97,7 +97,7 @@ async function promote(etcd: EtcdSession, props: LearnerPromotionInputs): Promis
     if (!decision.ok) {
       throw new EtcdStandbyError("QuorumRisk", `refusing to promote ${m.name}: ${decision.reason}; ${decision.needed} healthy voters would be needed`, "bring the unhealthy members back first", { member: m.name });
     }
-    const lag = learnerLag(health, m.id);
+    const lag = promotionLag(health, m.id);
     if (lag !== undefined && lag > catchUpThreshold) {
       if (Date.now() > deadline) {
         throw new EtcdStandbyError("Timeout", `learner ${m.name} was still ${lag} entries behind the leader after ${timeoutMs} ms (promoted at ${catchUpThreshold} or fewer); nothing was changed`, "check the learner's lag (etcdctl endpoint status) and its host's disk and network; raise timeoutMs or catchUpThreshold", { member: m.name });
@@ -132,10 +132,9 @@ async function promote(etcd: EtcdSession, props: LearnerPromotionInputs): Promis
 /** The provider implementation, loaded by the serialised facade. */
 export const provider = typedProvider<LearnerPromotionInputs, LearnerPromotionOutputs>({
   async check(_olds, news) {
-    const r = checkMemberResource(news);
-    const t = news.catchUpThreshold;
-    if (t === undefined || hasUnknown(t) || (typeof t === "number" && Number.isInteger(t) && t >= 0)) return r;
-    return { inputs: news, failures: [...(r.failures ?? []), { property: "catchUpThreshold", reason: "catchUpThreshold must be a whole number of entries, 0 or more" }] };
+    return checkMemberResource(news, (p) => {
+      if (news.catchUpThreshold !== undefined) p.add("catchUpThreshold", news.catchUpThreshold, entryCount(news.catchUpThreshold, "catchUpThreshold"));
+    });
   },
 
   async diff(_id, olds, news) {

@@ -14,7 +14,7 @@ import { resolveExactMember, sameUrl } from "../lib/members";
 import type { ExactMatch, Member } from "../lib/members";
 import { checkRemoval } from "../lib/quorum";
 import { sleep } from "../lib/time";
-import { checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress, stored, typedProvider } from "./common";
+import { appliedIndexOf, checkMemberResource, clusterOf, diffMemberSelector, memberSelector, progress, stored, typedProvider } from "./common";
 import type { MemberResourceInputs } from "./common";
 import { withClusterLock } from "./clusterLock";
 import { fieldsWith, withDefaults } from "./fields";
@@ -137,7 +137,7 @@ async function removeMember(props: MemberRemovalInputs): Promise<MemberRemovalRe
         // The most caught-up voter: raft holds proposals back while the new leader catches up (up to an election timeout).
         const to = health
           .filter((h) => h.healthy && !h.isLearner && h.id !== target.id)
-          .sort((a, b) => (b.status?.raftAppliedIndex ?? b.status?.raftIndex ?? 0) - (a.status?.raftAppliedIndex ?? a.status?.raftIndex ?? 0))[0];
+          .sort((a, b) => (b.status ? appliedIndexOf(b.status) : 0) - (a.status ? appliedIndexOf(a.status) : 0))[0];
         if (!to) {
           throw new EtcdStandbyError("QuorumRisk", `${target.name} is the leader and no other healthy voter can take over`, "bring another voter back first", { member: target.name });
         }

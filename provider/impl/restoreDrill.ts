@@ -52,7 +52,7 @@ import { sleep } from "../lib/time";
 import { namesAddress, parseCertificate } from "../lib/x509";
 import type { EtcdVersion } from "../lib/versions";
 import { LOCK_PREFIX, RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
-import { checkCluster, checkHost, checkLearnerRef, clusterOf, hasUnknown, hostOf, learnerConnectionChanged, learnerReplaces, PartialCreateError, positiveInt, Problems, progress, sameValue, stamp } from "./common";
+import { appliedIndexOf, checkCluster, checkHost, checkLearnerRef, clusterOf, entryCount, hasUnknown, hostOf, learnerConnectionChanged, learnerReplaces, PartialCreateError, positiveInt, Problems, progress, sameValue, stamp } from "./common";
 import type { ProviderImpl, Props } from "./common";
 import { imageEtcdVersion } from "./imageVersion";
 import { MANAGED_LABEL } from "./learnerSpec";
@@ -160,8 +160,7 @@ async function lagNow(etcd: EtcdSession, s: DrillSettings, voterURLs: readonly s
   if (mine.status === "rejected") throw mine.reason;
   const indexes = voters.filter((v): v is PromiseFulfilledResult<EtcdStatus> => v.status === "fulfilled").map((v) => v.value.raftIndex);
   if (indexes.length === 0) throw new EtcdStandbyError("Unreachable", `no voter (${voterURLs.join(", ")}) answered a status call`, "check site A's voters and the network to them");
-  const applied = mine.value.raftAppliedIndex ?? mine.value.raftIndex;
-  return { learner: mine.value, lag: learnerLag(applied, indexes), votersAnswering: indexes.length };
+  return { learner: mine.value, lag: learnerLag(appliedIndexOf(mine.value), indexes), votersAnswering: indexes.length };
 }
 
 function membersSignature(members: readonly Member[]): string {
@@ -719,10 +718,7 @@ export const provider: ProviderImpl = {
     for (const f of ["heartbeatMs", "electionMs", "timeoutMs"]) {
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
-    const th = news.catchUpThreshold;
-    if (th !== undefined && !hasUnknown(th) && !(typeof th === "number" && Number.isInteger(th) && th >= 0)) {
-      p.add("catchUpThreshold", th, ["catchUpThreshold must be a whole number of entries, 0 or more"]);
-    }
+    if (news.catchUpThreshold !== undefined) p.add("catchUpThreshold", news.catchUpThreshold, entryCount(news.catchUpThreshold, "catchUpThreshold"));
     const tr = news.trigger;
     if (tr !== undefined && !hasUnknown(tr) && (typeof tr !== "string" || tr.length > 256 || /[\0-\x1f\x7f]/.test(tr))) {
       p.add("trigger", tr, ["trigger must be a string of at most 256 characters without control characters, e.g. the quarter's date \"2026-04-01\""]);

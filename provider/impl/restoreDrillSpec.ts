@@ -221,10 +221,8 @@ export function parseDfAvailable(text: string): number | undefined {
   return f.length >= 6 && Number.isInteger(kb) && kb >= 0 ? kb * 1024 : undefined;
 }
 
-/** The learner's lag: the highest committed index any voter reports, less the learner's applied index (0 at least). */
-export function learnerLag(learnerApplied: number, voterIndexes: readonly number[]): number {
-  return Math.max(0, Math.max(0, ...voterIndexes) - learnerApplied);
-}
+/** The learner's lag (lib/quorum.ts; re-exported here for the drill's callers). */
+export { learnerLag } from "../lib/quorum";
 
 /** What was recorded about the learner before it was stopped. */
 export interface DrillRecord {

@@ -164,3 +164,8 @@ export function checkAddLearner(members: readonly Member[], maxLearners = 1): Le
       : `the cluster already has ${learners.length} learner${learners.length === 1 ? "" : "s"} (${names}) and etcd allows at most ${maxLearners}; promote or remove ${learners.length === 1 ? "it" : "one"} first`,
   };
 }
+
+/** The learner's lag: the highest committed index any voter reports, less the learner's applied index (0 at least). */
+export function learnerLag(learnerApplied: number, voterIndexes: readonly number[]): number {
+  return Math.max(0, Math.max(0, ...voterIndexes) - learnerApplied);
+}

@@ -32,6 +32,7 @@ import * as path from "path";
 import { run } from "../support/exec";
 import { pulumi, removeWorkspace, sandboxStackWorkspace, Workspace } from "../support/pulumi";
 import { describe as describeSandbox, etcdctl, memberList, sandbox, SandboxDescription, ssh } from "../support/sandbox";
+import type { CtlMember } from "../support/sandbox";
 import { waitFor } from "../support/wait";
 import { pacedWriter } from "../../scripts/bench/traffic";
 import type { PacedWriter } from "../../scripts/bench/traffic";
@@ -47,6 +48,13 @@ interface FailoverReport {
   restoredRevision: number;
   dataLossWindow: number;
 }
+
+/** The steps of a `pulumi preview --diff`: `<Type>:<op>` per etcd-standby resource, in order. */
+const previewSteps = (stdout: string): string[] =>
+  [...stdout.matchAll(/^\s*([-+~]+)\s*pulumi-nodejs:dynamic\/etcdstandby:(\w+): \((\w+)\)/gm)].map((m) => `${m[2]}:${m[3]}`);
+
+/** The membership as compared before and after a step: ID, name and role of each member. */
+const membership = (ms: CtlMember[]): string[] => ms.map((m) => `${m.ID}:${m.name}:${String(m.isLearner)}`).sort();
 
 /** A cluster ID as the paced writer records it (hex, no leading zeros). */
 const hexId = (id: string): string => BigInt(`0x${id}`).toString(16);
@@ -242,7 +250,7 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
     const newClusterId = failovers[0].newClusterId;
     await setMode("failback");
     const preview = await pulumi(ws, ["preview", "--diff", "--stack", "sandbox"]);
-    const steps = [...preview.stdout.matchAll(/^\s*([-+~]+)\s*pulumi-nodejs:dynamic\/etcdstandby:(\w+): \((\w+)\)/gm)].map((m) => `${m[2]}:${m[3]}`);
+    const steps = previewSteps(preview.stdout);
     for (const step of ["RkeContainerRepoint:create", "RkeContainerRepoint:update", "EtcdMemberRemoval:create", "RkeContainerCleanup:create", "EtcdLearner:update", "EtcdRollingSnapshots:delete"]) {
       expect(steps, preview.stdout).to.include(step);
     }
@@ -311,7 +319,7 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
     expect(r.stdout + r.stderr).to.match(/was failed back/).and.match(/set topology\.mode to learner-standby/);
     const up2 = await pulumi(ws, ["up", "--yes", "--skip-preview", "--stack", "sandbox"], { allowFailure: true, timeoutMs: 600_000 });
     expect(up2.code, "up refuses too").to.not.equal(0);
-    expect((await memberList(d, siteA())).map((m) => `${m.ID}:${m.name}:${String(m.isLearner)}`).sort()).to.deep.equal(before.map((m) => `${m.ID}:${m.name}:${String(m.isLearner)}`).sort());
+    expect(membership(await memberList(d, siteA()))).to.deep.equal(membership(before));
     await setMode("failback");
     await noChanges();
   });
@@ -322,15 +330,15 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
       for (const h of ["master1", "master2", "master3", "node1", "node2"]) out.push(`${h}:\n${(await ssh(d, h, "docker ps -a --format '{{.ID}} {{.Names}} {{.State}}' | sort")).stdout}`);
       return out.join("");
     };
-    const before = { containers: await containers(), members: (await memberList(d, siteA())).map((m) => `${m.ID}:${m.name}:${String(m.isLearner)}`).sort() };
+    const before = { containers: await containers(), members: membership(await memberList(d, siteA())) };
     await setMode("learner-standby");
     const preview = await pulumi(ws, ["preview", "--diff", "--stack", "sandbox"]);
-    const steps = [...preview.stdout.matchAll(/^\s*([-+~]+)\s*pulumi-nodejs:dynamic\/etcdstandby:(\w+): \((\w+)\)/gm)].map((m) => `${m[2]}:${m[3]}`);
+    const steps = previewSteps(preview.stdout);
     expect(steps.filter((x) => !x.endsWith(":delete")), "only the learner's record of the cluster it joined changes").to.deep.equal(["EtcdLearner:update"]);
     expect(steps).to.include("EtcdStandaloneRestore:delete");
     await up();
     expect(await containers(), "no container was created, removed, started or stopped").to.equal(before.containers);
-    expect((await memberList(d, siteA())).map((m) => `${m.ID}:${m.name}:${String(m.isLearner)}`).sort()).to.deep.equal(before.members);
+    expect(membership(await memberList(d, siteA()))).to.deep.equal(before.members);
     expect((await report()) ?? null, "no failover report in learner-standby").to.equal(null);
     await noChanges();
     await accountWrites(siteA());
@@ -373,7 +381,7 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
     await accountWrites([M3_CLIENT]);
     // Site A is off: the only steps left are the fences it is owed (shown until they are done), as after the first failover.
     const again = await pulumi(ws, ["preview", "--diff", "--stack", "sandbox"]);
-    const steps = [...again.stdout.matchAll(/([~+-]) pulumi-nodejs:dynamic\/etcdstandby:(\w+): \((\w+)\)/g)].map((m) => `${m[2]}:${m[3]}`);
+    const steps = previewSteps(again.stdout);
     expect([...new Set(steps)]).to.deep.equal(["SiteFence:update"]);
   });
 
