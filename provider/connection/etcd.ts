@@ -57,6 +57,28 @@ export interface EtcdStatus {
   isLearner: boolean;
   /** Alarm and health messages reported by the member (etcd 3.4+). */
   errors: string[];
+  /** The store's revision in the answer's header. */
+  revision?: number;
+  /** Hex ID of the answering member's cluster, from the answer's header. */
+  clusterId?: string;
+}
+
+/** A counted range, from {@link EtcdSession.rangeCount}. */
+export interface RangeCount {
+  /** Keys in the range (at `revision` when one was asked for). */
+  count: number;
+  /** The store's current revision, from the answer's header. */
+  revision: number;
+  /** Hex ID of the member that answered. */
+  memberId: string;
+}
+
+/** Options of {@link EtcdSession.rangeCount}. */
+export interface RangeCountOptions {
+  /** Count as of this revision (etcd refuses a future or compacted one). */
+  revision?: number;
+  /** A member-local read, as a learner serves it (default false: linearizable). */
+  serializable?: boolean;
 }
 
 /** Health of one member, from {@link EtcdSession.memberHealth}. */
@@ -141,6 +163,18 @@ export interface EtcdSession {
   delete(key: string): Promise<void>;
   /** Counts keys under a prefix. */
   getPrefixCount(prefix: string): Promise<number>;
+  /**
+   * Counts the keys under `prefix` ("" for every key) with the answer's
+   * header: the store's revision and the member that answered. Serializable
+   * when asked, so a learner answers it; at `revision` when given.
+   */
+  rangeCount(prefix: string, opts?: RangeCountOptions): Promise<RangeCount>;
+  /**
+   * Status of the member behind this session's endpoint, on the session's own
+   * client (one connection for many calls; {@link statusOf} opens a client
+   * per call). Meant for a session of one endpoint.
+   */
+  status(): Promise<EtcdStatus>;
   /** The server and cluster versions the member behind `endpoint` reports (`GET /version`). */
   versionOf(endpoint: string): Promise<EtcdVersions>;
   /** The Prometheus metrics of the member behind `endpoint` (`GET /metrics`), as text. */
@@ -367,7 +401,26 @@ function toStatus(endpoint: string, r: IStatusResponse): EtcdStatus {
     version: r.version ?? "",
     isLearner: r.isLearner === true,
     errors: [...(r.errors ?? [])],
+    revision: toNumber(r.header?.revision),
+    clusterId: idToHex(r.header?.cluster_id ?? "0"),
   };
+}
+
+/**
+ * The end of the range of keys that begin with `prefix` (etcd's
+ * `clientv3.GetPrefixRangeEnd`): the prefix with its last byte below 0xff
+ * incremented and what follows dropped; "\0" (every key from `prefix` on)
+ * when there is none.
+ */
+export function prefixRangeEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
 }
 
 function toMembers(raw: readonly IMember[] | undefined): Member[] {
@@ -714,6 +767,28 @@ class Session implements EtcdSession {
     return async () => {
       await lease.revoke().catch(() => undefined);
     };
+  }
+
+  public async rangeCount(prefix: string, opts: RangeCountOptions = {}): Promise<RangeCount> {
+    const key = prefix === "" ? Buffer.from([0]) : Buffer.from(prefix);
+    const end = prefix === "" ? Buffer.from([0]) : prefixRangeEnd(key);
+    try {
+      // limit 1: the answer's count still covers the whole range, as etcdctl's `get --limit=1 -w json`.
+      let b = this.main.getAll().inRange({ start: key, end }).limit(1).serializable(opts.serializable === true);
+      if (opts.revision !== undefined) b = b.revision(opts.revision);
+      const r = await b.options(this.deadline()).exec();
+      return { count: toNumber(r.count), revision: toNumber(r.header?.revision), memberId: idToHex(r.header?.member_id ?? "0") };
+    } catch (e) {
+      throw translate(e, `count of ${JSON.stringify(prefix)}${opts.revision !== undefined ? ` at revision ${opts.revision}` : ""}`, this.all, this.conn);
+    }
+  }
+
+  public async status(): Promise<EtcdStatus> {
+    try {
+      return toStatus(this.all, await this.main.maintenance.status(this.deadline()));
+    } catch (e) {
+      throw translate(e, "status", this.all, this.conn);
+    }
   }
 
   public async getPrefixCount(prefix: string): Promise<number> {

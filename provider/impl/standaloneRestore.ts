@@ -2,45 +2,64 @@
  * EtcdStandaloneRestore: when site A is gone, the site-B learner becomes a new
  * one-member cluster (the seed's restore section, automated).
  *
- * create, in order (after a preflight that changes nothing: no foreign
- * container under `containerName`, the image and the TLS files on the host):
- * 1. guard (changes nothing): refuses while any old site-A voter answers a
- *    status call, a leader is seen, or the learner still receives entries,
- *    unless `force` (then a warning names the split-brain risk);
- * 2. cleanup of what a failed earlier attempt left: its restored container is
- *    stopped and renamed `<name>-failed-<stamp>`, its data and staging dirs
- *    are renamed `.failed-<stamp>`; nothing is deleted, and the learner's own
- *    data dir is never touched;
- * 3. record, through the learner's client URL (etcdctl inside its container,
- *    serializable): applied and committed index, revision, key count, once its
- *    applied index stops moving; kept on the host so a retry after the learner
- *    was stopped can reuse it;
- *    The image's etcd version is then checked against the learner's (same
- *    minor or the next one) while the learner still runs;
+ * create (after a preflight that changes nothing: no foreign container under
+ * `containerName`, the image and the TLS files on the host; its reads run on
+ * parallel SSH channels):
+ * 1. guard (changes nothing), from the create's first moment, beside the
+ *    preflight: refuses while any old site-A voter answers a status call, a
+ *    leader is seen, or the learner still receives entries, unless `force`
+ *    (then a warning names the split-brain risk). The learner is watched for
+ *    about two heartbeats; each voter's status calls end with that window (a
+ *    silent, blackholed voter costs the window, not the connection timeout);
+ * 2. record, beside the guard once the preflight has passed (reads only,
+ *    serializable, through the provider's etcd client at the learner's client
+ *    URL, else etcdctl inside its container): applied and committed index,
+ *    revision, key count, once its applied index stops moving; aborted when
+ *    the guard refuses. The image's etcd version (a throwaway container) is
+ *    read beside it too, and checked against the learner's;
+ *    nothing below starts before the guard's verdict:
+ * 3. cleanup of what a failed earlier attempt left (looked at in the
+ *    preflight): its restored container is stopped and renamed
+ *    `<name>-failed-<stamp>`, its data and staging dirs are renamed
+ *    `.failed-<stamp>`; nothing is deleted, and the learner's own data dir is
+ *    never touched. The record is then kept on the host so a retry after the
+ *    learner was stopped can reuse it;
  * 4. stop: the learner's restart policy is cleared and it is stopped
  *    gracefully (its bbolt db is flushed); the container and data dir stay;
  * 5. restore: `snapshot restore --skip-hash-check` of `<dataDir>/member/snap/db`
  *    with etcdctl (3.4/3.5) or etcdutl (3.6+), chosen by the image's etcd
  *    version, in a `docker run --rm --network none` of the image with the db's
- *    folder read-only, into a staging dir moved into place when complete;
+ *    folder read-only, into a staging dir moved into place when complete (the
+ *    stop's record is written beside it, before the start);
  * 6. start: a one-member cluster in a container named `etcd` (restart always,
  *    host network, the same mTLS files, `--initial-cluster-state=new`);
- * 7. verify: healthy, writable (a probe put/get/delete), exactly one member,
- *    restored revision >= the learner's, as many keys as the learner held.
- *    A failure stops the new container and says what is kept; a new create
- *    after fixing the cause converges.
+ * 7. verify, through the provider's etcd client from outside the host: it
+ *    leads itself (from then on it serves clients: verification does not hold
+ *    them back), exactly one member, restored revision >= the learner's, as
+ *    many keys as the learner held (counted at the learner's revision, so
+ *    clients' first writes do not change it), writable (a probe
+ *    put/get/delete). A failure stops the new container and says what is
+ *    kept; a new create after fixing the cause converges.
+ *
+ * The first election of the restored member: etcd fast-forwards a single
+ * member's election ticks to one short of the election timeout, and raft's
+ * randomised timeout is 1 to 2 election timeouts, so it still waits 1 to
+ * electionTicks ticks (0.5 to 5 s with RKE's 500/5000 ms), as the seed's
+ * commands do. Its timing stays RKE's: a shorter one would have to be undone
+ * by a restart before rebuild mode adds members to it.
  *
  * A verified restore found by create (state lost, or a replacement) is adopted
  * and never redone: it may already hold new writes. read reports health and
  * the cluster ID; delete changes nothing.
  */
-import { containerLogsTail, execInContainer, imageExists, inspectState, removeContainer, renameContainer, runContainer, runOneShot, stopForGood } from "../connection/docker";
+import { containerLogsTail, execInContainer, imageExists, inspectState, removeContainer, renameContainer, runContainer, runOneShot, setRestartPolicy, stopContainer, stopForGood } from "../connection/docker";
 import type { ContainerState } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
-import type { ClusterConnectionArgs } from "../connection/etcd";
+import type { ClusterConnectionArgs, EtcdSession } from "../connection/etcd";
 import { archivePath, fileReadable, fileStat, makeDir, pathState, readPublicFile, removeEmptyDir, writeFileAtomic } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
+import type { PathState } from "../connection/hostfs";
 import { refusedExtraFlags } from "../lib/etcdFlags";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import type { EtcdStandbyErrorCode } from "../lib/errors";
@@ -52,23 +71,29 @@ import { checkCluster, checkHost, checkLearnerRef, checkRaftTimings, clusterOf, 
 import type { ProviderImpl, Props } from "./common";
 import { MANAGED_LABEL } from "./learnerSpec";
 import {
-  failedBackProblems,
+  combineProbeAttempts,
   COUNT_ALL_ARGS,
   countPrefixArgs,
+  ctlStatusOf,
   decideGuard,
-  growingPeers,
-  parsePeerMembers,
-  parsePeerReceivedBytes,
   defaultToken,
   dirOf,
   etcdctlArgs,
+  failedBackProblems,
+  firstFailure,
+  growingPeers,
+  guardFirst,
+  guardWindowMs,
+  isNameConflict,
   learnerVersionProblem,
-  looksGone,
   parseCtlCount,
   parseCtlStatus,
+  parsePeerMembers,
+  parsePeerReceivedBytes,
   parseRecord,
   pathConflicts,
   PROBE_KEY,
+  probeSchedule,
   recordFile,
   recordUnusable,
   RESTORE_MANAGED_VALUE,
@@ -78,8 +103,10 @@ import {
   restoreSettings,
   restoreTool,
   restoreToolContainer,
+  settle,
   stagingDir,
   STATUS_ARGS,
+  throwIfAborted,
   TOKEN_LABEL,
   toolFailureExcerpt,
   verifyRestore,
@@ -87,7 +114,7 @@ import {
 import { imageEtcdVersion } from "./imageVersion";
 import { LOCK_PREFIX } from "./clusterLock";
 import type { EtcdVersion } from "../lib/versions";
-import type { CtlStatus, LearnerMotion, PhaseTimings, RestoreRecord, RestoreSettings, VoterProbe } from "./standaloneRestoreSpec";
+import type { AbortFlag, CtlStatus, LearnerMotion, PhaseTimings, ProbeAttempt, RestoreRecord, RestoreSettings, VoterProbe } from "./standaloneRestoreSpec";
 
 const WHAT = "EtcdStandaloneRestore";
 /** Flags the restored etcd's command line sets itself. */
@@ -110,6 +137,16 @@ function phaseError(phase: string, e: unknown, s: RestoreSettings, host: string,
   );
 }
 
+/** Deadline of each read of the learner (or the restored member) through the provider's etcd client. */
+const MEMBER_READ_MS = 5_000;
+/** Deadline of each status call while waiting for the restored member to lead, and of each verification call. */
+const VERIFY_CALL_MS = 5_000;
+/** How often the restored member is asked whether it leads, and how often its container is inspected meanwhile. */
+const HEALTH_POLL_MS = 100;
+const CRASH_CHECK_MS = 1_000;
+/** The throwaway containers of a restore: `snapshot restore`, and the image's `etcd --version`. */
+const TOOL_NAMES = [RESTORE_TOOL_CONTAINER, `${RESTORE_TOOL_CONTAINER}-version`];
+
 /** etcdctl inside a container (the host's TLS files are mounted there at the same paths). */
 async function ctl(ssh: SshSession, container: string, s: RestoreSettings, args: string[], allowFailure = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return execInContainer(ssh, container, etcdctlArgs(dirOf(s.etcdBinary), s.learner.clientURL, s.learner.tls, args), {
@@ -128,13 +165,21 @@ async function statusVia(ssh: SshSession, container: string, s: RestoreSettings)
   }
 }
 
+/** A key count: the store's current revision, the keys (less etcd-standby's lock keys), the member that answered. */
+interface KeyCount {
+  revision: number;
+  count: number;
+  memberId: string;
+}
+
 /**
  * The key count, less etcd-standby's lock keys (a lock held at the cut expires
  * with its lease after the restore), at revision `atRevision` when given (the
  * restored keyspace as the learner had it, whatever clients such as the host's
  * own kube-apiserver have written since); `revision` is always the current one.
+ * Through etcdctl in the container: the fallback of {@link MemberReads}.
  */
-async function countVia(ssh: SshSession, container: string, s: RestoreSettings, atRevision?: number): Promise<{ revision: number; count: number; memberId: string }> {
+async function countVia(ssh: SshSession, container: string, s: RestoreSettings, atRevision?: number): Promise<KeyCount> {
   const parse = (stdout: string): ReturnType<typeof parseCtlCount> => {
     try {
       return parseCtlCount(stdout);
@@ -157,17 +202,91 @@ async function countVia(ssh: SshSession, container: string, s: RestoreSettings, 
   return { ...current, count: current.count - held };
 }
 
+/** {@link countVia}'s count through the provider's etcd client (serializable reads: a learner serves them). */
+async function countWith(e: EtcdSession, atRevision?: number): Promise<KeyCount> {
+  const serializable = true;
+  const [now, locksNow, atRev, locksAtRev] = await Promise.all([
+    e.rangeCount("", { serializable }),
+    e.rangeCount(LOCK_PREFIX, { serializable }),
+    atRevision === undefined ? undefined : e.rangeCount("", { serializable, revision: atRevision }).catch(() => undefined),
+    atRevision === undefined ? undefined : e.rangeCount(LOCK_PREFIX, { serializable, revision: atRevision }).catch(() => undefined),
+  ]);
+  const current = { revision: now.revision, memberId: now.memberId };
+  if (atRev !== undefined && locksAtRev !== undefined) return { ...current, count: atRev.count - locksAtRev.count };
+  let held = locksNow.count;
+  if (held > 0) held = (await e.rangeCount(LOCK_PREFIX, { serializable, revision: now.revision })).count;
+  return { ...current, count: now.count - held };
+}
+
+/**
+ * Status and key counts of the member serving at the learner's client URL:
+ * through the provider's etcd client (one connection, a few ms a read) while
+ * it reaches the endpoint; after its first failure, through `docker exec ...
+ * etcdctl` in `container` on the host, as before (about 170 ms a read here),
+ * but only once `runs` says the container runs, and never after `abort`.
+ */
+class MemberReads {
+  private fellBack = false;
+
+  public constructor(
+    private readonly ssh: SshSession,
+    private readonly s: RestoreSettings,
+    private readonly container: string,
+    private readonly etcd: EtcdSession,
+    private readonly what: string,
+    private readonly runs: Promise<boolean> = Promise.resolve(true),
+    private readonly abort: AbortFlag = { aborted: false },
+  ) {}
+
+  private async read<T>(client: (e: EtcdSession) => Promise<T>, viaCtl: () => Promise<T>): Promise<T> {
+    if (!this.fellBack) {
+      try {
+        return await client(this.etcd);
+      } catch (e) {
+        if (this.abort.aborted || !(await this.runs)) throw e;
+        if (!this.fellBack) {
+          this.fellBack = true;
+          const why = isEtcdStandbyError(e) ? e.summary : describeError(e);
+          progress(WHAT, `${this.what}: the etcd client could not read ${this.s.learner.clientURL} from here (${why.slice(0, 200)}); reading through etcdctl in ${this.container} on ${this.ssh.host} instead`);
+        }
+      }
+    }
+    throwIfAborted(this.abort, this.what);
+    return viaCtl();
+  }
+
+  public status(): Promise<CtlStatus> {
+    return this.read(async (e) => ctlStatusOf(await e.status()), () => statusVia(this.ssh, this.container, this.s));
+  }
+
+  public count(atRevision?: number): Promise<KeyCount> {
+    return this.read((e) => countWith(e, atRevision), () => countVia(this.ssh, this.container, this.s, atRevision));
+  }
+}
+
 async function readRecord(ssh: SshSession, s: RestoreSettings): Promise<RestoreRecord | undefined> {
   return parseRecord(await readPublicFile(ssh, recordFile(s)));
 }
 
-async function writeRecord(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<void> {
-  await makeDir(ssh, dirOf(recordFile(s)));
+async function writeRecord(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, dirExists = false): Promise<void> {
+  if (!dirExists) await makeDir(ssh, dirOf(recordFile(s)));
   await writeFileAtomic(ssh, recordFile(s), `${JSON.stringify(rec, null, 2)}\n`);
 }
 
 function isOurs(info: ContainerState): boolean {
   return info.exists && info.labels[MANAGED_LABEL] === RESTORE_MANAGED_VALUE;
+}
+
+/** Which of `files` are missing or unreadable on the host: one command for all (paths that are not clean absolute ones are checked one by one, which refuses them). */
+async function unreadableFiles(ssh: SshSession, files: string[]): Promise<string[]> {
+  const clean = files.filter((f) => validateAbsolutePath(f, "file", { allowRoot: false }).length === 0);
+  const others = files.filter((f) => !clean.includes(f));
+  const [r, one] = await Promise.all([
+    clean.length === 0 ? undefined : ssh.run(["sh", "-c", 'for f in "$@"; do test -r "$f" || printf "%s\\n" "$f"; done', "sh", ...clean]),
+    Promise.all(others.map(async (f) => ((await fileReadable(ssh, f)) ? undefined : f))),
+  ]);
+  const bad = new Set([...(r?.stdout.split("\n").filter((l) => l !== "") ?? []), ...one.filter((f): f is string => f !== undefined)]);
+  return files.filter((f) => bad.has(f));
 }
 
 /**
@@ -177,12 +296,12 @@ function isOurs(info: ContainerState): boolean {
  * peer certificate names the address it connects from, and a learner refuses
  * the MemberList RPC). So a typo in the config's site-A addresses cannot hide
  * a live voter from the guard. Needs curl on the host; without it, says so.
+ * curl's own deadline bounds it (the learner is local: it answers in ms).
  */
-async function votersPerLearner(ssh: SshSession, s: RestoreSettings, learnerRunning: boolean): Promise<{ endpoints: string[]; note: string }> {
-  if (!learnerRunning) return { endpoints: [], note: "the learner is stopped, so only the config's voters were probed" };
+async function votersPerLearner(ssh: SshSession, s: RestoreSettings, maxTimeS: number): Promise<{ endpoints: string[]; note: string }> {
   const t = s.learner.tls;
   const r = await ssh
-    .run(["curl", "-sS", "--http1.1", "--max-time", "3", "--cacert", t.caFile, "--cert", t.certFile, "--key", t.keyFile, `${s.learner.peerURL}/members`], { allowFailure: true, timeoutMs: 10_000 })
+    .run(["curl", "-sS", "--http1.1", "--max-time", String(maxTimeS), "--cacert", t.caFile, "--cert", t.certFile, "--key", t.keyFile, `${s.learner.peerURL}/members`], { allowFailure: true, timeoutMs: maxTimeS * 1000 + 5_000 })
     .catch((e: unknown) => ({ code: -1, stdout: "", stderr: describeError(e) }));
   const members = r.code === 0 ? parsePeerMembers(r.stdout) : undefined;
   if (!members) return { endpoints: [], note: `the learner's member list could not be read on ${ssh.host} (${(r.stderr || r.stdout).trim().slice(0, 200)}), so only the config's voters were probed` };
@@ -196,38 +315,58 @@ async function votersPerLearner(ssh: SshSession, s: RestoreSettings, learnerRunn
 /** The learner's metrics (its client URL, the provider's own client certificate): peer bytes received so far. */
 async function peerBytes(conn: ClusterConnectionArgs, s: RestoreSettings): Promise<Record<string, number> | undefined> {
   try {
-    return parsePeerReceivedBytes(await withEtcd({ ...conn, endpoints: [s.learner.clientURL] }, (e) => e.metricsOf(s.learner.clientURL)));
+    return parsePeerReceivedBytes(await withEtcd({ ...conn, endpoints: [s.learner.clientURL], timeoutMs: MEMBER_READ_MS }, (e) => e.metricsOf(s.learner.clientURL)));
   } catch {
     return undefined;
   }
 }
 
-/** Phase 1: is the old cluster gone? Reads only. */
-async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSession, learnerRunning: boolean): Promise<string[]> {
-  // The voters the learner knows are probed with the config's, while the learner is watched for motion: all only read.
-  const probeVoters = (endpoints: string[]): Promise<VoterProbe[]> => Promise.all(
-    endpoints.map(async (endpoint): Promise<VoterProbe> => {
+/**
+ * One old voter, probed within the guard's window ({@link probeSchedule}):
+ * each status call has its own deadline, so a silent (blackholed) voter costs
+ * the window, not the connection's timeoutMs.
+ */
+async function probeVoter(conn: ClusterConnectionArgs, endpoint: string, windowMs: number): Promise<VoterProbe> {
+  let answered = false;
+  const attempts = await Promise.all(
+    probeSchedule(windowMs).map(async ({ delayMs, deadlineMs }): Promise<ProbeAttempt | undefined> => {
+      if (delayMs > 0) await sleep(delayMs);
+      if (answered) return undefined;
       try {
-        const st = await withEtcd({ ...conn, endpoints: [endpoint] }, (e) => e.statusOf(endpoint));
-        return { endpoint, answered: true, leaderId: st.leaderId };
+        const st = await withEtcd({ ...conn, endpoints: [endpoint], timeoutMs: deadlineMs }, (e) => e.statusOf(endpoint));
+        answered = true;
+        return { answered: true, leaderId: st.leaderId };
       } catch (e) {
-        const error = isEtcdStandbyError(e) ? e.summary : describeError(e);
-        return { endpoint, answered: false, error, reachable: !looksGone(error, isEtcdStandbyError(e, "Timeout")) };
+        return { answered: false, error: isEtcdStandbyError(e) ? e.summary : describeError(e), timedOut: isEtcdStandbyError(e, "Timeout") };
       }
     }),
   );
-  const probing = votersPerLearner(ssh, s, learnerRunning).then((perLearner) => {
+  return combineProbeAttempts(endpoint, attempts.filter((a): a is ProbeAttempt => a !== undefined));
+}
+
+/**
+ * Phase 1: is the old cluster gone? Reads only. Starts with the create,
+ * before the preflight has said whether the learner runs (`learnerRunning`):
+ * the old voters are probed and the learner is watched for about two
+ * heartbeats ({@link guardWindowMs}), while the voters the learner lists are
+ * asked for; a stopped learner's watch and list are then dropped.
+ */
+async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSession, reads: MemberReads, learnerRunning: Promise<boolean>, abort: AbortFlag): Promise<string[]> {
+  const windowMs = guardWindowMs(s.heartbeatMs);
+  // The voters the learner knows are probed with the config's, while the learner is watched for motion: all only read.
+  const configProbes = Promise.all(s.oldVoterEndpoints.map((endpoint) => probeVoter(conn, endpoint, windowMs)));
+  const listed = votersPerLearner(ssh, s, Math.max(2, Math.ceil(windowMs / 1000)));
+  const extraProbes = listed.then(async (perLearner) => {
+    if (!(await learnerRunning)) return [];
     const extra = perLearner.endpoints.filter((u) => !sameUrl(u, s.learner.clientURL) && !s.oldVoterEndpoints.some((c) => sameUrl(c, u)));
-    if (extra.length > 0) progress(WHAT, `guard: ${perLearner.note}; also probing ${extra.join(", ")}, which the config does not list`);
-    return probeVoters([...s.oldVoterEndpoints, ...extra]);
+    if (extra.length > 0 && !abort.aborted) progress(WHAT, `guard: ${perLearner.note}; also probing ${extra.join(", ")}, which the config does not list`);
+    return Promise.all(extra.map((endpoint) => probeVoter(conn, endpoint, windowMs)));
   });
   const watching = (async (): Promise<LearnerMotion | undefined> => {
-    if (!learnerRunning) return undefined;
     try {
-      const windowMs = Math.max(1000, 2 * s.heartbeatMs);
-      const [a, bytesA] = await Promise.all([statusVia(ssh, s.learner.containerName, s), peerBytes(conn, s)]);
+      const [a, bytesA] = await Promise.all([reads.status(), peerBytes(conn, s)]);
       await sleep(windowMs);
-      const [b, bytesB] = await Promise.all([statusVia(ssh, s.learner.containerName, s), peerBytes(conn, s)]);
+      const [b, bytesB] = await Promise.all([reads.status(), peerBytes(conn, s)]);
       const grown = bytesA && bytesB ? Object.fromEntries(growingPeers(bytesA, bytesB).map((id) => [id, bytesB[id] - (bytesA[id] ?? 0)])) : undefined;
       return { before: { raftIndex: a.raftIndex, raftTerm: a.raftTerm }, after: { raftIndex: b.raftIndex, raftTerm: b.raftTerm }, windowMs, peerBytes: grown };
     } catch {
@@ -235,9 +374,11 @@ async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSe
       return undefined;
     }
   })();
-  const [probes, motion] = await Promise.all([probing, watching]);
-  const decision = decideGuard(probes, motion, s.force);
-  const down = probes.filter((p) => !p.answered).map((p) => `${p.endpoint} (${(p.error ?? "").slice(0, 200)})`);
+  const [probes, extras, watched, running] = await Promise.all([configProbes, extraProbes, watching, learnerRunning]);
+  const all = [...probes, ...extras];
+  const motion = running ? watched : undefined;
+  const decision = decideGuard(all, motion, s.force);
+  const down = all.filter((p) => !p.answered).map((p) => `${p.endpoint} (${(p.error ?? "").slice(0, 200)})`);
   if (!decision.ok) {
     throw new EtcdStandbyError(
       "QuorumRisk",
@@ -246,26 +387,31 @@ async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSe
       { host: ssh.host, member: s.learner.memberName },
     );
   }
+  // Abandoned (the preflight refused, or adopted a verified restore): nothing to say.
+  if (abort.aborted) return decision.risks;
   if (decision.warning) progress(WHAT, decision.warning);
-  else progress(WHAT, `guard: none of the old voters answers (${down.join("; ")}); ${learnerRunning ? "the learner receives nothing" : "the learner is stopped"}`);
+  else progress(WHAT, `guard: none of the old voters answers within ${windowMs} ms (${down.join("; ")}); ${running ? "the learner receives nothing" : "the learner is stopped, so only the config's voters were probed"}`);
   return decision.risks;
 }
 
-/** Phase 2: set aside what a failed earlier attempt left. Never deletes, never touches the learner's data dir. */
-async function cleanupLeftovers(ssh: SshSession, s: RestoreSettings, when: string): Promise<string[]> {
+/** What the preflight saw of a failed earlier attempt's leftovers (reads only), before the image check starts its own throwaway container. */
+interface Leftovers {
+  /** TOOL_NAMES' containers made by a restore. */
+  tools: boolean[];
+  /** The target container (ours: a foreign one was refused). */
+  target: ContainerState;
+  /** restoreDataDir and its staging dir. */
+  dirs: PathState[];
+}
+
+/** Phase 3 (after the guard's verdict): set aside what a failed earlier attempt left. Never deletes, never touches the learner's data dir. */
+async function cleanupLeftovers(ssh: SshSession, s: RestoreSettings, when: string, seen: Leftovers): Promise<string[]> {
   const moved: string[] = [];
-  // Everything is looked at at once (reads only), then set aside in order.
-  const toolNames = [RESTORE_TOOL_CONTAINER, `${RESTORE_TOOL_CONTAINER}-version`];
   const dirs = [s.restoreDataDir, stagingDir(s)];
-  const [tools, info, dirStates] = await Promise.all([
-    Promise.all(toolNames.map((name) => inspectState(ssh, name))),
-    inspectState(ssh, s.containerName),
-    Promise.all(dirs.map((dir) => pathState(ssh, dir))),
-  ]);
-  for (const [i, tool] of tools.entries()) {
-    if (tool.exists && tool.labels[MANAGED_LABEL] === RESTORE_TOOL_VALUE) await removeContainer(ssh, toolNames[i], { force: true });
+  for (const [i, tool] of seen.tools.entries()) {
+    if (tool) await removeContainer(ssh, TOOL_NAMES[i], { force: true });
   }
-  if (info.exists) {
+  if (seen.target.exists) {
     const to = `${s.containerName}-failed-${when.toLowerCase()}`;
     progress(WHAT, `stopping and renaming ${s.containerName} left by a failed attempt to ${to}`);
     await stopForGood(ssh, s.containerName, 30);
@@ -273,7 +419,7 @@ async function cleanupLeftovers(ssh: SshSession, s: RestoreSettings, when: strin
     moved.push(`container ${to}`);
   }
   for (const [i, dir] of dirs.entries()) {
-    const st = dirStates[i];
+    const st = seen.dirs[i];
     if (st === "non-empty-dir" || st === "file") {
       const { to } = await archivePath(ssh, dir, `${dir}.failed-${when}`);
       progress(WHAT, `moved ${dir} left by a failed attempt to ${to}`);
@@ -285,13 +431,19 @@ async function cleanupLeftovers(ssh: SshSession, s: RestoreSettings, when: strin
   return moved;
 }
 
-/** Phase 3: the learner's applied index, revision and key count, once its applied index stops moving. */
-async function recordLearner(ssh: SshSession, s: RestoreSettings, learner: ContainerState, token: string): Promise<RestoreRecord> {
+/**
+ * Phase 2: the learner's applied index, revision and key count, once its
+ * applied index stops moving. Reads only, beside the guard; stops at its next
+ * step when the guard refuses (`abort`).
+ */
+async function recordLearner(reads: MemberReads, ssh: SshSession, s: RestoreSettings, learner: ContainerState, token: string, abort: AbortFlag): Promise<RestoreRecord> {
+  const what = "recording the learner";
   const deadline = Date.now() + Math.min(s.timeoutMs, 120_000);
   let prev: CtlStatus | undefined;
   let steady = 0;
   for (;;) {
-    const st = await statusVia(ssh, s.learner.containerName, s);
+    throwIfAborted(abort, what);
+    const st = await reads.status();
     if (!st.isLearner) {
       throw new EtcdStandbyError(
         "Refused",
@@ -309,11 +461,13 @@ async function recordLearner(ssh: SshSession, s: RestoreSettings, learner: Conta
     }
     await sleep(250);
   }
-  const count = await countVia(ssh, s.learner.containerName, s);
-  const after = await statusVia(ssh, s.learner.containerName, s);
+  throwIfAborted(abort, what);
+  const count = await reads.count();
+  const after = await reads.status();
   if (after.raftAppliedIndex !== prev.raftAppliedIndex || count.revision !== after.revision) {
     throw new EtcdStandbyError("Refused", `the learner moved while it was recorded (applied ${prev.raftAppliedIndex} -> ${after.raftAppliedIndex}, revision ${count.revision} vs ${after.revision})`, "something still writes to it; make sure site A is gone and run pulumi up again", { host: ssh.host, member: s.learner.memberName });
   }
+  throwIfAborted(abort, what);
   progress(WHAT, `recorded learner ${s.learner.memberName} (${after.memberId}, etcd ${after.version}): applied index ${after.raftAppliedIndex} of committed ${after.raftIndex}, revision ${after.revision}, ${count.count} keys`);
   return {
     version: 1,
@@ -331,35 +485,48 @@ async function recordLearner(ssh: SshSession, s: RestoreSettings, learner: Conta
   };
 }
 
-/** Phase 4: stop the learner gracefully (its bbolt db is flushed) so it never comes back. */
-async function stopLearner(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<RestoreRecord> {
+/**
+ * Phase 4: stop the learner gracefully (its bbolt db is flushed) so it never
+ * comes back: `docker stop` with the restart policy cleared beside it (a
+ * stopped container is not restarted by its policy; the update is done again
+ * after the stop if it did not take). Returns when the container has stopped;
+ * `checked` then confirms it is not running and stats its db for the record
+ * (beside the restore, which only reads the db).
+ */
+async function stopLearner(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<{ checked: Promise<RestoreRecord> }> {
   progress(WHAT, `stopping ${s.learner.containerName} gracefully (restart policy cleared; container and data dir kept)`);
-  await stopForGood(ssh, s.learner.containerName, 60);
-  const st = await inspectState(ssh, s.learner.containerName);
-  if (st.running) throw new EtcdStandbyError("Refused", `${s.learner.containerName} is still running after docker stop`, "stop it by hand and run pulumi up again", { host: ssh.host });
-  const db = await fileStat(ssh, `${s.learner.dataDir}/member/snap/db`);
-  if (db === null) throw new EtcdStandbyError("NotFound", `the learner's db ${s.learner.dataDir}/member/snap/db is missing`, "check learner.dataDir", { host: ssh.host });
-  return { ...rec, stoppedAt: new Date().toISOString(), dbSize: db.size, dbMtime: db.mtime };
+  const policy = setRestartPolicy(ssh, s.learner.containerName, "no").then(
+    () => true,
+    () => false,
+  );
+  await stopContainer(ssh, s.learner.containerName, 60);
+  if (!(await policy)) await setRestartPolicy(ssh, s.learner.containerName, "no");
+  const checked = (async (): Promise<RestoreRecord> => {
+    const [st, db] = await Promise.all([inspectState(ssh, s.learner.containerName), fileStat(ssh, `${s.learner.dataDir}/member/snap/db`)]);
+    if (st.running) throw new EtcdStandbyError("Refused", `${s.learner.containerName} is still running after docker stop`, "stop it by hand and run pulumi up again", { host: ssh.host });
+    if (db === null) throw new EtcdStandbyError("NotFound", `the learner's db ${s.learner.dataDir}/member/snap/db is missing`, "check learner.dataDir", { host: ssh.host });
+    return { ...rec, stoppedAt: new Date().toISOString(), dbSize: db.size, dbMtime: db.mtime };
+  })();
+  checked.catch(() => undefined);
+  return { checked };
 }
 
 /** The etcd version of an image (`etcd --version` in a throwaway container). */
 function imageVersion(ssh: SshSession, s: RestoreSettings): Promise<EtcdVersion> {
-  return imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: `${RESTORE_TOOL_CONTAINER}-version`, labels: { [MANAGED_LABEL]: RESTORE_TOOL_VALUE } });
+  return imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: TOOL_NAMES[1], labels: { [MANAGED_LABEL]: RESTORE_TOOL_VALUE } });
 }
 
-/** The image's etcd version, checked against the learner's (before the learner is stopped). */
-async function checkImage(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<EtcdVersion> {
-  const v = await imageVersion(ssh, s);
+/** The image's etcd version checked against the learner's (recorded while it ran). */
+function checkImageVersion(ssh: SshSession, rec: RestoreRecord, v: EtcdVersion): EtcdVersion {
   const problem = learnerVersionProblem(rec.learnerVersion, v);
   if (problem) throw new EtcdStandbyError("InvalidInput", problem, "use an image of the learner's etcd version (or the next minor version)", { host: ssh.host });
   return v;
 }
 
-/** Phase 5: snapshot restore into the staging dir, then move it into place. */
-async function restoreDb(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, v: EtcdVersion): Promise<{ tool: string; imageVersion: string }> {
-  if (!(await fileReadable(ssh, s.sourceDb))) throw new EtcdStandbyError("NotFound", `the db to restore from, ${s.sourceDb}, is missing or unreadable`, "check learner.dataDir (or sourceDb)", { host: ssh.host });
+/** Phase 5: snapshot restore into the staging dir (made, and the db checked, by `prepared`), then move it into place. */
+async function restoreDb(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, v: EtcdVersion, prepared: Promise<void>): Promise<{ tool: string; imageVersion: string }> {
+  await prepared;
   const staging = stagingDir(s);
-  await makeDir(ssh, staging);
   const spec = restoreToolContainer(s, v, rec.newClusterToken);
   const tool = restoreTool(v);
   progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${rec.newClusterToken} --skip-hash-check (etcd ${v.text}, in ${s.image})`);
@@ -368,10 +535,13 @@ async function restoreDb(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord
     const out = `${r.stderr}\n${r.stdout}`.trim();
     throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore of ${s.sourceDb} exited with status ${String(r.code)}; its output says:\n${toolFailureExcerpt(out)}`, "the db may be damaged or truncated; check it (etcdutl snapshot status) or restore from another copy", { host: ssh.host });
   }
-  const db = await fileStat(ssh, `${staging}/data/member/snap/db`);
-  if (db === null) throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore exited 0 but wrote no ${staging}/data/member/snap/db`, "read the tool's output on the host", { host: ssh.host });
-  await archivePath(ssh, `${staging}/data`, s.restoreDataDir);
-  await removeEmptyDir(ssh, staging);
+  // One command: the tool wrote a db, and the result is moved into place (never over an existing path).
+  const moved = await ssh.run([
+    "sh", "-c",
+    'if [ ! -f "$1/member/snap/db" ]; then echo no-db; exit 0; fi; if [ -e "$2" ]; then echo "exists: $2" >&2; exit 3; fi; mv -- "$1" "$2" && echo moved',
+    "sh", `${staging}/data`, s.restoreDataDir,
+  ]);
+  if (moved.stdout.trim() === "no-db") throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore exited 0 but wrote no ${staging}/data/member/snap/db`, "read the tool's output on the host", { host: ssh.host });
   return { tool: `${tool} ${v.text}`, imageVersion: v.text };
 }
 
@@ -384,39 +554,81 @@ interface Verified {
   version: string;
 }
 
-/** Waits for the restored member to lead itself; fails fast on a crash loop. */
-async function waitHealthy(ssh: SshSession, s: RestoreSettings, deadline: number): Promise<CtlStatus> {
+/**
+ * Waits for the restored member to lead itself, asking it every 100 ms
+ * through the provider's etcd client (a new connection each time, so no
+ * reconnect back-off delays the first answer); its container is inspected
+ * every second meanwhile, to fail fast on a crash loop. When the client has
+ * not reached it for 3 s, etcdctl in the container is asked as well.
+ */
+async function waitHealthy(ssh: SshSession, s: RestoreSettings, e: EtcdSession, deadline: number): Promise<CtlStatus> {
   let last = "";
-  for (;;) {
-    const info = await inspectState(ssh, s.containerName);
-    if (!info.exists) throw new EtcdStandbyError("Refused", `the restored container ${s.containerName} disappeared`, "check who removed it", { host: ssh.host });
-    if (info.restartCount >= 3 || (!info.running && info.status !== "restarting" && info.status !== "created")) {
-      throw new EtcdStandbyError("Refused", `the restored etcd keeps exiting (state ${info.status}, restarted ${info.restartCount} times, last exit code ${info.exitCode})`, "see its log below", { host: ssh.host });
+  // Set by the inspection running beside the polls.
+  const container: { crashed?: EtcdStandbyError } = {};
+  const throwIfCrashed = (): void => {
+    if (container.crashed) throw container.crashed;
+  };
+  let inspecting: Promise<void> | undefined;
+  let nextInspect = 0;
+  let failingSince: number | undefined;
+  const leads = (st: CtlStatus): boolean => st.leaderId !== NO_LEADER && st.leaderId === st.memberId && st.errors.length === 0;
+  try {
+    for (;;) {
+      if (inspecting === undefined && Date.now() >= nextInspect) {
+        nextInspect = Date.now() + CRASH_CHECK_MS;
+        inspecting = inspectState(ssh, s.containerName)
+          .then((info) => {
+            if (!info.exists) container.crashed = new EtcdStandbyError("Refused", `the restored container ${s.containerName} disappeared`, "check who removed it", { host: ssh.host });
+            else if (info.restartCount >= 3 || (!info.running && info.status !== "restarting" && info.status !== "created")) {
+              container.crashed = new EtcdStandbyError("Refused", `the restored etcd keeps exiting (state ${info.status}, restarted ${info.restartCount} times, last exit code ${info.exitCode})`, "see its log below", { host: ssh.host });
+            }
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            inspecting = undefined;
+          });
+      }
+      throwIfCrashed();
+      try {
+        const st = ctlStatusOf(await e.statusOf(s.learner.clientURL));
+        failingSince = undefined;
+        if (leads(st)) return st;
+        last = `leader ${st.leaderId}, errors [${st.errors.join(", ")}]`;
+      } catch (err) {
+        last = isEtcdStandbyError(err) ? err.summary.slice(-300) : describeError(err);
+        failingSince ??= Date.now();
+        if (Date.now() - failingSince >= 3_000) {
+          const st = await statusVia(ssh, s.containerName, s).catch(() => undefined);
+          if (st && leads(st)) return st;
+        }
+      }
+      throwIfCrashed();
+      if (Date.now() > deadline) throw new EtcdStandbyError("Timeout", `the restored etcd did not become a healthy leader of itself in time (last: ${last})`, "see its log below", { host: ssh.host });
+      await sleep(HEALTH_POLL_MS);
     }
-    try {
-      const st = await statusVia(ssh, s.containerName, s);
-      if (st.leaderId !== NO_LEADER && st.leaderId === st.memberId && st.errors.length === 0) return st;
-      last = `leader ${st.leaderId}, errors [${st.errors.join(", ")}]`;
-    } catch (e) {
-      last = isEtcdStandbyError(e) ? e.summary.slice(-300) : describeError(e);
-    }
-    if (Date.now() > deadline) throw new EtcdStandbyError("Timeout", `the restored etcd did not become a healthy leader of itself in time (last: ${last})`, "see its log below", { host: ssh.host });
-    await sleep(200);
+  } finally {
+    await inspecting;
   }
 }
 
-/** Phase 7: healthy, one member, revision and keys, then a probe write. */
-async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord, deadline: number): Promise<Verified> {
-  const st = await waitHealthy(ssh, s, deadline);
-  // The provider's own client as well: the endpoint must serve clients from outside the host.
-  // Counted first, on the host, at the learner's revision: the probe write below, and clients that
-  // reconnect at once (the host's kube-apiserver), move the keyspace on; what was restored does not.
-  const count = await countVia(ssh, s.containerName, s, rec.learnerRevision);
-  const value = `restored-${Date.now()}`;
-  let writable = false;
-  let writeError = "";
-  const seen = await withEtcd({ ...conn, endpoints: [s.learner.clientURL] }, async (e) => {
-    const found = { members: await e.memberList(), clusterId: await e.clusterId(), status: await e.statusOf(s.learner.clientURL) };
+/**
+ * Phase 7: healthy (leading itself), then one member, revision and keys
+ * (counted at the learner's revision, so the clients that write as soon as it
+ * leads do not change the count), then a probe write: all through the
+ * provider's etcd client, from outside the host. `onServing` is called when
+ * the member first leads (clients can write from then on; verification does
+ * not hold them back).
+ */
+async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord, deadline: number, onServing: () => void = () => undefined): Promise<Verified> {
+  return withEtcd({ ...conn, endpoints: [s.learner.clientURL], timeoutMs: VERIFY_CALL_MS }, async (e) => {
+    const st = await waitHealthy(ssh, s, e, deadline);
+    onServing();
+    const reads = new MemberReads(ssh, s, s.containerName, e, "verification");
+    // Counted before the probe write (restoredRevision is the revision before it); what was restored does not move on.
+    const [count, members, clusterId, status] = await Promise.all([reads.count(rec.learnerRevision), e.memberList(), e.clusterId(), e.status()]);
+    const value = `restored-${Date.now()}`;
+    let writable = false;
+    let writeError = "";
     // The probe write, read back and removed, with the provider's own client from outside the host.
     try {
       await e.put(PROBE_KEY, value);
@@ -427,29 +639,28 @@ async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnecti
     } catch (err) {
       writeError = isEtcdStandbyError(err) ? err.summary.slice(-300) : describeError(err);
     }
-    return found;
-  });
-  const verdict = verifyRestore(
-    { learnerRevision: rec.learnerRevision, keysBefore: rec.keysBefore },
-    {
-      healthy: seen.status.leaderId === st.memberId && seen.status.errors.length === 0,
-      writable,
-      memberNames: seen.members.map((m) => m.name),
-      restoredRevision: count.revision,
-      keysAfter: count.count,
-    },
-    s.newMemberName,
-  );
-  if (!verdict.ok) {
-    throw new EtcdStandbyError(
-      "Refused",
-      `the restored cluster did not pass verification: ${verdict.problems.join("; ")}${writeError ? ` (probe write: ${writeError})` : ""}. Learner: revision ${rec.learnerRevision}, ${rec.keysBefore} keys; restored: revision ${count.revision}, ${count.count} keys`,
-      "see why above",
-      { host: ssh.host },
+    const verdict = verifyRestore(
+      { learnerRevision: rec.learnerRevision, keysBefore: rec.keysBefore },
+      {
+        healthy: status.leaderId === st.memberId && status.errors.length === 0,
+        writable,
+        memberNames: members.map((m) => m.name),
+        restoredRevision: count.revision,
+        keysAfter: count.count,
+      },
+      s.newMemberName,
     );
-  }
-  progress(WHAT, `verified: healthy, writable, one member ${s.newMemberName}, revision ${count.revision} >= ${rec.learnerRevision}, ${count.count} keys = ${rec.keysBefore}`);
-  return { clusterId: seen.clusterId, memberId: st.memberId, restoredRevision: count.revision, keysAfter: count.count, version: st.version };
+    if (!verdict.ok) {
+      throw new EtcdStandbyError(
+        "Refused",
+        `the restored cluster did not pass verification: ${verdict.problems.join("; ")}${writeError ? ` (probe write: ${writeError})` : ""}. Learner: revision ${rec.learnerRevision}, ${rec.keysBefore} keys; restored: revision ${count.revision}, ${count.count} keys`,
+        "see why above",
+        { host: ssh.host },
+      );
+    }
+    progress(WHAT, `verified: healthy, writable, one member ${s.newMemberName}, revision ${count.revision} >= ${rec.learnerRevision}, ${count.count} keys = ${rec.keysBefore}`);
+    return { clusterId, memberId: st.memberId, restoredRevision: count.revision, keysAfter: count.count, version: st.version };
+  });
 }
 
 async function stopFailed(ssh: SshSession, s: RestoreSettings): Promise<string> {
@@ -484,15 +695,16 @@ function outputsOf(s: RestoreSettings, rec: RestoreRecord, v: Verified, extra: P
 }
 
 /** A verified restore from an earlier run: report it, change nothing. */
-async function adopt(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord): Promise<Props> {
+async function adopt(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord, began: number): Promise<Props> {
   const t0 = Date.now();
   progress(WHAT, `a verified restore already runs in ${s.containerName} (token ${rec.newClusterToken}): adopting it, changing nothing`);
   let v: Verified;
   try {
-    const st = await waitHealthy(ssh, s, Date.now() + Math.min(s.timeoutMs, 60_000));
-    const clusterId = await withEtcd({ ...conn, endpoints: [s.learner.clientURL] }, (e) => e.clusterId());
-    const count = await countVia(ssh, s.containerName, s);
-    v = { clusterId, memberId: st.memberId, restoredRevision: rec.restoredRevision ?? count.revision, keysAfter: rec.keysAfter ?? count.count, version: st.version };
+    v = await withEtcd({ ...conn, endpoints: [s.learner.clientURL], timeoutMs: VERIFY_CALL_MS }, async (e) => {
+      const st = await waitHealthy(ssh, s, e, Date.now() + Math.min(s.timeoutMs, 60_000));
+      const [clusterId, count] = await Promise.all([e.clusterId(), new MemberReads(ssh, s, s.containerName, e, "adoption").count()]);
+      return { clusterId, memberId: st.memberId, restoredRevision: rec.restoredRevision ?? count.revision, keysAfter: rec.keysAfter ?? count.count, version: st.version };
+    });
   } catch (e) {
     throw new EtcdStandbyError(
       "Refused",
@@ -501,126 +713,231 @@ async function adopt(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectio
       { host: ssh.host },
     );
   }
-  return outputsOf(s, rec, v, { adopted: true, reusedRecord: true, phaseMs: { guard: 0, cleanup: 0, record: 0, stop: 0, restore: 0, start: 0, verify: Date.now() - t0 }, restoreTool: "", guardRisks: [], setAside: [] });
+  const phaseMs: PhaseTimings = { guard: 0, cleanup: 0, record: 0, image: 0, stop: 0, restore: 0, start: 0, verify: Date.now() - t0, serving: 0, total: Date.now() - began };
+  return outputsOf(s, rec, v, { adopted: true, reusedRecord: true, phaseMs, restoreTool: "", guardRisks: [], setAside: [] });
 }
 
+/** What the preflight found: go ahead (with a reusable record when the learner was stopped earlier), or a verified restore adopted. */
+type Preflight =
+  | { kind: "adopted"; outs: Props }
+  | { kind: "go"; learner: ContainerState; reused: RestoreRecord | undefined; leftovers: Omit<Leftovers, "dirs"> };
+
+/** Before anything changes (reads only, on parallel channels): what is there, and what the restored etcd needs. */
+async function preflight(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, began: number): Promise<Preflight> {
+  const host = ssh.host;
+  const [learner, target, old, imagePresent, unreadable, tools] = await Promise.all([
+    inspectState(ssh, s.learner.containerName),
+    inspectState(ssh, s.containerName),
+    readRecord(ssh, s),
+    imageExists(ssh, s.image),
+    unreadableFiles(ssh, Object.values(s.learner.tls) as string[]),
+    // The leftover throwaway containers, looked at before the image check starts its own.
+    Promise.all(TOOL_NAMES.map((name) => inspectState(ssh, name))),
+  ]);
+  if (target.exists && !isOurs(target)) {
+    throw new EtcdStandbyError("Refused", `container ${s.containerName} on ${host} exists and was not made by ${WHAT} (it may be RKE's etcd)`, "remove RKE's containers first (RkeContainerCleanup), or choose another containerName", { host });
+  }
+  if (old?.verified) {
+    if (target.exists && target.labels[TOKEN_LABEL] === old.newClusterToken) return { kind: "adopted", outs: await adopt(ssh, s, conn, old, began) };
+    throw new EtcdStandbyError(
+      "Refused",
+      `${recordFile(s)} says a restore was verified (token ${old.newClusterToken}), but its container ${s.containerName} is ${target.exists ? "another one" : "gone"}: that restore may hold writes made since, so it is not redone`,
+      `start it again by hand, or, to restore afresh from the learner, move ${s.restoreDataDir} and ${recordFile(s)} away first`,
+      { host },
+    );
+  }
+  if (target.exists && target.running) {
+    throw new EtcdStandbyError(
+      "Refused",
+      `a restored etcd made by ${WHAT} is running in ${s.containerName} on ${host}, but ${recordFile(s)} does not say it was verified: it may already serve clients, so it is not replaced automatically`,
+      `check it (etcdctl endpoint status, member list); to restore again, stop it (docker update --restart=no ${s.containerName} && docker stop ${s.containerName}) and run pulumi up again: it is then set aside, not deleted`,
+      { host },
+    );
+  }
+  if (!learner.exists) {
+    throw new EtcdStandbyError("NotFound", `the learner container ${s.learner.containerName} does not exist on ${host}`, "check learner.containerName; the restore starts from a learner", { host, member: s.learner.memberName });
+  }
+  // What the restored etcd needs, before anything is changed.
+  if (!imagePresent) {
+    throw new EtcdStandbyError("NotFound", `image ${s.image} is not on ${host}; nothing was changed`, `load it on the host first (docker load / docker pull ${s.image})`, { host });
+  }
+  for (const [field, file] of Object.entries(s.learner.tls) as [string, string][]) {
+    if (unreadable.includes(file)) {
+      throw new EtcdStandbyError("InvalidInput", `learner.tls.${field} ${file} is missing or unreadable on ${host}; nothing was changed`, "the restored etcd uses the learner's TLS files: fix learner.tls", { host });
+    }
+  }
+  // A stopped learner is only usable with the record an earlier attempt kept.
+  let reused: RestoreRecord | undefined;
+  if (!learner.running) {
+    const why = recordUnusable(old, learner.id, await fileStat(ssh, `${s.learner.dataDir}/member/snap/db`));
+    if (why !== undefined) {
+      throw new EtcdStandbyError(
+        "Refused",
+        `the learner container ${s.learner.containerName} is not running and its state cannot be recorded: ${why}`,
+        `start it again (docker start ${s.learner.containerName}; a learner cannot become leader, so this is safe) and run pulumi up again`,
+        { host, member: s.learner.memberName },
+      );
+    }
+    reused = old;
+    progress(WHAT, `the learner was stopped by an earlier attempt; reusing its record (revision ${old?.learnerRevision}, ${old?.keysBefore} keys, recorded ${old?.recordedAt})`);
+  }
+  return { kind: "go", learner, reused, leftovers: { tools: tools.map((c) => c.exists && c.labels[MANAGED_LABEL] === RESTORE_TOOL_VALUE), target } };
+}
+
+/**
+ * The create. Overlapping what does not depend on each other (issue #13):
+ * the guard starts at once, beside the preflight; once the preflight has
+ * passed, recording the learner (reads) and the image's version check (a
+ * throwaway container) run beside the guard. Nothing changes the host before
+ * the guard's verdict; a refusal aborts the record and is reported at once.
+ * Then the cleanup, the stop, the restore (its staging dir made beside the
+ * stop, the stop's record written beside the restore), the start, and the
+ * verification, all through the provider's etcd client where it reaches the
+ * learner's client URL.
+ */
 async function restore(props: Props): Promise<Props> {
+  const began = Date.now();
   const s = restoreSettings(props);
   const host = hostOf(props);
   const conn = clusterOf(props);
   const when = stamp();
-  return withSsh(host, async (ssh) => {
-    const t: PhaseTimings & { cleanup: number } = { guard: 0, cleanup: 0, record: 0, stop: 0, restore: 0, start: 0, verify: 0 };
-    let phase = "the preflight";
-    let mark = Date.now();
-    const lap = (k: keyof typeof t): void => {
-      t[k] = Date.now() - mark;
-      mark = Date.now();
-    };
-    // What is there now (reads only).
-    const learner = await inspectState(ssh, s.learner.containerName);
-    const target = await inspectState(ssh, s.containerName);
-    const old = await readRecord(ssh, s);
-    if (target.exists && !isOurs(target)) {
-      throw new EtcdStandbyError("Refused", `container ${s.containerName} on ${host.host} exists and was not made by ${WHAT} (it may be RKE's etcd)`, "remove RKE's containers first (RkeContainerCleanup), or choose another containerName", { host: host.host });
+  return withSsh(host, (ssh) => withEtcd({ ...conn, endpoints: [s.learner.clientURL], timeoutMs: MEMBER_READ_MS }, async (learnerEtcd) => {
+    const t: PhaseTimings = { guard: 0, cleanup: 0, record: 0, image: 0, stop: 0, restore: 0, start: 0, verify: 0, serving: 0, total: 0 };
+    const abort: AbortFlag = { aborted: false };
+    // The guard only reads: it starts at once, beside the preflight, which says whether the learner runs.
+    let learnerRunsNow: (running: boolean) => void = () => undefined;
+    const learnerRunning = new Promise<boolean>((resolve) => (learnerRunsNow = resolve));
+    const reads = new MemberReads(ssh, s, s.learner.containerName, learnerEtcd, "the learner", learnerRunning, abort);
+    const guardStart = Date.now();
+    const guarding = guard(s, conn, ssh, reads, learnerRunning, abort);
+    guarding.catch(() => undefined);
+    let pre: Preflight;
+    try {
+      pre = await preflight(ssh, s, conn, began);
+    } catch (e) {
+      abort.aborted = true;
+      learnerRunsNow(false);
+      throw e;
     }
-    if (old?.verified) {
-      if (target.exists && target.labels[TOKEN_LABEL] === old.newClusterToken) return adopt(ssh, s, conn, old);
-      throw new EtcdStandbyError(
-        "Refused",
-        `${recordFile(s)} says a restore was verified (token ${old.newClusterToken}), but its container ${s.containerName} is ${target.exists ? "another one" : "gone"}: that restore may hold writes made since, so it is not redone`,
-        `start it again by hand, or, to restore afresh from the learner, move ${s.restoreDataDir} and ${recordFile(s)} away first`,
-        { host: host.host },
-      );
+    if (pre.kind === "adopted") {
+      abort.aborted = true;
+      learnerRunsNow(false);
+      return pre.outs;
     }
-    if (target.exists && target.running) {
-      throw new EtcdStandbyError(
-        "Refused",
-        `a restored etcd made by ${WHAT} is running in ${s.containerName} on ${host.host}, but ${recordFile(s)} does not say it was verified: it may already serve clients, so it is not replaced automatically`,
-        `check it (etcdctl endpoint status, member list); to restore again, stop it (docker update --restart=no ${s.containerName} && docker stop ${s.containerName}) and run pulumi up again: it is then set aside, not deleted`,
-        { host: host.host },
-      );
-    }
-    if (!learner.exists) {
-      throw new EtcdStandbyError("NotFound", `the learner container ${s.learner.containerName} does not exist on ${host.host}`, "check learner.containerName; the restore starts from a learner", { host: host.host, member: s.learner.memberName });
-    }
-    // What the restored etcd needs, before anything is changed.
-    if (!(await imageExists(ssh, s.image))) {
-      throw new EtcdStandbyError("NotFound", `image ${s.image} is not on ${host.host}; nothing was changed`, `load it on the host first (docker load / docker pull ${s.image})`, { host: host.host });
-    }
-    for (const [field, file] of Object.entries(s.learner.tls) as [string, string][]) {
-      if (!(await fileReadable(ssh, file))) {
-        throw new EtcdStandbyError("InvalidInput", `learner.tls.${field} ${file} is missing or unreadable on ${host.host}; nothing was changed`, "the restored etcd uses the learner's TLS files: fix learner.tls", { host: host.host });
-      }
-    }
-    // A stopped learner is only usable with the record an earlier attempt kept.
-    let rec: RestoreRecord | undefined;
-    if (!learner.running) {
-      const why = recordUnusable(old, learner.id, await fileStat(ssh, `${s.learner.dataDir}/member/snap/db`));
-      if (why !== undefined) {
-        throw new EtcdStandbyError(
-          "Refused",
-          `the learner container ${s.learner.containerName} is not running and its state cannot be recorded: ${why}`,
-          `start it again (docker start ${s.learner.containerName}; a learner cannot become leader, so this is safe) and run pulumi up again`,
-          { host: host.host, member: s.learner.memberName },
-        );
-      }
-      rec = old;
-      progress(WHAT, `the learner was stopped by an earlier attempt; reusing its record (revision ${old?.learnerRevision}, ${old?.keysBefore} keys, recorded ${old?.recordedAt})`);
-    }
+    const { learner, reused } = pre;
+    learnerRunsNow(learner.running);
+
+    // Beside the guard (reads, and the image's version in a throwaway container): nothing that changes the host.
+    const token = s.newClusterToken ?? defaultToken(when);
+    const recording = settle(reused !== undefined ? Promise.resolve(reused) : recordLearner(reads, ssh, s, learner, token, abort), Date.now());
+    // A leftover version container holds the name: then the check runs after the cleanup has removed it.
+    const imaging = pre.leftovers.tools[1] ? undefined : settle(imageVersion(ssh, s), Date.now());
+    const surveying = Promise.all([s.restoreDataDir, stagingDir(s)].map((dir) => pathState(ssh, dir)));
+    const recordDirReady = pathState(ssh, dirOf(recordFile(s))).then((st) => st === "empty-dir" || st === "non-empty-dir", () => false);
+
     let guardRisks: string[] = [];
     let setAside: string[] = [];
     let tool = "";
+    let phase = "the split-brain guard";
+    let rec: RestoreRecord | undefined;
     try {
-      phase = "the split-brain guard";
-      guardRisks = await guard(s, conn, ssh, learner.running);
-      lap("guard");
+      guardRisks = await guardFirst(guarding, [recording, surveying, recordDirReady, ...(imaging ? [imaging] : [])], abort);
+      t.guard = Date.now() - guardStart;
+      // The guard has passed: from here on the host may change.
       phase = "cleanup of an earlier attempt";
-      setAside = await cleanupLeftovers(ssh, s, when);
-      lap("cleanup");
-      phase = "recording the learner";
-      if (rec === undefined) {
-        rec = await recordLearner(ssh, s, learner, s.newClusterToken ?? defaultToken(when));
-        lap("record");
+      const leftovers: Leftovers = { ...pre.leftovers, dirs: await surveying };
+      const cleaning = settle(cleanupLeftovers(ssh, s, when, leftovers), Date.now());
+      const [cleaned, recorded] = await Promise.all([cleaning, recording]);
+      const failed = firstFailure([
+        { phase: "cleanup of an earlier attempt", result: cleaned },
+        { phase: "recording the learner", result: recorded },
+      ]);
+      if (failed) {
+        phase = failed.phase;
+        throw failed.error;
+      }
+      if (!cleaned.ok || !recorded.ok) throw new Error("unreachable");
+      setAside = cleaned.value;
+      t.cleanup = cleaned.ms;
+      rec = recorded.value;
+      phase = "checking the image";
+      let imaged = imaging ? await imaging : undefined;
+      // Not run yet (a leftover held its name), or failed on a leftover of that name that the cleanup removed: once more.
+      if (imaged === undefined || (!imaged.ok && isNameConflict(describeError(imaged.error)))) imaged = await settle(imageVersion(ssh, s), Date.now());
+      if (!imaged.ok) throw imaged.error;
+      t.image = imaged.ms;
+      const version = checkImageVersion(ssh, rec, imaged.value);
+      const dirReady = await recordDirReady;
+      let recordSaved: Promise<void> = Promise.resolve();
+      if (reused === undefined) {
+        t.record = recorded.ms;
         rec = { ...rec, recordMs: t.record };
-        await writeRecord(ssh, s, rec);
+        // Kept on the host beside the stop (what was recorded, should the stop fail); the stop's record follows it.
+        recordSaved = writeRecord(ssh, s, rec, dirReady);
+        recordSaved.catch(() => undefined);
       } else {
         // Done by the attempt that stopped the learner: report its times.
         t.record = rec.recordMs ?? 0;
       }
-      mark = Date.now();
-      phase = "checking the image";
-      const version = await checkImage(ssh, s, rec);
-      const versionMs = Date.now() - mark;
-      mark = Date.now();
       phase = "stopping the learner";
+      // What the restore needs that does not wait for the stop: its staging dir, and its db readable.
+      const prepared = (async (): Promise<void> => {
+        const [readable] = await Promise.all([fileReadable(ssh, s.sourceDb), makeDir(ssh, stagingDir(s))]);
+        if (!readable) throw new EtcdStandbyError("NotFound", `the db to restore from, ${s.sourceDb}, is missing or unreadable`, "check learner.dataDir (or sourceDb)", { host: ssh.host });
+      })();
+      prepared.catch(() => undefined);
+      let mark = Date.now();
+      let stopped: Promise<RestoreRecord>;
       if (rec.stoppedAt === undefined || learner.running) {
-        rec = await stopLearner(ssh, s, rec);
-        lap("stop");
-        rec = { ...rec, stopMs: t.stop };
-        await writeRecord(ssh, s, rec);
+        const from = rec;
+        const { checked } = await stopLearner(ssh, s, from);
+        const stopMs = Date.now() - mark;
+        t.stop = stopMs;
+        // The stop's record is written beside the restore (which only reads the db); it is on the host before the restored etcd starts.
+        stopped = checked.then(async (r) => {
+          const withTime = { ...r, stopMs };
+          await recordSaved;
+          await writeRecord(ssh, s, withTime, true);
+          return withTime;
+        });
       } else {
         t.stop = rec.stopMs ?? 0;
+        stopped = Promise.resolve(rec);
       }
+      stopped.catch(() => undefined);
       mark = Date.now();
+      const restoring = restoreDb(ssh, s, rec, version, prepared);
+      restoring.catch(() => undefined);
+      rec = await stopped;
       phase = "the restore";
-      tool = (await restoreDb(ssh, s, rec, version)).tool;
-      lap("restore");
-      t.restore += versionMs;
+      tool = (await restoring).tool;
+      t.restore = Date.now() - mark;
+      mark = Date.now();
       phase = "starting the restored etcd";
       const spec = restoredEtcdContainer(s, rec.newClusterToken);
       progress(WHAT, `starting ${s.containerName} on ${host.host}: one-member cluster ${s.newMemberName}=${s.learner.peerURL}, --initial-cluster-state=new, token ${rec.newClusterToken}`);
+      const tidied = removeEmptyDir(ssh, stagingDir(s)).catch(() => false);
       await runContainer(ssh, spec);
-      lap("start");
+      await tidied;
+      t.start = Date.now() - mark;
     } catch (e) {
-      // The guard changes nothing: its refusal stands as it is.
-      if (phase === "the split-brain guard" && isEtcdStandbyError(e, "QuorumRisk")) throw e;
+      abort.aborted = true;
+      // The guard changes nothing: its refusal stands as it is, once the image check's throwaway
+      // container is gone (a --version run: about a second at most; the record is not waited for).
+      if (phase === "the split-brain guard" && isEtcdStandbyError(e, "QuorumRisk")) {
+        if (imaging) await imaging;
+        throw e;
+      }
       throw phaseError(phase, e, s, host.host);
     }
+    const recorded: RestoreRecord = rec;
     let v: Verified;
+    const mark = Date.now();
     try {
-      v = await verify(ssh, s, conn, rec, Date.now() + s.timeoutMs);
-      lap("verify");
+      v = await verify(ssh, s, conn, recorded, Date.now() + s.timeoutMs, () => {
+        t.serving = Date.now() - began;
+      });
+      t.verify = Date.now() - mark;
     } catch (e) {
       const log = await stopFailed(ssh, s);
       const causes = diagnose(log);
@@ -634,11 +951,12 @@ async function restore(props: Props): Promise<Props> {
           `\nThe restored container ${s.containerName} was stopped (restart policy cleared) and is kept for inspection with ${s.restoreDataDir}`,
       );
     }
-    const done: RestoreRecord = { ...rec, verified: true, newClusterId: v.clusterId, newMemberId: v.memberId, restoredRevision: v.restoredRevision, keysAfter: v.keysAfter };
-    await writeRecord(ssh, s, done);
+    const done: RestoreRecord = { ...recorded, verified: true, newClusterId: v.clusterId, newMemberId: v.memberId, restoredRevision: v.restoredRevision, keysAfter: v.keysAfter };
+    await writeRecord(ssh, s, done, true);
+    t.total = Date.now() - began;
     progress(WHAT, `done: cluster ${v.clusterId}, member ${s.newMemberName} (${v.memberId}) at ${s.learner.clientURL}; phases (ms) ${JSON.stringify(t)}`);
     return outputsOf(s, done, v, { adopted: false, reusedRecord: !learner.running, phaseMs: t, restoreTool: tool, guardRisks, setAside });
-  });
+  }));
 }
 
 /** Inputs recorded without touching the running cluster. */

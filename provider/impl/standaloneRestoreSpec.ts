@@ -6,6 +6,7 @@
  * kept on the host between attempts. No I/O here, so all of it is unit-tested.
  */
 import type { OneShotSpec, RunContainerSpec } from "../connection/docker";
+import type { EtcdStatus } from "../connection/etcd";
 import { hostOfUrl, idToHex, NO_LEADER } from "../lib/members";
 import { lastLinesPreferring } from "../lib/logs";
 import { dirOf, etcdVolumes, isWithin } from "../lib/paths";
@@ -589,14 +590,44 @@ export function defaultToken(stampText: string): string {
   return `cluster-restore-${stampText.toLowerCase()}`;
 }
 
-/** Phase timings in ms. */
+/**
+ * Phase timings in ms, each phase's own duration. The guard, recording the
+ * learner and the image check run side by side (and the cleanup beside the
+ * last two once the guard has passed), so the phases add up to more than the
+ * create took: `total` is its wall-clock time, `serving` when the restored
+ * member first led itself (could take client writes), both from the create's
+ * start. record and stop are those of the attempt that did them.
+ */
 export interface PhaseTimings {
   guard: number;
+  cleanup: number;
   record: number;
+  image: number;
   stop: number;
   restore: number;
   start: number;
   verify: number;
+  serving: number;
+  total: number;
+}
+
+/** An etcd client's status answer in the shape etcdctl's gives (the answer's header carries revision and cluster ID). */
+export function ctlStatusOf(st: EtcdStatus): CtlStatus {
+  return {
+    endpoint: st.endpoint,
+    clusterId: st.clusterId ?? NO_LEADER,
+    memberId: st.memberId,
+    leaderId: st.leaderId,
+    revision: st.revision ?? 0,
+    raftIndex: st.raftIndex,
+    // Absent before 3.4; treat as applied up to the committed index then (as parseCtlStatus).
+    raftAppliedIndex: st.raftAppliedIndex ?? st.raftIndex,
+    raftTerm: st.raftTerm,
+    version: st.version,
+    isLearner: st.isLearner,
+    dbSize: st.dbSize,
+    errors: [...st.errors],
+  };
 }
 
 /**
@@ -624,4 +655,108 @@ export function failedBackProblems(olds: Props | undefined, news: Props): string
     `this restore${id} was failed back: its member left and the host holds a learner again, so it never runs again, and declaring it unchanged would make a second failover do nothing; nothing was changed. ` +
       "Right after fail back, while site A serves, set topology.mode to learner-standby and run pulumi up (it only drops the first failover's records); a later failover then restores afresh. If fail back stopped half-way, run pulumi up in failback mode again: it converges",
   ];
+}
+
+// ------------------------------------------------------------------
+// The create's order when phases overlap (issue #13): the guard's reads,
+// recording the learner (reads) and the image's version check (a throwaway
+// container) run side by side; nothing that changes the host starts before
+// the guard's verdict.
+
+/** The guard's window: how long the learner is watched for motion (about 2 heartbeats, at least 1 s). */
+export function guardWindowMs(heartbeatMs: number): number {
+  return Math.max(1000, 2 * heartbeatMs);
+}
+
+/**
+ * How the guard probes one old voter within the window: a first status call
+ * at once with the whole window as its deadline, and a second one on a new
+ * connection half-way through (its own half window), so that one lost packet
+ * (Linux resends a lost SYN only after 1 s) cannot make a live voter look
+ * silent. Both end with the window: a silent (blackholed) voter costs the
+ * guard the window, no more.
+ */
+export function probeSchedule(windowMs: number): { delayMs: number; deadlineMs: number }[] {
+  const half = Math.floor(windowMs / 2);
+  return [
+    { delayMs: 0, deadlineMs: windowMs },
+    { delayMs: half, deadlineMs: windowMs - half },
+  ];
+}
+
+/** One status call of a probe: it answered (with the leader it sees), or why not. */
+export type ProbeAttempt = { answered: true; leaderId: string } | { answered: false; error: string; timedOut: boolean };
+
+/**
+ * What the guard concludes of one voter from its attempts: answered when any
+ * attempt did; otherwise reachable (not taken for gone) when any attempt's
+ * failure shows something listening there (see {@link looksGone}); otherwise
+ * gone, with the first attempt's error.
+ */
+export function combineProbeAttempts(endpoint: string, attempts: readonly ProbeAttempt[]): VoterProbe {
+  const answered = attempts.find((a): a is Extract<ProbeAttempt, { answered: true }> => a.answered);
+  if (answered) return { endpoint, answered: true, leaderId: answered.leaderId };
+  const failed = attempts.filter((a): a is Extract<ProbeAttempt, { answered: false }> => !a.answered);
+  const there = failed.find((a) => !looksGone(a.error, a.timedOut));
+  if (there) return { endpoint, answered: false, error: there.error, reachable: true };
+  return { endpoint, answered: false, error: failed[0]?.error ?? "no status call was made", reachable: false };
+}
+
+/** Set when the guard refuses: work running beside it stops at its next step. */
+export interface AbortFlag {
+  aborted: boolean;
+}
+
+/** Thrown by work beside the guard that stopped because the guard refused. */
+export class AbortedByGuard extends Error {
+  public constructor(what: string) {
+    super(`${what} stopped: the split-brain guard refused`);
+    this.name = "AbortedByGuard";
+  }
+}
+
+/** Throws {@link AbortedByGuard} when `flag` is set. */
+export function throwIfAborted(flag: AbortFlag, what: string): void {
+  if (flag.aborted) throw new AbortedByGuard(what);
+}
+
+/** How a promise ended. */
+export type Settled<T> = { ok: true; value: T; ms: number } | { ok: false; error: unknown; ms: number };
+
+/** `p`'s outcome, never a rejection, with how long it took from `since` (ms since the epoch). */
+export function settle<T>(p: Promise<T>, since: number, now: () => number = Date.now): Promise<Settled<T>> {
+  return p.then(
+    (value): Settled<T> => ({ ok: true, value, ms: now() - since }),
+    (error: unknown): Settled<T> => ({ ok: false, error, ms: now() - since }),
+  );
+}
+
+/**
+ * The guard's verdict first. While it is pending, nothing that runs beside
+ * it is reported, whatever it does (a failure there waits for the verdict).
+ * A refusal (the guard's rejection) sets `abort` and is thrown at once,
+ * without waiting for the work beside it (a learner that never settles while
+ * site A is alive must not hold the refusal back), which never becomes an
+ * unhandled rejection. A pass returns the guard's value; the caller then
+ * awaits the work beside it.
+ */
+export async function guardFirst<G>(guard: Promise<G>, beside: readonly Promise<unknown>[], abort: AbortFlag): Promise<G> {
+  for (const b of beside) b.catch(() => undefined);
+  try {
+    return await guard;
+  } catch (e) {
+    abort.aborted = true;
+    throw e;
+  }
+}
+
+/** The first failure in the order given (the order the phases ran in before they overlapped), with its phase. */
+export function firstFailure(results: readonly { phase: string; result: Settled<unknown> }[]): { phase: string; error: unknown } | undefined {
+  for (const { phase, result } of results) if (!result.ok) return { phase, error: result.error };
+  return undefined;
+}
+
+/** True when a throwaway container could not start because a leftover holds its name (docker's "Conflict ... already in use"). */
+export function isNameConflict(message: string): boolean {
+  return /already in use|Conflict\. The container name/i.test(message);
 }

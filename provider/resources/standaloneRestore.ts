@@ -69,22 +69,38 @@ export interface EtcdStandaloneRestoreArgs {
   failedBack?: pulumi.Input<boolean>;
 }
 
-/** Time spent in each phase of the restore, in ms (record and stop: in the attempt that did them). */
+/**
+ * Time spent in each phase of the restore, in ms: each phase's own duration
+ * (record and stop: in the attempt that did them). Some phases overlap, so
+ * they add up to more than the create took: the guard runs from the create's
+ * first moment beside the preflight; recording the learner and the image
+ * check run beside the guard; the cleanup runs beside what is left of the
+ * record and the image check once the guard has passed. `total` is the
+ * create's wall-clock time and `serving` the moment the restored member first
+ * led itself (clients can write from then on), both from the create's start.
+ * Adopting a verified restore reports only `verify` and `total`.
+ */
 export interface StandaloneRestorePhases {
-  /** The split-brain guard. */
+  /** The split-brain guard: from its start (once connected to the host) to its verdict; the preflight's reads run inside it. */
   guard: number;
-  /** Setting aside a failed earlier attempt's leftovers. */
+  /** Setting aside a failed earlier attempt's leftovers (after the guard's verdict). */
   cleanup: number;
-  /** Recording the learner's index, revision and keys. */
+  /** Recording the learner's index, revision and keys (beside the guard). */
   record: number;
+  /** Reading the image's etcd version in a throwaway container (beside the guard; before, counted in `restore`). */
+  image?: number;
   /** Stopping the learner. */
   stop: number;
   /** `snapshot restore` and moving the result into place. */
   restore: number;
   /** Starting the restored etcd. */
   start: number;
-  /** Verification (mostly the wait for the new member to lead). */
+  /** Verification (mostly the wait for the new member to lead; the checks after it take tens of ms). */
   verify: number;
+  /** From the create's start until the restored member first led itself. */
+  serving?: number;
+  /** The create's wall-clock time. */
+  total?: number;
 }
 
 const provider = lazyProvider("standaloneRestore");

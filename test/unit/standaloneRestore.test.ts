@@ -3,7 +3,17 @@ import { validateRunSpec } from "../../provider/connection/docker";
 import type { Props } from "../../provider/impl/common";
 import { MANAGED_LABEL, MEMBER_LABEL } from "../../provider/impl/learnerSpec";
 import { provider } from "../../provider/impl/standaloneRestore";
+import { prefixRangeEnd } from "../../provider/connection/etcd";
 import {
+  combineProbeAttempts,
+  ctlStatusOf,
+  firstFailure,
+  guardFirst,
+  guardWindowMs,
+  isNameConflict,
+  probeSchedule,
+  settle,
+  throwIfAborted,
   decideGuard,
   defaultToken,
   looksGone,
@@ -26,7 +36,7 @@ import {
   verifyRestore,
   versionProblem,
 } from "../../provider/impl/standaloneRestoreSpec";
-import type { RestoreRecord } from "../../provider/impl/standaloneRestoreSpec";
+import type { AbortFlag, RestoreRecord } from "../../provider/impl/standaloneRestoreSpec";
 import { parseEtcdVersion } from "../../provider/lib/versions";
 import { learnerRef, learnerResourceInputs, version } from "../support/unit";
 
@@ -264,6 +274,76 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
       expect(d.ok).to.equal(true);
       expect(d.warning).to.match(/^WARNING: force is set/);
       expect(d.warning).to.match(/split brain/);
+    });
+  });
+
+  describe("overlapping phases (issue #13)", () => {
+    const never = (): Promise<never> => new Promise<never>(() => undefined);
+    it("the guard watches about two heartbeats (at least 1 s), and each probe's calls end with that window", () => {
+      expect(guardWindowMs(500)).to.equal(1000);
+      expect(guardWindowMs(100)).to.equal(1000);
+      expect(guardWindowMs(800)).to.equal(1600);
+      const sched = probeSchedule(1000);
+      expect(sched).to.deep.equal([{ delayMs: 0, deadlineMs: 1000 }, { delayMs: 500, deadlineMs: 500 }]);
+      for (const w of [1000, 1001, 1600]) for (const a of probeSchedule(w)) expect(a.delayMs + a.deadlineMs).to.equal(w);
+    });
+    it("a voter that answers either call answered; one whose calls all failed is gone only when nothing listens", () => {
+      const gone = { answered: false as const, error: "etcd status via https://10.250.0.101:2379 failed: deadline exceeded", timedOut: true };
+      const tls = { answered: false as const, error: "certificate signed by unknown authority", timedOut: false };
+      expect(combineProbeAttempts("e", [gone, { answered: true, leaderId: "00000000000000aa" }])).to.deep.equal({ endpoint: "e", answered: true, leaderId: "00000000000000aa" });
+      expect(combineProbeAttempts("e", [gone, gone])).to.include({ answered: false, reachable: false });
+      // Any sign that something listens keeps it from being taken for gone, even when the other call timed out.
+      expect(combineProbeAttempts("e", [gone, tls])).to.deep.equal({ endpoint: "e", answered: false, error: tls.error, reachable: true });
+      expect(combineProbeAttempts("e", [])).to.include({ answered: false, reachable: false });
+      // The guard then refuses a reachable voter, as before.
+      expect(decideGuard([combineProbeAttempts("e", [gone, tls])], undefined, false).ok).to.equal(false);
+      expect(decideGuard([combineProbeAttempts("e", [gone, gone])], undefined, false).ok).to.equal(true);
+    });
+    it("a refusal is thrown at once, without waiting for a record that never settles, and aborts it", async () => {
+      const abort: AbortFlag = { aborted: false };
+      const refusal = new Error("refusing to restore: site A may still be alive");
+      const t0 = Date.now();
+      const e = await guardFirst(Promise.reject(refusal), [never(), Promise.reject(new Error("record failed"))], abort).catch((x: unknown) => x);
+      expect(e).to.equal(refusal);
+      expect(abort.aborted).to.equal(true);
+      expect(Date.now() - t0).to.be.lessThan(200);
+      expect(() => throwIfAborted(abort, "recording the learner")).to.throw(/recording the learner stopped: the split-brain guard refused/);
+    });
+    it("work beside the guard that fails first does not pre-empt the verdict: a refusal is still the error, a pass returns", async () => {
+      let failBeside: (e: Error) => void = () => undefined;
+      const beside = new Promise<never>((_, reject) => (failBeside = reject));
+      const abort: AbortFlag = { aborted: false };
+      let verdict: (v: string[]) => void = () => undefined;
+      const guard = new Promise<string[]>((resolve) => (verdict = resolve));
+      const running = guardFirst(guard, [beside], abort);
+      failBeside(new Error("the learner moved while it was recorded"));
+      await new Promise((r) => setTimeout(r, 10));
+      verdict(["forced"]);
+      expect(await running).to.deep.equal(["forced"]);
+      expect(abort.aborted).to.equal(false);
+    });
+    it("after a pass, failures are reported in the order the phases ran before they overlapped", async () => {
+      const since = Date.now();
+      const ok = await settle(Promise.resolve(1), since);
+      const bad = await settle(Promise.reject(new Error("not a learner")), since);
+      expect(ok).to.include({ ok: true, value: 1 });
+      expect(ok.ms).to.be.at.least(0);
+      expect(firstFailure([{ phase: "cleanup of an earlier attempt", result: ok }, { phase: "recording the learner", result: bad }])?.phase).to.equal("recording the learner");
+      expect(firstFailure([{ phase: "cleanup of an earlier attempt", result: bad }, { phase: "recording the learner", result: bad }])?.phase).to.equal("cleanup of an earlier attempt");
+      expect(firstFailure([{ phase: "a", result: ok }])).to.equal(undefined);
+    });
+    it("retries the image check only when a leftover container held its name", () => {
+      expect(isNameConflict('docker: Error response from daemon: Conflict. The container name "/etcd-standby-restore-version" is already in use by container "4f2c".')).to.equal(true);
+      expect(isNameConflict("exec: \"/usr/local/bin/etcd\": stat /usr/local/bin/etcd: no such file or directory")).to.equal(false);
+    });
+    it("reads a client's status answer as etcdctl's (revision and cluster ID from its header)", () => {
+      const st = ctlStatusOf({ endpoint: "https://10.250.0.103:2379", memberId: "00000000000000bb", leaderId: "0000000000000000", raftIndex: 10, raftAppliedIndex: undefined, raftTerm: 3, dbSize: 4096, version: "3.5.17", isLearner: true, errors: [], revision: 7, clusterId: "00000000000000cc" });
+      expect(st).to.deep.equal({ endpoint: "https://10.250.0.103:2379", clusterId: "00000000000000cc", memberId: "00000000000000bb", leaderId: "0000000000000000", revision: 7, raftIndex: 10, raftAppliedIndex: 10, raftTerm: 3, version: "3.5.17", isLearner: true, dbSize: 4096, errors: [] });
+    });
+    it("counts a prefix over etcd's own range end (clientv3.GetPrefixRangeEnd)", () => {
+      expect(prefixRangeEnd(Buffer.from("/etcd-standby/lock/")).toString()).to.equal("/etcd-standby/lock0");
+      expect([...prefixRangeEnd(Buffer.from([0x61, 0xff]))]).to.deep.equal([0x62]);
+      expect([...prefixRangeEnd(Buffer.from([0xff, 0xff]))]).to.deep.equal([0]);
     });
   });
 
