@@ -16,7 +16,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { EtcdRollingSnapshots, RkeContainerRepoint, SiteFence } from "../provider";
 import type { ClusterConnection, EtcdStandaloneRestore, HostConnection, RkeContainerCleanup } from "../provider";
-import { rkeTls } from "../provider/impl/learnerSpec";
+import { rkeTls } from "../provider/impl/learnerConfig";
 import { apiServerRepointName } from "./apiServers";
 import { clientUrl } from "./config";
 import type { HostSpec, Layout } from "./config";

@@ -34,8 +34,8 @@ import { RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
 import { imageEtcdVersion } from "./imageVersion";
 import { appliedIndexOf, checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, entryCount, hasUnknown, hostOf, positiveInt, Problems, progress, stamp, stored, typedProvider } from "./common";
 import { changedFields, diffByTable, recordedState } from "./fields";
-import { catchUpPercent, LEARNER_FIELDS, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
-import type { LearnerInputs, LearnerOutputs, LearnerResult, LearnerSettings } from "./learnerSpec";
+import { catchUpPercent, LEARNER_FIELDS, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerConfig";
+import type { LearnerInputs, LearnerOutputs, LearnerResult, LearnerSettings } from "./learnerConfig";
 
 const WHAT = "EtcdLearner";
 

@@ -37,7 +37,7 @@
  * nothing.
  */
 import { isIP } from "node:net";
-import { execInContainer, imageExists, inspectContainer, inspectState, removeContainer, runContainer, runOneShot, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
+import { imageExists, inspectContainer, inspectState, removeContainer, runContainer, runOneShot, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
 import type { ContainerState, RestartPolicy } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import type { EtcdSession, EtcdStatus, MemberHealth } from "../connection/etcd";
@@ -48,14 +48,22 @@ import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/erro
 import { hostOfUrl, NO_LEADER, resolveMember } from "../lib/members";
 import type { Member } from "../lib/members";
 import { validateAbsolutePath, validateContainerName, validateHostAddress, validateImage, validateMemberName, validatePort } from "../lib/validate";
+import { dirOf } from "../lib/paths";
 import { sleep } from "../lib/time";
 import { namesAddress, parseCertificate } from "../lib/x509";
 import type { EtcdVersion } from "../lib/versions";
 import { LOCK_PREFIX, RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
-import { appliedIndexOf, checkCluster, checkHost, checkLearnerRef, clusterOf, entryCount, hasUnknown, hostOf, learnerConnectionChanged, learnerReplaces, PartialCreateError, positiveInt, Problems, progress, sameValue, stamp } from "./common";
-import type { ProviderImpl, Props } from "./common";
+import { appliedIndexOf, checkCluster, checkHost, checkLearnerRef, clusterOf, entryCount, hasUnknown, hostOf, PartialCreateError, positiveInt, Problems, progress, sameValue, stamp, stored, typedProvider } from "./common";
+import type { Props } from "./common";
+import { recordedState } from "./fields";
 import { imageEtcdVersion } from "./imageVersion";
-import { MANAGED_LABEL } from "./learnerSpec";
+import { MANAGED_LABEL } from "./learnerConfig";
+import { ctlAt } from "./restore/ctl";
+import { countPrefixArgs, parseCtlCount, parseCtlStatus, parseJsonExact, STATUS_ARGS } from "./restore/ctlJson";
+import type { CtlStatus } from "./restore/ctlJson";
+import { learnerVersionProblem, restoreTool } from "./restore/image";
+import { diffFromLearner } from "./restore/learnerRef";
+import { toolFailureExcerpt } from "./restore/snapshotRestore";
 import {
   busyPorts,
   DRILL_MANAGED_VALUE,
@@ -73,20 +81,17 @@ import {
   parseDfAvailable,
   parseListeningPorts,
   phaseLine,
+  RESTORE_DRILL_FIELDS,
   rtoMs,
   runDirOf,
   scratchPaths,
   spaceNeeded,
   verifyDrill,
   zeroPhases,
-} from "./restoreDrillSpec";
-import type { DrillPhases, DrillRecord, DrillSettings } from "./restoreDrillSpec";
-import { countPrefixArgs, dirOf, etcdctlArgs, learnerVersionProblem, parseCtlCount, parseCtlStatus, parseJsonExact, restoreTool, STATUS_ARGS, toolFailureExcerpt } from "./standaloneRestoreSpec";
-import type { CtlStatus } from "./standaloneRestoreSpec";
+} from "./restoreDrillScratch";
+import type { DrillPhases, DrillRecord, DrillSettings, RestoreDrillInputs, RestoreDrillOutputs, RestoreDrillResult } from "./restoreDrillScratch";
 
 const WHAT = "EtcdRestoreDrill";
-/** Deadline of each etcdctl call run over SSH. */
-const CTL_TIMEOUT_MS = 30_000;
 
 /** Where the drill is: what the host and the cluster look like, and what it needs. */
 interface Context {
@@ -122,13 +127,8 @@ function inPhase(phase: string, e: unknown, s: DrillSettings, host: string): Etc
 }
 
 /** etcdctl inside a container, against `endpoint`, with the learner's TLS files (mounted there at the same paths). */
-function ctl(ssh: SshSession, container: string, binDir: string, endpoint: string, s: DrillSettings, args: string[], allowFailure = false): ReturnType<typeof execInContainer> {
-  return execInContainer(ssh, container, etcdctlArgs(binDir, endpoint, s.learner.tls, args), { env: { ETCDCTL_API: "3" }, timeoutMs: CTL_TIMEOUT_MS, allowFailure });
-}
-
-/** Arguments of a serializable count of every key, at `rev` when given. */
-function countAllArgs(rev?: number): string[] {
-  return ["get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", ...(rev !== undefined ? [`--rev=${rev}`] : []), "-w", "json"];
+function ctl(ssh: SshSession, container: string, binDir: string, endpoint: string, s: DrillSettings, args: string[], allowFailure = false): ReturnType<typeof ctlAt> {
+  return ctlAt(ssh, container, binDir, endpoint, s.learner.tls, args, allowFailure);
 }
 
 /**
@@ -145,7 +145,7 @@ async function countKeys(ssh: SshSession, container: string, binDir: string, end
       throw new EtcdStandbyError("RemoteCommandFailed", `could not count ${what} at ${endpoint} via ${container}: ${describeError(e)}`, "check etcdctl in the container", { host: ssh.host });
     }
   };
-  const [allOut, locksOut] = await Promise.all([ctl(ssh, container, binDir, endpoint, s, countAllArgs(rev)), ctl(ssh, container, binDir, endpoint, s, countPrefixArgs(LOCK_PREFIX, rev))]);
+  const [allOut, locksOut] = await Promise.all([ctl(ssh, container, binDir, endpoint, s, countPrefixArgs("", rev)), ctl(ssh, container, binDir, endpoint, s, countPrefixArgs(LOCK_PREFIX, rev))]);
   const all = parse(allOut.stdout, "the keys");
   let locks = parse(locksOut.stdout, "etcd-standby's lock keys");
   if (rev === undefined && locks.revision !== all.revision) {
@@ -565,7 +565,7 @@ async function cleanup(c: Context, runDir: string): Promise<string[]> {
 }
 
 /** Runs one drill; the outputs, with verdict "pass" or "fail". Throws when the drill could not run, or left the learner not caught up. */
-async function drill(props: Props): Promise<Props> {
+async function drill(props: RestoreDrillInputs): Promise<RestoreDrillResult> {
   const s = drillSettings(props);
   const hostArgs = hostOf(props);
   const conn = clusterOf(props);
@@ -650,7 +650,7 @@ async function drill(props: Props): Promise<Props> {
         const membershipUnchanged = membersSignature(membersAfter) === membersSignature(c.membersBefore);
         if (!membershipUnchanged) r.problems.push("the member list changed during the drill (not by the drill: it never changes membership); check etcdctl member list");
         t.total = Date.now() - t0;
-        const outs: Props = {
+        const outs: RestoreDrillResult = {
           verdict: r.problems.length === 0 ? "pass" : "fail",
           problems: r.problems,
           drilledAt: new Date(t0).toISOString(),
@@ -673,7 +673,7 @@ async function drill(props: Props): Promise<Props> {
           membershipUnchanged,
           leftoversRemoved: leftovers,
         };
-        progress(WHAT, `drill ${outs.verdict as string} on ${host}: RTO ${rtoMs(t)} ms (restore+start+verify), learner absent ${String(outs.learnerAbsentMs)} ms; phases: ${phaseLine(t)}${r.problems.length ? `; problems: ${r.problems.join("; ")}` : ""}`);
+        progress(WHAT, `drill ${outs.verdict} on ${host}: RTO ${rtoMs(t)} ms (restore+start+verify), learner absent ${String(outs.learnerAbsentMs)} ms; phases: ${phaseLine(t)}${r.problems.length ? `; problems: ${r.problems.join("; ")}` : ""}`);
         return outs;
       }),
     ),
@@ -681,41 +681,37 @@ async function drill(props: Props): Promise<Props> {
 }
 
 /** A failed verdict fails the `pulumi up`, with the drill's results kept in the state (the next up drills again). */
-function failed(id: string, inputs: Props, outs: Props): PartialCreateError {
-  const problems = (outs.problems as string[]).join("; ");
+function failed(id: string, inputs: RestoreDrillInputs, outs: RestoreDrillResult): PartialCreateError {
+  const problems = outs.problems.join("; ");
   return new PartialCreateError(
-    `EtcdRestoreDrill: the standby did not pass the drill on ${String(((inputs.host ?? {}) as Props).host)}: ${problems}. The learner runs and is caught up; the scratch cluster was removed. Next: fix the cause and run pulumi up again (a failed drill is drilled again)`,
+    `EtcdRestoreDrill: the standby did not pass the drill on ${String(inputs.host?.host)}: ${problems}. The learner runs and is caught up; the scratch cluster was removed. Next: fix the cause and run pulumi up again (a failed drill is drilled again)`,
     id,
     { ...inputs, ...outs },
   );
 }
 
-/** Inputs recorded without a drill (the next drill uses them). */
-const RECORD_ON = ["cluster", "image", "etcdBinary", "containerName", "memberName", "listenAddress", "clientPort", "peerPort", "scratchDir", "heartbeatMs", "electionMs", "catchUpThreshold", "timeoutMs"];
-
-
 /** True when a new drill is due: a new trigger, or the last drill did not pass. */
-function drillDue(olds: Props, news: Props): boolean {
+function drillDue(olds: Props, news: RestoreDrillInputs): boolean {
   return !sameValue(olds.trigger, news.trigger) || olds.verdict !== "pass";
 }
 
 /** The provider implementation, loaded by the serialised facade. */
-export const provider: ProviderImpl = {
+export const provider = typedProvider<RestoreDrillInputs, RestoreDrillOutputs>({
   async check(_olds, news) {
     const p = new Problems();
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
-    checkLearnerRef(p, news.learner, ((news.host ?? {}) as Props).host, "to drill", "the drill");
+    checkLearnerRef(p, news.learner, news.host?.host, "to drill", "the drill");
     if (news.image !== undefined) p.add("image", news.image, validateImage(news.image, "image"));
     if (news.etcdBinary !== undefined) p.add("etcdBinary", news.etcdBinary, validateAbsolutePath(news.etcdBinary, "etcdBinary", { allowRoot: false }));
     if (news.scratchDir !== undefined) p.add("scratchDir", news.scratchDir, validateAbsolutePath(news.scratchDir, "scratchDir", { allowRoot: false }));
     if (news.containerName !== undefined) p.add("containerName", news.containerName, validateContainerName(news.containerName, "containerName"));
     if (news.memberName !== undefined) p.add("memberName", news.memberName, validateMemberName(news.memberName, "memberName"));
     if (news.listenAddress !== undefined) p.add("listenAddress", news.listenAddress, validateHostAddress(news.listenAddress, "listenAddress"));
-    for (const f of ["clientPort", "peerPort"]) {
+    for (const f of ["clientPort", "peerPort"] as const) {
       if (news[f] !== undefined) p.add(f, news[f], validatePort(news[f], f));
     }
-    for (const f of ["heartbeatMs", "electionMs", "timeoutMs"]) {
+    for (const f of ["heartbeatMs", "electionMs", "timeoutMs"] as const) {
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
     if (news.catchUpThreshold !== undefined) p.add("catchUpThreshold", news.catchUpThreshold, entryCount(news.catchUpThreshold, "catchUpThreshold"));
@@ -731,28 +727,26 @@ export const provider: ProviderImpl = {
   },
 
   async diff(_id, olds, news) {
-    const replaces = learnerReplaces(olds, news);
-    const updates = RECORD_ON.filter((f) => !sameValue(olds[f], news[f]));
-    const other = learnerConnectionChanged(olds, news);
-    return { changes: replaces.length + updates.length > 0 || other || drillDue(olds, news), replaces, deleteBeforeReplace: false };
+    // Another host or learner replaces; a new trigger (or a drill that did not pass) drills again; the rest is recorded.
+    return diffFromLearner(RESTORE_DRILL_FIELDS, olds, news, { deleteBeforeReplace: false, pending: olds.verdict !== "pass" });
   },
 
   async create(inputs) {
-    const id = `restore-drill-${String(((inputs.host ?? {}) as Props).host)}`;
+    const id = `restore-drill-${String(inputs.host?.host)}`;
     const outs = await drill(inputs);
     if (outs.verdict !== "pass") throw failed(id, inputs, outs);
     return { id, outs: { ...inputs, ...outs } };
   },
 
-  async read(id, props) {
+  async read(id, state) {
     // The last drill's results as they are: reading changes nothing and starts no drill.
-    return { id, props };
+    return { id, props: stored(state) };
   },
 
   async update(id, olds, news) {
     if (!drillDue(olds, news)) {
       progress(WHAT, "settings recorded; the next drill (a new trigger) uses them");
-      return { outs: { ...olds, ...news } };
+      return { outs: recordedState(RESTORE_DRILL_FIELDS, olds, news) };
     }
     const outs = await drill(news);
     if (outs.verdict !== "pass") throw failed(id, news, outs);
@@ -763,4 +757,4 @@ export const provider: ProviderImpl = {
     // The drill leaves nothing behind to delete, and never touches the cluster on delete.
     progress(WHAT, "delete changes nothing: a drill leaves no scratch cluster behind");
   },
-};
+});

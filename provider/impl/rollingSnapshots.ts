@@ -26,8 +26,8 @@ import { imageEtcdVersion } from "./imageVersion";
 import type { Props } from "./common";
 import { diffByTable, withDefaults } from "./fields";
 import type { Fields } from "./fields";
-import { MANAGED_LABEL } from "./learnerSpec";
-import { restoreTool } from "./standaloneRestoreSpec";
+import { MANAGED_LABEL } from "./learnerConfig";
+import { restoreTool } from "./restore/image";
 
 const WHAT = "EtcdRollingSnapshots";
 const NAME = "etcd-rolling-snapshots";

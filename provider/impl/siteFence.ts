@@ -26,7 +26,7 @@ import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/erro
 import { validateClientUrl, validateContainerName, validateEach } from "../lib/validate";
 import { RUN_ID } from "./clusterLock";
 import { checkCluster, checkHost, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, stored, typedProvider } from "./common";
-import { MANAGED_LABEL } from "./learnerSpec";
+import { MANAGED_LABEL } from "./learnerConfig";
 import { diffByTable, withDefaults } from "./fields";
 import type { Fields } from "./fields";
 

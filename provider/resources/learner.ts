@@ -4,7 +4,7 @@ import { lazyProvider } from "./lazy";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, HostConnection } from "./types";
 import type { ArgsMatch, Assert } from "../impl/fields";
-import type { LearnerInputs } from "../impl/learnerSpec";
+import type { LearnerInputs } from "../impl/learnerConfig";
 
 /** TLS file paths on the learner's host. */
 export interface LearnerTlsFiles {

@@ -4,6 +4,8 @@ import { lazyProvider } from "./lazy";
 import type { StandaloneRestoreLearner } from "./standaloneRestore";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, HostConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { RestoreDrillInputs } from "../impl/restoreDrillScratch";
 
 /** Inputs of {@link EtcdRestoreDrill}. */
 export interface EtcdRestoreDrillArgs {
@@ -48,6 +50,9 @@ export interface EtcdRestoreDrillArgs {
   /** Deadline of the copy, the restore, and the learner's catch-up, each, in ms (default 300000). */
   timeoutMs?: pulumi.Input<number>;
 }
+
+/** Compile-time check: {@link EtcdRestoreDrillArgs}, resolved, is exactly what the implementation takes. */
+export type EtcdRestoreDrillArgsMatch = Assert<ArgsMatch<EtcdRestoreDrillArgs, RestoreDrillInputs>>;
 
 /** Time per phase of a drill, in ms. */
 export interface RestoreDrillPhases {

@@ -4,6 +4,8 @@ import { lazyProvider } from "./lazy";
 import type { LearnerTlsFiles } from "./learner";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, HostConnection } from "./types";
+import type { ArgsMatch, Assert } from "../impl/fields";
+import type { StandaloneRestoreInputs } from "../impl/restore/settings";
 
 /** How to find the learner to restore from, on the restore's host. */
 export interface StandaloneRestoreLearner {
@@ -68,6 +70,9 @@ export interface EtcdStandaloneRestoreArgs {
    */
   failedBack?: pulumi.Input<boolean>;
 }
+
+/** Compile-time check: {@link EtcdStandaloneRestoreArgs}, resolved, is exactly what the implementation takes. */
+export type EtcdStandaloneRestoreArgsMatch = Assert<ArgsMatch<EtcdStandaloneRestoreArgs, StandaloneRestoreInputs>>;
 
 /**
  * Time spent in each phase of the restore, in ms: each phase's own duration

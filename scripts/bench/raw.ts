@@ -6,10 +6,13 @@
  */
 import type { Props } from "../../provider/impl/common";
 import { buildCommand, shQuote } from "../../provider/lib/shell";
-import { learnerCommand, learnerSettings } from "../../provider/impl/learnerSpec";
-import type { LearnerSettings } from "../../provider/impl/learnerSpec";
-import { drillEtcdCommand, drillRestoreContainer, drillSettings, drillToken, drillUrls, runDirOf, scratchPaths } from "../../provider/impl/restoreDrillSpec";
-import { etcdctlArgs, parseCtlCount, parseCtlStatus, restoreCommand, restoredEtcdCommand, restoreSettings, STATUS_ARGS } from "../../provider/impl/standaloneRestoreSpec";
+import { learnerCommand, learnerSettings } from "../../provider/impl/learnerConfig";
+import type { LearnerSettings } from "../../provider/impl/learnerConfig";
+import { drillEtcdCommand, drillRestoreContainer, drillSettings, drillToken, drillUrls, runDirOf, scratchPaths } from "../../provider/impl/restoreDrillScratch";
+import { etcdctlArgs, parseCtlCount, parseCtlStatus, STATUS_ARGS } from "../../provider/impl/restore/ctlJson";
+import { restoredEtcdCommand } from "../../provider/impl/restore/restoredEtcd";
+import { restoreSettings } from "../../provider/impl/restore/settings";
+import { restoreCommand } from "../../provider/impl/restore/snapshotRestore";
 import { dirOf, etcdVolumes } from "../../provider/lib/paths";
 import { parseEtcdVersion } from "../../provider/lib/versions";
 import type { EtcdVersion } from "../../provider/lib/versions";

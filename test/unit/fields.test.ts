@@ -12,14 +12,18 @@ import type { KubeComponentsRestartInputs } from "../../provider/impl/kubeCompon
 import { provider as learner } from "../../provider/impl/learner";
 import { LEARNER_PROMOTION_FIELDS, provider as promotion } from "../../provider/impl/learnerPromotion";
 import type { LearnerPromotionInputs } from "../../provider/impl/learnerPromotion";
-import { LEARNER_FIELDS, learnerSettings } from "../../provider/impl/learnerSpec";
-import type { LearnerInputs } from "../../provider/impl/learnerSpec";
+import { LEARNER_FIELDS, learnerSettings } from "../../provider/impl/learnerConfig";
+import type { LearnerInputs } from "../../provider/impl/learnerConfig";
 import { MEMBER_REMOVAL_FIELDS } from "../../provider/impl/memberRemoval";
 import type { MemberRemovalInputs } from "../../provider/impl/memberRemoval";
 import { provider as rolling, ROLLING_SNAPSHOTS_FIELDS } from "../../provider/impl/rollingSnapshots";
 import type { RollingSnapshotsInputs } from "../../provider/impl/rollingSnapshots";
 import { FENCE_CONTAINERS, provider as fence, SITE_FENCE_FIELDS } from "../../provider/impl/siteFence";
 import type { SiteFenceInputs } from "../../provider/impl/siteFence";
+import { STANDALONE_RESTORE_FIELDS } from "../../provider/impl/restore/settings";
+import type { StandaloneRestoreInputs } from "../../provider/impl/restore/settings";
+import { RESTORE_DRILL_FIELDS } from "../../provider/impl/restoreDrillScratch";
+import type { RestoreDrillInputs } from "../../provider/impl/restoreDrillScratch";
 
 /** Every input name of `I`, as a record: the compiler refuses a missing or an extra name. */
 type Names<I> = Record<keyof I, true>;
@@ -62,6 +66,22 @@ const tables: { name: string; fields: Record<string, Row>; inputs: Names<unknown
     } satisfies Names<LearnerInputs>,
   },
   { name: "KubeComponentsRestart", fields: KUBE_COMPONENTS_RESTART_FIELDS, inputs: { host: true, containers: true, trigger: true, graceSeconds: true, timeoutMs: true } satisfies Names<KubeComponentsRestartInputs> },
+  {
+    name: "EtcdStandaloneRestore",
+    fields: STANDALONE_RESTORE_FIELDS,
+    inputs: {
+      ...{ host: true, cluster: true, learner: true, image: true, etcdBinary: true, newMemberName: true, newClusterToken: true, containerName: true, restoreDataDir: true },
+      ...{ sourceDb: true, oldVoterEndpoints: true, force: true, heartbeatMs: true, electionMs: true, extraFlags: true, timeoutMs: true, failedBack: true },
+    } satisfies Names<StandaloneRestoreInputs>,
+  },
+  {
+    name: "EtcdRestoreDrill",
+    fields: RESTORE_DRILL_FIELDS,
+    inputs: {
+      ...{ host: true, cluster: true, learner: true, trigger: true, image: true, etcdBinary: true, containerName: true, memberName: true, listenAddress: true },
+      ...{ clientPort: true, peerPort: true, scratchDir: true, heartbeatMs: true, electionMs: true, catchUpThreshold: true, timeoutMs: true },
+    } satisfies Names<RestoreDrillInputs>,
+  },
 ];
 
 describe("field tables", () => {
@@ -101,8 +121,42 @@ describe("field tables", () => {
       byEffect: { replace: ["trigger", "containers"], update: [], record: ["host", "timeoutMs", "graceSeconds"], none: [] },
       defaults: { containers: DEFAULT_KUBE_CONTAINERS, timeoutMs: 120_000, graceSeconds: 10 },
     });
-    // Connections whose address names another target replace on it.
-    for (const f of [ROLLING_SNAPSHOTS_FIELDS, SITE_FENCE_FIELDS, CONTAINER_REPOINT_FIELDS, LEARNER_FIELDS, KUBE_COMPONENTS_RESTART_FIELDS]) expect(f.host.replaceOn).to.deep.equal(["host"]);
+    expect(byName.EtcdStandaloneRestore).to.deep.equal({
+      byEffect: {
+        replace: [],
+        update: [],
+        record: ["host", "cluster", "learner", "image", "etcdBinary", "newMemberName", "newClusterToken", "containerName", "restoreDataDir", "sourceDb", "oldVoterEndpoints", "force", "heartbeatMs", "electionMs", "extraFlags", "timeoutMs", "failedBack"],
+        none: [],
+      },
+      defaults: { etcdBinary: "/usr/local/bin/etcd", newMemberName: "new-cluster", containerName: "etcd", restoreDataDir: "/var/lib/etcd-restored", force: false, heartbeatMs: 500, electionMs: 5000, extraFlags: [], timeoutMs: 300_000, failedBack: false },
+    });
+    expect(byName.EtcdRestoreDrill).to.deep.equal({
+      byEffect: {
+        replace: [],
+        update: ["trigger"],
+        record: ["host", "cluster", "learner", "image", "etcdBinary", "containerName", "memberName", "listenAddress", "clientPort", "peerPort", "scratchDir", "heartbeatMs", "electionMs", "catchUpThreshold", "timeoutMs"],
+        none: [],
+      },
+      defaults: {
+        trigger: "",
+        etcdBinary: "/usr/local/bin/etcd",
+        containerName: "etcd-standby-drill",
+        memberName: "etcd-standby-drill",
+        listenAddress: "127.0.0.1",
+        clientPort: 12379,
+        peerPort: 12380,
+        scratchDir: "/var/lib/etcd-standby-drill",
+        heartbeatMs: 500,
+        electionMs: 5000,
+        catchUpThreshold: 100,
+        timeoutMs: 300_000,
+      },
+    });
+    // A newClusterToken made at create is not undone by leaving it out.
+    expect(STANDALONE_RESTORE_FIELDS.newClusterToken.unsetKeeps).to.equal(true);
+    // Connections whose address names another target replace on it; so does another learner.
+    for (const f of [ROLLING_SNAPSHOTS_FIELDS, SITE_FENCE_FIELDS, CONTAINER_REPOINT_FIELDS, LEARNER_FIELDS, KUBE_COMPONENTS_RESTART_FIELDS, STANDALONE_RESTORE_FIELDS, RESTORE_DRILL_FIELDS]) expect(f.host.replaceOn).to.deep.equal(["host"]);
+    for (const f of [STANDALONE_RESTORE_FIELDS, RESTORE_DRILL_FIELDS]) expect(f.learner.replaceOn).to.deep.equal(["memberName", "peerURL", "clientURL", "containerName", "dataDir"]);
     // The member resources' replacements are the member selector's (diffMemberSelector).
     expect(fieldsWith(MEMBER_REMOVAL_FIELDS, "replace")).to.deep.equal(["memberName", "peerURL"]);
     expect(fieldsWith(LEARNER_PROMOTION_FIELDS, "replace")).to.deep.equal(["memberName", "peerURL"]);

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { validateRunSpec } from "../../provider/connection/docker";
 import type { Props } from "../../provider/impl/common";
-import { MANAGED_LABEL, MEMBER_LABEL } from "../../provider/impl/learnerSpec";
+import { MANAGED_LABEL, MEMBER_LABEL } from "../../provider/impl/learnerConfig";
 import { provider } from "../../provider/impl/restoreDrill";
 import {
   busyPorts,
@@ -27,8 +27,8 @@ import {
   SPACE_SLACK_BYTES,
   verifyDrill,
   zeroPhases,
-} from "../../provider/impl/restoreDrillSpec";
-import type { DrillObservation } from "../../provider/impl/restoreDrillSpec";
+} from "../../provider/impl/restoreDrillScratch";
+import type { DrillObservation } from "../../provider/impl/restoreDrillScratch";
 import { learnerRef, learnerResourceInputs, version } from "../support/unit";
 
 const v = version;
@@ -210,6 +210,13 @@ describe("EtcdRestoreDrill (pure parts)", () => {
       expect((await provider.read("x", olds)).props).to.deep.equal(olds);
       const up = await provider.update("x", olds, inputs({ timeoutMs: 1000 }));
       expect(up.outs).to.deep.equal({ ...olds, timeoutMs: 1000 });
+    });
+    it("an update that only records drops an input no longer given, keeping the last drill's results", async () => {
+      const olds = { ...inputs({ scratchDir: "/srv/drill", clientPort: 22379 }), verdict: "pass", recordedRevision: 7 };
+      expect(await provider.diff("x", olds, inputs())).to.deep.equal({ changes: true, replaces: [], deleteBeforeReplace: false });
+      const { outs } = await provider.update("x", olds, inputs());
+      expect(outs).to.deep.equal({ ...inputs(), verdict: "pass", recordedRevision: 7 });
+      expect((await provider.diff("x", outs, inputs())).changes).to.equal(false);
     });
   });
 });

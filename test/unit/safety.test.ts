@@ -5,7 +5,7 @@
  * the cluster.
  */
 import { expect } from "chai";
-import { LEARNER_OWNED_FLAGS } from "../../provider/impl/learnerSpec";
+import { LEARNER_OWNED_FLAGS } from "../../provider/impl/learnerConfig";
 import { belongsToCluster, etcdFlagsOf, isEtcdServer, peerUrlsOf } from "../../provider/lib/etcdContainer";
 import { refusedExtraFlags } from "../../provider/lib/etcdFlags";
 import { resolveExactMember } from "../../provider/lib/members";
@@ -155,14 +155,14 @@ describe("safety rules", () => {
 
 describe("the split-brain guard's view through the learner", () => {
   it("reads peer traffic from etcd's metrics and sees which peers still talk", async () => {
-    const { growingPeers, parsePeerReceivedBytes } = await import("../../provider/impl/standaloneRestoreSpec");
+    const { growingPeers, parsePeerReceivedBytes } = await import("../../provider/impl/restore/guardDecision");
     const a = parsePeerReceivedBytes('# HELP x\netcd_network_peer_received_bytes_total{From="5cb2bdbca1ad5330"} 626\netcd_network_peer_received_bytes_total{From="687f08555625f06d"} 583\netcd_server_has_leader 1\n');
     expect(a).to.deep.equal({ "5cb2bdbca1ad5330": 626, "687f08555625f06d": 583 });
     expect(growingPeers(a, { ...a, "687f08555625f06d": 700 })).to.deep.equal(["687f08555625f06d"]);
     expect(growingPeers(a, a)).to.deep.equal([]);
   });
   it("refuses when the learner still hears from a peer, even with no config address answering", async () => {
-    const { decideGuard } = await import("../../provider/impl/standaloneRestoreSpec");
+    const { decideGuard } = await import("../../provider/impl/restore/guardDecision");
     const still = { before: { raftIndex: 5, raftTerm: 2 }, after: { raftIndex: 5, raftTerm: 2 }, windowMs: 1000 };
     const probes = [{ endpoint: "https://10.0.0.111:2379", answered: false, reachable: false, error: "EHOSTUNREACH" }];
     const d = decideGuard(probes, { ...still, peerBytes: { "687f08555625f06d": 117 } }, false);
@@ -171,7 +171,7 @@ describe("the split-brain guard's view through the learner", () => {
     expect(decideGuard(probes, { ...still, peerBytes: {} }, false).ok).to.equal(true);
   });
   it("parses the learner's /members (large IDs kept exact)", async () => {
-    const { parsePeerMembers } = await import("../../provider/impl/standaloneRestoreSpec");
+    const { parsePeerMembers } = await import("../../provider/impl/restore/guardDecision");
     const m = parsePeerMembers('[{"id":12345678901234567890,"name":"etcd-master1","peerURLs":["https://10.0.0.1:2380"],"clientURLs":["https://10.0.0.1:2379"]},{"id":2,"peerURLs":["https://10.0.0.3:2380"],"isLearner":true}]');
     expect(m).to.deep.equal([
       { id: "12345678901234567890", name: "etcd-master1", clientURLs: ["https://10.0.0.1:2379"], isLearner: false },

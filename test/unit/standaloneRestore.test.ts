@@ -1,42 +1,23 @@
 import { expect } from "chai";
 import { validateRunSpec } from "../../provider/connection/docker";
 import type { Props } from "../../provider/impl/common";
-import { MANAGED_LABEL, MEMBER_LABEL } from "../../provider/impl/learnerSpec";
+import { MANAGED_LABEL, MEMBER_LABEL } from "../../provider/impl/learnerConfig";
 import { provider } from "../../provider/impl/standaloneRestore";
 import { prefixRangeEnd } from "../../provider/connection/etcd";
-import {
-  combineProbeAttempts,
-  ctlStatusOf,
-  firstFailure,
-  guardFirst,
-  guardWindowMs,
-  isNameConflict,
-  probeSchedule,
-  settle,
-  throwIfAborted,
-  decideGuard,
-  defaultToken,
-  looksGone,
-  parseCtlCount,
-  parseCtlStatus,
-  parseJsonExact,
-  parseRecord,
-  pathConflicts,
-  recordFile,
-  recordUnusable,
-  restoreCommand,
-  restoredEtcdCommand,
-  restoredEtcdContainer,
-  restoreSettings,
-  restoreTool,
-  restoreToolContainer,
-  stagingDir,
-  TOKEN_LABEL,
-  toolFailureExcerpt,
-  verifyRestore,
-  versionProblem,
-} from "../../provider/impl/standaloneRestoreSpec";
-import type { AbortFlag, RestoreRecord } from "../../provider/impl/standaloneRestoreSpec";
+import { ctlStatusOf, parseCtlCount, parseCtlStatus, parseJsonExact } from "../../provider/impl/restore/ctlJson";
+import { combineProbeAttempts, decideGuard, guardWindowMs, looksGone, probeSchedule } from "../../provider/impl/restore/guardDecision";
+import { restoreTool, versionProblem } from "../../provider/impl/restore/image";
+import { firstFailure, guardFirst, isNameConflict, settle, throwIfAborted } from "../../provider/impl/restore/overlap";
+import type { AbortFlag } from "../../provider/impl/restore/overlap";
+import { parseRecord, recordUnusable } from "../../provider/impl/restore/record";
+import type { RestoreRecord } from "../../provider/impl/restore/record";
+import { restoredEtcdCommand, restoredEtcdContainer } from "../../provider/impl/restore/restoredEtcd";
+import { defaultToken, pathConflicts, recordFile, restoreSettings, stagingDir, TOKEN_LABEL } from "../../provider/impl/restore/settings";
+import { restoreCommand, restoreToolContainer, toolFailureExcerpt } from "../../provider/impl/restore/snapshotRestore";
+import { verifyRestore } from "../../provider/impl/restore/verify";
+import { RESTORE_PHASES } from "../../provider/impl/restore/create";
+import { PhaseFailure, runPhases, tableProblems, zeroTimings } from "../../provider/impl/restore/phases";
+import type { Phase } from "../../provider/impl/restore/phases";
 import { parseEtcdVersion } from "../../provider/lib/versions";
 import { learnerRef, learnerResourceInputs, version } from "../support/unit";
 
@@ -442,6 +423,113 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
       expect((await provider.diff("x", created, inputs({ newClusterToken: "other" }))).replaces).to.deep.equal([]);
       const updated = await provider.update("x", created, inputs());
       expect(updated.outs.newClusterToken).to.equal("cluster-restore-20260101t120000z");
+    });
+    it("an update records the inputs as given: one no longer given is not kept, the outputs and the token made at create are", async () => {
+      const created = { ...inputs({ force: true, sourceDb: "/backup/db" }), newClusterToken: "cluster-restore-20260101t120000z", newClusterId: "abc", keysAfter: 3 };
+      expect(await provider.diff("x", created, inputs())).to.deep.equal({ changes: true, replaces: [], deleteBeforeReplace: false });
+      const { outs } = await provider.update("x", created, inputs());
+      expect(outs).to.not.have.any.keys("force", "sourceDb");
+      expect(outs).to.include({ newClusterToken: "cluster-restore-20260101t120000z", newClusterId: "abc", keysAfter: 3 });
+      expect((await provider.diff("x", outs, inputs())).changes).to.equal(false);
+    });
+    it("a change of the learner's TLS files or of the host's other settings is recorded; several learner fields are named each", async () => {
+      const olds = inputs();
+      expect(await provider.diff("x", olds, inputs({ learner: { ...LEARNER, tls: { caFile: "/ca.pem" } } }))).to.deep.equal({ changes: true, replaces: [], deleteBeforeReplace: false });
+      expect(await provider.diff("x", olds, inputs({ host: { ...(olds.host as Props), user: "admin" } }))).to.deep.equal({ changes: true, replaces: [], deleteBeforeReplace: false });
+      const both = await provider.diff("x", olds, inputs({ host: { ...(olds.host as Props), host: "10.250.0.105" }, learner: { ...LEARNER, containerName: "l2", dataDir: "/d" } }));
+      expect(both).to.deep.equal({ changes: true, replaces: ["host", "learner.containerName", "learner.dataDir"], deleteBeforeReplace: true });
+    });
+  });
+
+  describe("the create's phase table", () => {
+    it("reads in the order the phases start, each awaited after what it waits on", () => {
+      expect(tableProblems(RESTORE_PHASES)).to.deep.equal([]);
+      expect(RESTORE_PHASES.map((p) => p.id)).to.deep.equal(["guard", "preflight", "record", "version", "survey", "recordDir", "cleanup", "image", "saveRecord", "prepare", "stop", "stopCheck", "restore", "stopRecord", "start", "verify"]);
+      // Every phaseMs key but serving and total (the create's own) is a phase's.
+      expect([...new Set(RESTORE_PHASES.flatMap((p) => (p.timedAs ? [p.timedAs] : [])))].sort()).to.deep.equal(["cleanup", "guard", "image", "record", "restore", "start", "stop", "verify"]);
+      const byId = Object.fromEntries(RESTORE_PHASES.map((p) => [p.id, p]));
+      // Nothing that changes the host starts before the guard's verdict.
+      const waitsOnGuard = (id: string): boolean => id === "guard" || byId[id].after.some(waitsOnGuard);
+      for (const id of ["cleanup", "saveRecord", "prepare", "stop", "restore", "stopRecord", "start"]) expect(waitsOnGuard(id), id).to.equal(true);
+      for (const id of ["preflight", "record", "version", "survey", "recordDir"]) expect(waitsOnGuard(id), id).to.equal(false);
+      // Failures are reported in the order the phases ran before they overlapped.
+      const steps = [...new Set(RESTORE_PHASES.map((p) => p.awaited))].sort((a, b) => a - b).map((n) => RESTORE_PHASES.filter((p) => p.awaited === n).map((p) => p.name).join(" + "));
+      expect(steps).to.deep.equal([
+        "the preflight",
+        "the split-brain guard",
+        "cleanup of an earlier attempt",
+        "recording the learner + cleanup of an earlier attempt",
+        "checking the image",
+        "checking the image",
+        "recording the learner",
+        "stopping the learner",
+        "stopping the learner",
+        "stopping the learner",
+        "stopping the learner",
+        "the restore",
+        "the restore",
+        "starting the restored etcd",
+        "verification",
+      ]);
+    });
+
+    type Id = "a" | "b" | "c" | "d" | "e";
+    const row = (id: Id, after: Id[], awaited: number, run: (log: string[]) => Promise<void>): Phase<string[], Id> => ({ id, name: `phase ${id}`, timedAs: "guard", after, awaited, run });
+    const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+    it("starts a phase once what it waits on has succeeded, not when it is awaited", async () => {
+      const log: string[] = [];
+      let releaseA: () => void = () => undefined;
+      const table = [
+        row("a", [], 1, async (l) => {
+          l.push("a starts");
+          await new Promise<void>((resolve) => (releaseA = resolve));
+        }),
+        row("b", [], 0, async (l) => void l.push("b runs")),
+        row("c", ["b"], 2, async (l) => void l.push("c runs")),
+      ];
+      const run = runPhases(table, log, zeroTimings());
+      await tick();
+      expect(log).to.deep.equal(["a starts", "b runs", "c runs"]);
+      releaseA();
+      expect(await run.done).to.equal(false);
+    });
+
+    it("reports failures by step, whatever ends first; one step's phases settle together; nothing starts once a failure is reported", async () => {
+      const log: string[] = [];
+      const table = [
+        row("a", [], 2, async () => {
+          throw new Error("a failed first");
+        }),
+        row("b", [], 1, async (l) => {
+          await tick();
+          l.push("b settled");
+          throw new Error("b failed later");
+        }),
+        row("c", [], 1, async (l) => {
+          await tick();
+          await tick();
+          l.push("c settled");
+        }),
+        row("d", [], 3, async (l) => {
+          for (let i = 0; i < 5; i++) await tick();
+          l.push("d settled");
+        }),
+        row("e", ["d"], 4, async (l) => void l.push("e runs")),
+      ];
+      const err = await runPhases(table, log, zeroTimings()).done.then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(PhaseFailure);
+      expect((err as PhaseFailure).phase.name).to.equal("phase b");
+      expect((err as PhaseFailure).error).to.have.property("message", "b failed later");
+      expect(log).to.deep.equal(["b settled", "c settled"]);
+      for (let i = 0; i < 10; i++) await tick();
+      expect(log).to.deep.equal(["b settled", "c settled", "d settled"]);
+    });
+
+    it("refuses a table that awaits a phase before what it waits on", () => {
+      const noop = async (): Promise<void> => undefined;
+      expect(tableProblems([row("a", [], 2, noop), row("b", ["a"], 1, noop)])).to.deep.equal(["b (step 1) waits on a, awaited at step 2"]);
+      expect(() => runPhases([row("a", ["b"], 1, noop)], [], zeroTimings())).to.throw(/b, which is not in the table/);
     });
   });
 });

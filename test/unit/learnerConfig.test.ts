@@ -1,10 +1,10 @@
 import { expect } from "chai";
-import { catchUpPercent, diagnose, learnerCommand, learnerContainer, learnerSettings, logExcerpt, rkeTls } from "../../provider/impl/learnerSpec";
+import { catchUpPercent, diagnose, learnerCommand, learnerContainer, learnerSettings, logExcerpt, rkeTls } from "../../provider/impl/learnerConfig";
 import { diffFields, hasUnknown, Problems, UNKNOWN } from "../../provider/impl/common";
 import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 
-describe("learnerSpec: the learner's command line and container", () => {
+describe("learnerConfig: the learner's command line and container", () => {
   const props = { memberName: "learner1", peerURL: "https://192.168.31.103:2380", clientURL: "https://192.168.31.103:2379", image: "rancher/mirrored-coreos-etcd:v3.5.4" };
 
   it("derives RKE's TLS file names from the peer URL's host", () => {

@@ -1,5 +1,5 @@
 /**
- * Pure pieces of EtcdLearner: its inputs and state types, its field table and
+ * EtcdLearner's configuration (pure pieces): its inputs and state types, its field table and
  * settings with defaults, the etcd command line, the container spec, and the
  * diagnosis of a failed start from the learner's log. No I/O here, so all of
  * it is unit-tested.

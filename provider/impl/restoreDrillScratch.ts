@@ -1,18 +1,25 @@
 /**
- * Pure pieces of EtcdRestoreDrill: its settings with defaults, the scratch
- * cluster's URLs, folders, command lines and container specs, the checks of
- * inputs against each other, parsing of what the host says (listening ports,
- * free space), the learner's lag, the verification's verdict and the phase
- * times. No I/O here, so all of it is unit-tested.
+ * EtcdRestoreDrill's inputs and state types, its field table and settings
+ * with defaults, and its scratch cluster: URLs, folders, command lines and
+ * container specs, the checks of inputs against each other, parsing of what
+ * the host says (listening ports, free space), the learner's lag, the
+ * verification's verdict and the phase times. No I/O here, so all of it is
+ * unit-tested.
  */
 import type { OneShotSpec, RunContainerSpec } from "../connection/docker";
+import type { ClusterConnectionArgs } from "../connection/etcd";
+import type { HostConnectionArgs } from "../connection/ssh";
 import { hostOfUrl } from "../lib/members";
 import { dirOf, etcdVolumes, isWithin } from "../lib/paths";
 import type { EtcdVersion } from "../lib/versions";
 import type { Props } from "./common";
-import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerSpec";
-import { oneMemberEtcdCommand, restoreCommand, restoreSettings } from "./standaloneRestoreSpec";
-import type { LearnerRef } from "./standaloneRestoreSpec";
+import { withDefaults } from "./fields";
+import type { Fields } from "./fields";
+import { LEARNER_FIELDS, MANAGED_LABEL, MEMBER_LABEL } from "./learnerConfig";
+import { LEARNER_IDENTITY, learnerRefOf } from "./restore/learnerRef";
+import type { LearnerRef, LearnerRefInputs } from "./restore/learnerRef";
+import { oneMemberEtcdCommand } from "./restore/restoredEtcd";
+import { restoreCommand } from "./restore/snapshotRestore";
 
 /** MANAGED_LABEL value of the scratch etcd container. */
 export const DRILL_MANAGED_VALUE = "EtcdRestoreDrill";
@@ -26,6 +33,79 @@ export const DRILL_PROBE_KEY = "/etcd-standby/drill-probe";
 export const RUN_DIR_PREFIX = "drill-";
 /** Room the scratch copies need besides twice the db: the restored member's first WAL segment (64 MiB) and slack. */
 export const SPACE_SLACK_BYTES = 128 * 1024 * 1024;
+
+/** EtcdRestoreDrill's inputs, resolved (documented on EtcdRestoreDrillArgs). */
+export type RestoreDrillInputs = {
+  host: HostConnectionArgs;
+  cluster: ClusterConnectionArgs;
+  learner: LearnerRefInputs;
+  trigger?: string;
+  image?: string;
+  etcdBinary?: string;
+  containerName?: string;
+  memberName?: string;
+  listenAddress?: string;
+  clientPort?: number;
+  peerPort?: number;
+  scratchDir?: string;
+  heartbeatMs?: number;
+  electionMs?: number;
+  catchUpThreshold?: number;
+  timeoutMs?: number;
+};
+
+/** What EtcdRestoreDrill reports of the last drill. */
+export type RestoreDrillResult = {
+  verdict: "pass" | "fail";
+  problems: string[];
+  drilledAt: string;
+  drilledTrigger: string;
+  phaseMs: DrillPhases;
+  rtoMs: number;
+  learnerAbsentMs: number;
+  learnerDownMs: number;
+  learnerLagAfter: number;
+  recordedRevision: number;
+  recordedKeys: number;
+  recordedAppliedIndex: number;
+  learnerVersion: string;
+  restoredRevision: number;
+  restoredKeys: number;
+  dbSizeBytes: number;
+  restoreTool: string;
+  imageUsed: string;
+  scratchEndpoint: string;
+  membershipUnchanged: boolean;
+  leftoversRemoved: string[];
+};
+
+/** EtcdRestoreDrill's state: its inputs and the last drill's results. */
+export type RestoreDrillOutputs = RestoreDrillInputs & RestoreDrillResult;
+
+/**
+ * Each input's default and what a change does: another host or another
+ * learner is another drill resource; a new trigger drills again (so does the
+ * next up after a drill that did not pass); the rest is recorded for the next
+ * drill. `image` defaults to the learner container's own image.
+ */
+export const RESTORE_DRILL_FIELDS = {
+  host: { effect: "record", replaceOn: ["host"] },
+  cluster: { effect: "record" },
+  learner: { effect: "record", replaceOn: LEARNER_IDENTITY },
+  trigger: { effect: "update", default: "" },
+  image: { effect: "record" },
+  etcdBinary: { effect: "record", default: LEARNER_FIELDS.etcdBinary.default },
+  containerName: { effect: "record", default: DRILL_CONTAINER },
+  memberName: { effect: "record", default: "etcd-standby-drill" },
+  listenAddress: { effect: "record", default: "127.0.0.1" },
+  clientPort: { effect: "record", default: 12379 },
+  peerPort: { effect: "record", default: 12380 },
+  scratchDir: { effect: "record", default: "/var/lib/etcd-standby-drill" },
+  heartbeatMs: { effect: "record", default: LEARNER_FIELDS.heartbeatMs.default },
+  electionMs: { effect: "record", default: LEARNER_FIELDS.electionMs.default },
+  catchUpThreshold: { effect: "record", default: LEARNER_FIELDS.catchUpThreshold.default },
+  timeoutMs: { effect: "record", default: 300_000 },
+} as const satisfies Fields<RestoreDrillInputs>;
 
 /** EtcdRestoreDrill's settings, defaults applied. */
 export interface DrillSettings {
@@ -48,26 +128,24 @@ export interface DrillSettings {
   trigger: string;
 }
 
-/** Reads the settings out of the props, with the defaults. */
+/** Reads the settings out of the props, with the table's defaults; the learner is described exactly as for EtcdStandaloneRestore (EtcdLearner's defaults). */
 export function drillSettings(props: Props): DrillSettings {
-  // The learner is described exactly as for EtcdStandaloneRestore (same defaults).
-  const learner = restoreSettings({ learner: props.learner, cluster: {} }).learner;
-  const num = (v: unknown, d: number): number => (typeof v === "number" ? v : d);
+  const d = withDefaults(RESTORE_DRILL_FIELDS, props as RestoreDrillInputs);
   return {
-    learner,
+    learner: learnerRefOf(props.learner),
     image: typeof props.image === "string" && props.image !== "" ? props.image : undefined,
-    etcdBinary: typeof props.etcdBinary === "string" ? props.etcdBinary : "/usr/local/bin/etcd",
-    containerName: typeof props.containerName === "string" ? props.containerName : DRILL_CONTAINER,
-    memberName: typeof props.memberName === "string" ? props.memberName : "etcd-standby-drill",
-    listenAddress: typeof props.listenAddress === "string" ? props.listenAddress : "127.0.0.1",
-    clientPort: num(props.clientPort, 12379),
-    peerPort: num(props.peerPort, 12380),
-    scratchDir: typeof props.scratchDir === "string" ? props.scratchDir : "/var/lib/etcd-standby-drill",
-    heartbeatMs: num(props.heartbeatMs, 500),
-    electionMs: num(props.electionMs, 5000),
-    catchUpThreshold: num(props.catchUpThreshold, 100),
-    timeoutMs: num(props.timeoutMs, 300_000),
-    trigger: typeof props.trigger === "string" ? props.trigger : "",
+    etcdBinary: d.etcdBinary,
+    containerName: d.containerName,
+    memberName: d.memberName,
+    listenAddress: d.listenAddress,
+    clientPort: d.clientPort,
+    peerPort: d.peerPort,
+    scratchDir: d.scratchDir,
+    heartbeatMs: d.heartbeatMs,
+    electionMs: d.electionMs,
+    catchUpThreshold: d.catchUpThreshold,
+    timeoutMs: d.timeoutMs,
+    trigger: d.trigger,
   };
 }
 

@@ -1,0 +1,322 @@
+/**
+ * EtcdStandaloneRestore's create: when site A is gone, the site-B learner
+ * becomes a new one-member cluster (the seed's restore section, automated).
+ * Its phases, in the order they start ({@link RESTORE_PHASES}, which the
+ * runner follows; what runs side by side is said there):
+ *
+ * - preflight (changes nothing): no foreign container under `containerName`,
+ *   the image and the TLS files on the host; its reads run on parallel SSH
+ *   channels. A verified restore found here is adopted and never redone (it
+ *   may already hold new writes);
+ * - guard (changes nothing), from the create's first moment, beside the
+ *   preflight: refuses while any old site-A voter answers a status call, a
+ *   leader is seen, or the learner still receives entries, unless `force`
+ *   (then a warning names the split-brain risk). The learner is watched for
+ *   about two heartbeats; each voter's status calls end with that window (a
+ *   silent, blackholed voter costs the window, not the connection timeout);
+ * - record, beside the guard once the preflight has passed (reads only,
+ *   serializable, through the provider's etcd client at the learner's client
+ *   URL, else etcdctl inside its container): applied and committed index,
+ *   revision, key count, once its applied index stops moving; aborted when
+ *   the guard refuses. The image's etcd version (a throwaway container) is
+ *   read beside it too, and checked against the learner's;
+ *   nothing below starts before the guard's verdict:
+ * - cleanup of what a failed earlier attempt left (looked at in the
+ *   preflight): its restored container is stopped and renamed
+ *   `<name>-failed-<stamp>`, its data and staging dirs are renamed
+ *   `.failed-<stamp>`; nothing is deleted, and the learner's own data dir is
+ *   never touched. The record is then kept on the host (beside the stop) so a
+ *   retry after the learner was stopped can reuse it;
+ * - stop: the learner's restart policy is cleared and it is stopped
+ *   gracefully (its bbolt db is flushed); the container and data dir stay;
+ * - restore: `snapshot restore --skip-hash-check` of `<dataDir>/member/snap/db`
+ *   with etcdctl (3.4/3.5) or etcdutl (3.6+), chosen by the image's etcd
+ *   version, in a `docker run --rm --network none` of the image with the db's
+ *   folder read-only, into a staging dir (made beside the stop) moved into
+ *   place when complete (the stop's record is written beside it, before the
+ *   start);
+ * - start: a one-member cluster in a container named `etcd` (restart always,
+ *   host network, the same mTLS files, `--initial-cluster-state=new`);
+ * - verify, through the provider's etcd client from outside the host: it
+ *   leads itself (from then on it serves clients: verification does not hold
+ *   them back), exactly one member, restored revision >= the learner's, as
+ *   many keys as the learner held (counted at the learner's revision, so
+ *   clients' first writes do not change it), writable (a probe
+ *   put/get/delete). A failure stops the new container and says what is
+ *   kept; a new create after fixing the cause converges.
+ *
+ * The first election of the restored member: etcd fast-forwards a single
+ * member's election ticks to one short of the election timeout, and raft's
+ * randomised timeout is 1 to 2 election timeouts, so it still waits 1 to
+ * electionTicks ticks (0.5 to 5 s with RKE's 500/5000 ms), as the seed's
+ * commands do. Its timing stays RKE's: a shorter one would have to be undone
+ * by a restart before rebuild mode adds members to it.
+ */
+import { runContainer } from "../../connection/docker";
+import type { ContainerState } from "../../connection/docker";
+import { withEtcd } from "../../connection/etcd";
+import type { ClusterConnectionArgs } from "../../connection/etcd";
+import { pathState, removeEmptyDir } from "../../connection/hostfs";
+import type { PathState } from "../../connection/hostfs";
+import { withSsh } from "../../connection/ssh";
+import type { SshSession } from "../../connection/ssh";
+import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../../lib/errors";
+import type { EtcdStandbyErrorCode } from "../../lib/errors";
+import { diagnose, logExcerpt } from "../../lib/logs";
+import { dirOf } from "../../lib/paths";
+import type { EtcdVersion } from "../../lib/versions";
+import { clusterOf, hostOf, progress, stamp } from "../common";
+import type { Props } from "../common";
+import { MEMBER_READ_MS, MemberReads } from "./ctl";
+import { guard } from "./guard";
+import { checkImageVersion, imageVersion } from "./image";
+import { checkStopped, stopLearner } from "./learnerStop";
+import { cleanupLeftovers } from "./leftovers";
+import { guardFirst, isNameConflict, settle } from "./overlap";
+import type { AbortFlag, Settled } from "./overlap";
+import { PhaseFailure, runPhases, zeroTimings } from "./phases";
+import type { Phase, PhaseTimings } from "./phases";
+import { preflight } from "./preflight";
+import type { Preflight } from "./preflight";
+import { recordLearner, writeRecord } from "./record";
+import type { RestoreRecord } from "./record";
+import { restoredEtcdContainer } from "./restoredEtcd";
+import { defaultToken, recordFile, restoreSettings, stagingDir, WHAT } from "./settings";
+import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
+import { prepareRestore, restoreDb } from "./snapshotRestore";
+import { outputsOf, stopFailed, verify } from "./verify";
+import type { Verified } from "./verify";
+
+/** A failure, annotated with the phase it happened in and what was kept. */
+function phaseError(phase: string, e: unknown, s: RestoreSettings, host: string, extra = ""): EtcdStandbyError {
+  const code: EtcdStandbyErrorCode = isEtcdStandbyError(e) ? e.code : "Refused";
+  const why = isEtcdStandbyError(e) ? e.message : describeError(e);
+  return new EtcdStandbyError(
+    code,
+    `standalone restore on ${host} failed during ${phase}: ${why}${extra}\nKept: the learner's data dir ${s.learner.dataDir} (never changed), the learner container ${s.learner.containerName}, and what was recorded about it in ${recordFile(s)}`,
+    "fix the cause above and run pulumi up again: the next attempt moves this attempt's leftovers aside (renamed, not deleted) and starts over from the learner's db",
+    { host, member: s.newMemberName },
+  );
+}
+
+/** One create: what it works with, and what each phase leaves for the phases after it. */
+interface RestoreRun {
+  readonly s: RestoreSettings;
+  readonly ssh: SshSession;
+  readonly conn: ClusterConnectionArgs;
+  readonly when: string;
+  readonly began: number;
+  readonly t: PhaseTimings;
+  /** Set when the run fails: work beside the guard stops at its next step. */
+  readonly abort: AbortFlag;
+  /** Reads of the learner (its status, key counts) for the guard and the record. */
+  readonly reads: MemberReads;
+  /** Whether the learner runs, once the preflight has looked (the guard waits for it before its verdict). */
+  readonly learnerRunning: Promise<boolean>;
+  readonly learnerRunsNow: (running: boolean) => void;
+  /** The new cluster's token (given, or made now). */
+  readonly token: string;
+  adopted?: StandaloneRestoreResult;
+  go?: Extract<Preflight, { kind: "go" }>;
+  guardRisks: string[];
+  /** The image's version read beside the guard (unless a leftover held its container's name). */
+  firstVersion?: Settled<EtcdVersion>;
+  dirs?: PathState[];
+  recordDirReady: boolean;
+  setAside: string[];
+  rec?: RestoreRecord;
+  /** How long the image's version read took (the first one, or the one after the cleanup). */
+  imageMs: number;
+  version?: EtcdVersion;
+  /** True when an earlier attempt stopped the learner and its record is reused. */
+  stopSkipped: boolean;
+  stoppedRec?: RestoreRecord;
+  tool: string;
+  verified?: Verified;
+}
+
+/** What an earlier phase left; it is there, since the runner starts a phase only after those it waits on. */
+function need<T>(v: T | undefined, what: string): T {
+  if (v === undefined) throw new Error(`internal: ${what} is not known yet`);
+  return v;
+}
+
+type RestorePhaseId = "guard" | "preflight" | "record" | "version" | "survey" | "recordDir" | "cleanup" | "image" | "saveRecord" | "prepare" | "stop" | "stopCheck" | "restore" | "stopRecord" | "start" | "verify";
+
+/**
+ * The create's phases, in the order they start. Each starts as soon as what
+ * it waits on (`after`) has succeeded; `awaited` is the step at which its
+ * failure is reported (the order the phases ran in before they overlapped;
+ * phases of one step settle together). `timedAs` is its key in `phaseMs`.
+ * Nothing that changes the host waits on less than the guard's verdict.
+ */
+export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
+  // At once: the guard (reads only) beside the preflight; the guard's verdict waits for the preflight's look at the learner.
+  { id: "guard", name: "the split-brain guard", timedAs: "guard", after: [], awaited: 1, run: async (c) => {
+    c.guardRisks = await guardFirst(guard(c.s, c.conn, c.ssh, c.reads, c.learnerRunning, c.abort), [], c.abort);
+  } },
+  { id: "preflight", name: "the preflight", after: [], awaited: 0, ends: (c) => c.adopted !== undefined, run: async (c) => {
+    let pre: Preflight;
+    try {
+      pre = await preflight(c.ssh, c.s, c.conn, c.began);
+    } catch (e) {
+      c.abort.aborted = true;
+      c.learnerRunsNow(false);
+      throw e;
+    }
+    if (pre.kind === "adopted") {
+      c.abort.aborted = true;
+      c.learnerRunsNow(false);
+      c.adopted = pre.outs;
+      return;
+    }
+    c.go = pre;
+    c.learnerRunsNow(pre.learner.running);
+  } },
+  // Once the preflight has passed, beside the guard: reads, and the image's version in a throwaway container.
+  { id: "record", name: "recording the learner", timedAs: "record", after: ["preflight"], awaited: 3, ms: (c, own) => (c.go?.reused !== undefined ? (c.rec?.recordMs ?? 0) : own), run: async (c) => {
+    const go = need(c.go, "the preflight");
+    c.rec = go.reused ?? (await recordLearner(c.reads, c.ssh, c.s, go.learner, c.token, c.abort));
+  } },
+  { id: "version", name: "checking the image", after: ["preflight"], awaited: 4, run: async (c) => {
+    // A leftover version container holds the name: then the version is read after the cleanup has removed it.
+    if (!need(c.go, "the preflight").leftovers.tools[1]) c.firstVersion = await settle(imageVersion(c.ssh, c.s), Date.now());
+  } },
+  { id: "survey", name: "cleanup of an earlier attempt", after: ["preflight"], awaited: 2, run: async (c) => {
+    c.dirs = await Promise.all([c.s.restoreDataDir, stagingDir(c.s)].map((dir) => pathState(c.ssh, dir)));
+  } },
+  { id: "recordDir", name: "recording the learner", after: ["preflight"], awaited: 6, run: async (c) => {
+    c.recordDirReady = await pathState(c.ssh, dirOf(recordFile(c.s))).then((st) => st === "empty-dir" || st === "non-empty-dir", () => false);
+  } },
+  // The guard has passed: from here on the host may change.
+  { id: "cleanup", name: "cleanup of an earlier attempt", timedAs: "cleanup", after: ["guard", "survey"], awaited: 3, run: async (c) => {
+    c.setAside = await cleanupLeftovers(c.ssh, c.s, c.when, { ...need(c.go, "the preflight").leftovers, dirs: need(c.dirs, "the survey") });
+  } },
+  { id: "image", name: "checking the image", timedAs: "image", after: ["version", "cleanup", "record"], awaited: 5, ms: (c) => c.imageMs, run: async (c) => {
+    let imaged = c.firstVersion;
+    // Not read yet (a leftover held its name), or failed on a leftover of that name that the cleanup removed: once more.
+    if (imaged === undefined || (!imaged.ok && isNameConflict(describeError(imaged.error)))) imaged = await settle(imageVersion(c.ssh, c.s), Date.now());
+    if (!imaged.ok) throw imaged.error;
+    c.imageMs = imaged.ms;
+    c.version = checkImageVersion(c.ssh, need(c.rec, "the record"), imaged.value);
+  } },
+  // The record is kept on the host beside the stop (what was recorded, should the stop fail); the stop's record follows it.
+  // Done by the attempt that stopped the learner when its record is reused (its record and stop times are reported).
+  { id: "saveRecord", name: "stopping the learner", after: ["image", "recordDir"], awaited: 9, run: async (c) => {
+    if (need(c.go, "the preflight").reused !== undefined) return;
+    // Before the stop starts (it starts next): the stop's record carries the record's time.
+    c.rec = { ...need(c.rec, "the record"), recordMs: c.t.record };
+    await writeRecord(c.ssh, c.s, c.rec, c.recordDirReady);
+  } },
+  // What the restore needs that does not wait for the stop: its staging dir, and its db readable.
+  { id: "prepare", name: "the restore", after: ["image"], awaited: 11, run: (c) => prepareRestore(c.ssh, c.s) },
+  { id: "stop", name: "stopping the learner", timedAs: "stop", after: ["image"], awaited: 7, ms: (c, own) => (c.stopSkipped ? (c.rec?.stopMs ?? 0) : own), run: async (c) => {
+    const rec = need(c.rec, "the record");
+    c.stopSkipped = !(rec.stoppedAt === undefined || need(c.go, "the preflight").learner.running);
+    if (!c.stopSkipped) await stopLearner(c.ssh, c.s);
+  } },
+  // Beside the restore, which only reads the db: the stop confirmed, and its record on the host before the restored etcd starts.
+  { id: "stopCheck", name: "stopping the learner", after: ["stop"], awaited: 8, run: async (c) => {
+    if (!c.stopSkipped) c.stoppedRec = await checkStopped(c.ssh, c.s, need(c.rec, "the record"));
+  } },
+  { id: "restore", name: "the restore", timedAs: "restore", after: ["stop", "prepare"], awaited: 12, run: async (c) => {
+    c.tool = (await restoreDb(c.ssh, c.s, need(c.rec, "the record"), need(c.version, "the image's version"))).tool;
+  } },
+  { id: "stopRecord", name: "stopping the learner", after: ["stopCheck", "saveRecord"], awaited: 10, run: async (c) => {
+    if (c.stopSkipped) return;
+    const withTime: RestoreRecord = { ...need(c.stoppedRec, "the stop"), stopMs: c.t.stop };
+    await writeRecord(c.ssh, c.s, withTime, true);
+    c.rec = withTime;
+  } },
+  { id: "start", name: "starting the restored etcd", timedAs: "start", after: ["stopRecord", "restore"], awaited: 13, run: async (c) => {
+    const { s, ssh } = c;
+    const rec = need(c.rec, "the record");
+    const spec = restoredEtcdContainer(s, rec.newClusterToken);
+    progress(WHAT, `starting ${s.containerName} on ${ssh.host}: one-member cluster ${s.newMemberName}=${s.learner.peerURL}, --initial-cluster-state=new, token ${rec.newClusterToken}`);
+    const tidied = removeEmptyDir(ssh, stagingDir(s)).catch(() => false);
+    await runContainer(ssh, spec);
+    await tidied;
+  } },
+  // While it serves: `serving` is when it first led itself.
+  { id: "verify", name: "verification", timedAs: "verify", after: ["start"], awaited: 14, run: async (c) => {
+    c.verified = await verify(c.ssh, c.s, c.conn, need(c.rec, "the record"), Date.now() + c.s.timeoutMs, () => {
+      c.t.serving = Date.now() - c.began;
+    });
+  } },
+];
+
+/**
+ * The create: {@link RESTORE_PHASES} run, all through the provider's etcd
+ * client where it reaches the learner's client URL. A refusal of the guard
+ * stands as it is; any other failure names its phase and what was kept; a
+ * failed verification also stops the restored etcd and shows its log.
+ */
+export async function restore(props: Props): Promise<StandaloneRestoreResult> {
+  const began = Date.now();
+  const s = restoreSettings(props);
+  const host = hostOf(props);
+  const conn = clusterOf(props);
+  const when = stamp();
+  return withSsh(host, (ssh) => withEtcd({ ...conn, endpoints: [s.learner.clientURL], timeoutMs: MEMBER_READ_MS }, async (learnerEtcd) => {
+    const abort: AbortFlag = { aborted: false };
+    let learnerRunsNow: (running: boolean) => void = () => undefined;
+    const learnerRunning = new Promise<boolean>((resolve) => (learnerRunsNow = resolve));
+    const c: RestoreRun = {
+      s,
+      ssh,
+      conn,
+      when,
+      began,
+      t: zeroTimings(),
+      abort,
+      reads: new MemberReads(ssh, s, s.learner.containerName, learnerEtcd, "the learner", learnerRunning, abort),
+      learnerRunning,
+      learnerRunsNow,
+      token: s.newClusterToken ?? defaultToken(when),
+      guardRisks: [],
+      recordDirReady: false,
+      setAside: [],
+      imageMs: 0,
+      stopSkipped: false,
+      tool: "",
+    };
+    const run = runPhases(RESTORE_PHASES, c, c.t);
+    try {
+      if (await run.done) return need(c.adopted, "the adopted restore");
+    } catch (e) {
+      if (!(e instanceof PhaseFailure)) throw e;
+      const { phase, error } = e as PhaseFailure<RestorePhaseId>;
+      // The preflight's refusals say themselves that nothing was changed.
+      if (phase.id === "preflight") throw error;
+      if (phase.id === "verify") {
+        const log = await stopFailed(ssh, s);
+        const causes = diagnose(log);
+        throw phaseError(
+          phase.name,
+          error,
+          s,
+          host.host,
+          (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
+            (log ? `\nFrom the restored etcd's log:\n${logExcerpt(log)}` : "") +
+            `\nThe restored container ${s.containerName} was stopped (restart policy cleared) and is kept for inspection with ${s.restoreDataDir}`,
+        );
+      }
+      abort.aborted = true;
+      // The guard changes nothing: its refusal stands as it is, once the image check's throwaway
+      // container is gone (a --version run: about a second at most; the record is not waited for).
+      if (phase.id === "guard" && isEtcdStandbyError(error, "QuorumRisk")) {
+        await run.settled("version");
+        throw error;
+      }
+      throw phaseError(phase.name, error, s, host.host);
+    }
+    const recorded = need(c.rec, "the record");
+    const v = need(c.verified, "the verification");
+    const done: RestoreRecord = { ...recorded, verified: true, newClusterId: v.clusterId, newMemberId: v.memberId, restoredRevision: v.restoredRevision, keysAfter: v.keysAfter };
+    await writeRecord(ssh, s, done, true);
+    c.t.total = Date.now() - began;
+    progress(WHAT, `done: cluster ${v.clusterId}, member ${s.newMemberName} (${v.memberId}) at ${s.learner.clientURL}; phases (ms) ${JSON.stringify(c.t)}`);
+    const learner: ContainerState = need(c.go, "the preflight").learner;
+    return outputsOf(s, done, v, { adopted: false, reusedRecord: !learner.running, phaseMs: c.t, restoreTool: c.tool, guardRisks: c.guardRisks, setAside: c.setAside });
+  }));
+}

@@ -1,0 +1,106 @@
+/**
+ * The preflight, before anything changes (reads only, on parallel SSH
+ * channels, beside the guard): no foreign container under `containerName`,
+ * the image and the TLS files on the host, what a failed earlier attempt
+ * left, and whether the learner runs (else an earlier attempt's record must
+ * describe it). A verified restore found here is adopted.
+ */
+import { imageExists, inspectState } from "../../connection/docker";
+import type { ContainerState } from "../../connection/docker";
+import type { ClusterConnectionArgs } from "../../connection/etcd";
+import { fileReadable, fileStat } from "../../connection/hostfs";
+import type { SshSession } from "../../connection/ssh";
+import { EtcdStandbyError } from "../../lib/errors";
+import { validateAbsolutePath } from "../../lib/validate";
+import { progress } from "../common";
+import { MANAGED_LABEL } from "../learnerConfig";
+import type { Leftovers } from "./leftovers";
+import { readRecord, recordUnusable } from "./record";
+import type { RestoreRecord } from "./record";
+import { recordFile, RESTORE_MANAGED_VALUE, RESTORE_TOOL_VALUE, TOKEN_LABEL, TOOL_NAMES, WHAT } from "./settings";
+import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
+import { adopt } from "./verify";
+
+/** True when the container was made by EtcdStandaloneRestore (a restored etcd). */
+function isOurs(info: ContainerState): boolean {
+  return info.exists && info.labels[MANAGED_LABEL] === RESTORE_MANAGED_VALUE;
+}
+
+/** Which of `files` are missing or unreadable on the host: one command for all (paths that are not clean absolute ones are checked one by one, which refuses them). */
+async function unreadableFiles(ssh: SshSession, files: string[]): Promise<string[]> {
+  const clean = files.filter((f) => validateAbsolutePath(f, "file", { allowRoot: false }).length === 0);
+  const others = files.filter((f) => !clean.includes(f));
+  const [r, one] = await Promise.all([
+    clean.length === 0 ? undefined : ssh.run(["sh", "-c", 'for f in "$@"; do test -r "$f" || printf "%s\\n" "$f"; done', "sh", ...clean]),
+    Promise.all(others.map(async (f) => ((await fileReadable(ssh, f)) ? undefined : f))),
+  ]);
+  const bad = new Set([...(r?.stdout.split("\n").filter((l) => l !== "") ?? []), ...one.filter((f): f is string => f !== undefined)]);
+  return files.filter((f) => bad.has(f));
+}
+
+/** What the preflight found: go ahead (with a reusable record when the learner was stopped earlier), or a verified restore adopted. */
+export type Preflight =
+  | { kind: "adopted"; outs: StandaloneRestoreResult }
+  | { kind: "go"; learner: ContainerState; reused: RestoreRecord | undefined; leftovers: Omit<Leftovers, "dirs"> };
+
+/** Before anything changes (reads only, on parallel channels): what is there, and what the restored etcd needs. */
+export async function preflight(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, began: number): Promise<Preflight> {
+  const host = ssh.host;
+  const [learner, target, old, imagePresent, unreadable, tools] = await Promise.all([
+    inspectState(ssh, s.learner.containerName),
+    inspectState(ssh, s.containerName),
+    readRecord(ssh, s),
+    imageExists(ssh, s.image),
+    unreadableFiles(ssh, Object.values(s.learner.tls) as string[]),
+    // The leftover throwaway containers, looked at before the image check starts its own.
+    Promise.all(TOOL_NAMES.map((name) => inspectState(ssh, name))),
+  ]);
+  if (target.exists && !isOurs(target)) {
+    throw new EtcdStandbyError("Refused", `container ${s.containerName} on ${host} exists and was not made by ${WHAT} (it may be RKE's etcd)`, "remove RKE's containers first (RkeContainerCleanup), or choose another containerName", { host });
+  }
+  if (old?.verified) {
+    if (target.exists && target.labels[TOKEN_LABEL] === old.newClusterToken) return { kind: "adopted", outs: await adopt(ssh, s, conn, old, began) };
+    throw new EtcdStandbyError(
+      "Refused",
+      `${recordFile(s)} says a restore was verified (token ${old.newClusterToken}), but its container ${s.containerName} is ${target.exists ? "another one" : "gone"}: that restore may hold writes made since, so it is not redone`,
+      `start it again by hand, or, to restore afresh from the learner, move ${s.restoreDataDir} and ${recordFile(s)} away first`,
+      { host },
+    );
+  }
+  if (target.exists && target.running) {
+    throw new EtcdStandbyError(
+      "Refused",
+      `a restored etcd made by ${WHAT} is running in ${s.containerName} on ${host}, but ${recordFile(s)} does not say it was verified: it may already serve clients, so it is not replaced automatically`,
+      `check it (etcdctl endpoint status, member list); to restore again, stop it (docker update --restart=no ${s.containerName} && docker stop ${s.containerName}) and run pulumi up again: it is then set aside, not deleted`,
+      { host },
+    );
+  }
+  if (!learner.exists) {
+    throw new EtcdStandbyError("NotFound", `the learner container ${s.learner.containerName} does not exist on ${host}`, "check learner.containerName; the restore starts from a learner", { host, member: s.learner.memberName });
+  }
+  // What the restored etcd needs, before anything is changed.
+  if (!imagePresent) {
+    throw new EtcdStandbyError("NotFound", `image ${s.image} is not on ${host}; nothing was changed`, `load it on the host first (docker load / docker pull ${s.image})`, { host });
+  }
+  for (const [field, file] of Object.entries(s.learner.tls) as [string, string][]) {
+    if (unreadable.includes(file)) {
+      throw new EtcdStandbyError("InvalidInput", `learner.tls.${field} ${file} is missing or unreadable on ${host}; nothing was changed`, "the restored etcd uses the learner's TLS files: fix learner.tls", { host });
+    }
+  }
+  // A stopped learner is only usable with the record an earlier attempt kept.
+  let reused: RestoreRecord | undefined;
+  if (!learner.running) {
+    const why = recordUnusable(old, learner.id, await fileStat(ssh, `${s.learner.dataDir}/member/snap/db`));
+    if (why !== undefined) {
+      throw new EtcdStandbyError(
+        "Refused",
+        `the learner container ${s.learner.containerName} is not running and its state cannot be recorded: ${why}`,
+        `start it again (docker start ${s.learner.containerName}; a learner cannot become leader, so this is safe) and run pulumi up again`,
+        { host, member: s.learner.memberName },
+      );
+    }
+    reused = old;
+    progress(WHAT, `the learner was stopped by an earlier attempt; reusing its record (revision ${old?.learnerRevision}, ${old?.keysBefore} keys, recorded ${old?.recordedAt})`);
+  }
+  return { kind: "go", learner, reused, leftovers: { tools: tools.map((c) => c.exists && c.labels[MANAGED_LABEL] === RESTORE_TOOL_VALUE), target } };
+}
