@@ -427,22 +427,46 @@ interface RawState {
   RestartCount?: number;
 }
 
+/** What {@link inspectState} says of a container that does not exist. */
+const ABSENT: ContainerState = { exists: false, id: "", running: false, status: "", startedAt: "", finishedAt: "", exitCode: 0, restartPolicy: "", restartCount: 0, labels: {} };
+
 /** Runtime state of container `name` (start/finish times, exit code, restart policy); absent gives `exists: false`. */
 export async function inspectState(s: SshSession, name: string): Promise<ContainerState> {
-  check(validateContainerName(name, "container name"), s.host);
-  const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", name), { allowFailure: true });
-  if (r.code !== 0) {
-    if (NO_SUCH.test(r.stderr)) {
-      return { exists: false, id: "", running: false, status: "", startedAt: "", finishedAt: "", exitCode: 0, restartPolicy: "", restartCount: 0, labels: {} };
+  return (await inspectStates(s, [name]))[0];
+}
+
+/**
+ * {@link inspectState} of each of `names`, in the order given, with one
+ * `docker inspect`: docker prints one JSON line per container it found (each
+ * matched to its name) and "No such container" for each other, and then
+ * exits 1; any other failure throws.
+ */
+export async function inspectStates(s: SshSession, names: readonly string[]): Promise<ContainerState[]> {
+  check(names.flatMap((name) => validateContainerName(name, "container name")), s.host);
+  if (names.length === 0) return [];
+  const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", ...names), { allowFailure: true });
+  const failures = r.stderr.split("\n").filter((l) => l.trim() !== "" && !NO_SUCH.test(l));
+  if (r.code !== 0 && (failures.length > 0 || !NO_SUCH.test(r.stderr))) {
+    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${names.join(" ")} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check that docker is running on the host and the user may use it (or set sudo)", { host: s.host });
+  }
+  const found = new Map<string, RawState>();
+  for (const line of r.stdout.split("\n").filter((l) => l.trim() !== "")) {
+    let raw: RawState & { Name?: string };
+    try {
+      raw = JSON.parse(line) as RawState & { Name?: string };
+    } catch {
+      throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${names.join(" ")} printed something that is not JSON: ${line.slice(0, 200)}`, "check that dockerCommand runs the docker CLI", { host: s.host });
     }
-    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${name} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check that docker is running on the host and the user may use it (or set sudo)", { host: s.host });
+    found.set((raw.Name ?? "").replace(/^\//, ""), raw);
   }
-  let raw: RawState;
-  try {
-    raw = JSON.parse(r.stdout.trim()) as RawState;
-  } catch {
-    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${name} printed something that is not JSON: ${r.stdout.trim().slice(0, 200)}`, "check that dockerCommand runs the docker CLI", { host: s.host });
-  }
+  return names.map((name) => {
+    const raw = found.get(name);
+    return raw === undefined ? { ...ABSENT, labels: {} } : stateOf(raw);
+  });
+}
+
+/** The state docker inspect reported. */
+function stateOf(raw: RawState): ContainerState {
   return {
     exists: true,
     id: raw.Id ?? "",

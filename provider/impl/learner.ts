@@ -48,7 +48,11 @@ function mine(info: ContainerInfo, s: LearnerSettings): boolean {
 
 /** Status of the current leader, from any healthy voter's view, and every voter's health. */
 async function leaderStatus(etcd: EtcdSession, members: readonly Member[]): Promise<{ leader: EtcdStatus; voters: MemberHealth[] }> {
-  const voters = await etcd.memberHealth(members.filter((m) => !m.isLearner));
+  return leaderAmong(await etcd.memberHealth(members.filter((m) => !m.isLearner)));
+}
+
+/** The leader's status among the voters' health already read (see {@link leaderStatus}). */
+function leaderAmong(voters: MemberHealth[]): { leader: EtcdStatus; voters: MemberHealth[] } {
   const seen = voters.find((h) => h.status && h.status.leaderId !== NO_LEADER);
   if (!seen?.status) {
     throw new EtcdStandbyError("Refused", "no voter reports a leader: the cluster is not healthy", "restore quorum before adding a learner (etcdctl endpoint status)");
@@ -103,7 +107,8 @@ async function voterFacts(etcd: EtcdSession, health: MemberHealth[], healthy: Me
 /** Preflight, on the cluster side: health, versions, name and peer URL, learner slots. Changes nothing. */
 async function preflightCluster(etcd: EtcdSession, s: LearnerSettings): Promise<ClusterPreflight> {
   const { members, health, healthy } = await healthyMajority(etcd, "adding a learner");
-  await leaderStatus(etcd, members);
+  // The voters' health just read says who leads: no second round of status calls.
+  leaderAmong(health.filter((h) => !h.isLearner));
   const pre = await voterFacts(etcd, health, healthy);
   const byUrl = members.find((m) => m.peerURLs.some((u) => sameUrl(u, s.peerURL)));
   const byName = members.find((m) => m.name === s.memberName);
@@ -431,66 +436,74 @@ async function startLearner(props: LearnerInputs): Promise<LearnerResult> {
   const s = learnerSettings(props);
   const host = hostOf(props);
   const conn = clusterOf(props);
-  return withEtcd(conn, (etcd) =>
-    withClusterLock(etcd, `EtcdLearner ${s.memberName} on ${host.host}`, conn.lockWaitMs, () =>
-      withSsh(host, async (ssh) => {
-        // Every preflight only reads; the host's reads and the image's version run while the cluster is asked.
-        const [pre, facts, image, clusterId] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s), readImageVersion(ssh, s), s.joinClusterId ? etcd.clusterId() : Promise.resolve(undefined)]);
-        if (s.joinClusterId && clusterId !== s.joinClusterId) {
-          throw new EtcdStandbyError(
-            "Refused",
-            `refusing to add learner ${s.memberName} on ${host.host}: the cluster at ${conn.endpoints.join(", ")} is ${String(clusterId)}, not ${s.joinClusterId} (the cluster this learner must join); nothing was changed`,
-            "check cluster.endpoints and joinClusterId: after a failover, joinClusterId is the restored cluster's (EtcdStandaloneRestore.newClusterId)",
-            { member: s.memberName, host: host.host },
-          );
-        }
-        const adopt = pre.adopt;
-        const found = judgeHost(facts, s, adopt !== undefined, host.host);
-        refuseVersion(versionOrThrow(image), pre.versions, s, host.host);
-        await clearLeftover(ssh, s, adopt !== undefined, found);
-        const created: Created = { container: false };
-        try {
-          let members: Member[];
-          let memberId: string;
-          if (adopt) {
-            progress(WHAT, `adopting learner ${adopt.id} left by an interrupted run (run ${RUN_ID})`);
-            members = await etcd.memberList();
-            memberId = adopt.id;
-          } else {
-            progress(WHAT, `member add --learner ${s.memberName} ${s.peerURL} (run ${RUN_ID})`);
-            const added = await addWhenReady(etcd, s);
-            memberId = created.memberId = added.member.id;
-            members = added.members;
+  // The host is reached first: the image's version (a throwaway container of this run's own name, reading
+  // nothing another run changes) is read while the cluster is reached and its lock taken.
+  return withSsh(host, async (ssh) => {
+    const imageRead = readImageVersion(ssh, s);
+    try {
+      return await withEtcd(conn, (etcd) =>
+        withClusterLock(etcd, `EtcdLearner ${s.memberName} on ${host.host}`, conn.lockWaitMs, async () => {
+          // Every preflight only reads; the host's reads (under the lock: another run may change them) run while the cluster is asked.
+          const [pre, facts, image, clusterId] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s), imageRead, s.joinClusterId ? etcd.clusterId() : Promise.resolve(undefined)]);
+          if (s.joinClusterId && clusterId !== s.joinClusterId) {
+            throw new EtcdStandbyError(
+              "Refused",
+              `refusing to add learner ${s.memberName} on ${host.host}: the cluster at ${conn.endpoints.join(", ")} is ${String(clusterId)}, not ${s.joinClusterId} (the cluster this learner must join); nothing was changed`,
+              "check cluster.endpoints and joinClusterId: after a failover, joinClusterId is the restored cluster's (EtcdStandaloneRestore.newClusterId)",
+              { member: s.memberName, host: host.host },
+            );
           }
-          // Not adopting, the container is absent: preflight saw none of it, or clearLeftover removed it.
-          const info = adopt ? await inspectContainer(ssh, s.containerName) : { exists: false };
-          if (!info.exists) {
-            const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
-            progress(WHAT, `starting ${s.containerName} on ${host.host} with --initial-cluster=${initialCluster} --initial-cluster-state=existing (run ${RUN_ID})`);
-            created.container = true;
-            await runContainer(ssh, containerSpec(s, initialCluster));
+          const adopt = pre.adopt;
+          const found = judgeHost(facts, s, adopt !== undefined, host.host);
+          refuseVersion(versionOrThrow(image), pre.versions, s, host.host);
+          await clearLeftover(ssh, s, adopt !== undefined, found);
+          const created: Created = { container: false };
+          try {
+            let members: Member[];
+            let memberId: string;
+            if (adopt) {
+              progress(WHAT, `adopting learner ${adopt.id} left by an interrupted run (run ${RUN_ID})`);
+              members = await etcd.memberList();
+              memberId = adopt.id;
+            } else {
+              progress(WHAT, `member add --learner ${s.memberName} ${s.peerURL} (run ${RUN_ID})`);
+              const added = await addWhenReady(etcd, s);
+              memberId = created.memberId = added.member.id;
+              members = added.members;
+            }
+            // Not adopting, the container is absent: preflight saw none of it, or clearLeftover removed it.
+            const info = adopt ? await inspectContainer(ssh, s.containerName) : { exists: false };
+            if (!info.exists) {
+              const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
+              progress(WHAT, `starting ${s.containerName} on ${host.host} with --initial-cluster=${initialCluster} --initial-cluster-state=existing (run ${RUN_ID})`);
+              created.container = true;
+              await runContainer(ssh, containerSpec(s, initialCluster));
+            }
+            const st = await waitCaughtUp(etcd, ssh, s, memberId, pre.healthyVoters);
+            return { ...outputsOf(st, true), clusterId: await etcd.clusterId() };
+          } catch (e) {
+            const log = await logTail(ssh, s);
+            const causes = diagnose(log);
+            const left = await rollback(etcd, ssh, s, created, adopt?.id);
+            const why = isEtcdStandbyError(e) ? e.message : describeError(e);
+            throw new EtcdStandbyError(
+              isEtcdStandbyError(e) ? e.code : "Refused",
+              `learner ${s.memberName} on ${host.host} failed: ${why}` +
+                (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
+                (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : "") +
+                `\nRolled back what this run (${RUN_ID}) made: ${created.memberId ? "container, member, data dir" : created.container ? "container, data dir" : "nothing (it added no member and started no container)"}.` +
+                (left.length ? `\nCould not roll back: ${left.join("; ")}` : ""),
+              causes.length ? "fix the cause above and run pulumi up again" : "read the log above, fix, and run pulumi up again",
+              { member: s.memberName, host: host.host },
+            );
           }
-          const st = await waitCaughtUp(etcd, ssh, s, memberId, pre.healthyVoters);
-          return { ...outputsOf(st, true), clusterId: await etcd.clusterId() };
-        } catch (e) {
-          const log = await logTail(ssh, s);
-          const causes = diagnose(log);
-          const left = await rollback(etcd, ssh, s, created, adopt?.id);
-          const why = isEtcdStandbyError(e) ? e.message : describeError(e);
-          throw new EtcdStandbyError(
-            isEtcdStandbyError(e) ? e.code : "Refused",
-            `learner ${s.memberName} on ${host.host} failed: ${why}` +
-              (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
-              (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : "") +
-              `\nRolled back what this run (${RUN_ID}) made: ${created.memberId ? "container, member, data dir" : created.container ? "container, data dir" : "nothing (it added no member and started no container)"}.` +
-              (left.length ? `\nCould not roll back: ${left.join("; ")}` : ""),
-            causes.length ? "fix the cause above and run pulumi up again" : "read the log above, fix, and run pulumi up again",
-            { member: s.memberName, host: host.host },
-          );
-        }
-      }),
-    ),
-  );
+        }),
+      );
+    } finally {
+      // Its throwaway container is gone before the session closes (it never fails: an error is kept in its result).
+      await imageRead;
+    }
+  });
 }
 
 /**

@@ -4,7 +4,7 @@
  * one argument per element, and nothing run when a value is invalid.
  */
 import { expect } from "chai";
-import { execInContainer, inspectState, restartContainer, runOneShot } from "../../provider/connection/docker";
+import { execInContainer, inspectState, inspectStates, restartContainer, runOneShot } from "../../provider/connection/docker";
 import { fileStat, removeEmptyDir, writeFileAtomic } from "../../provider/connection/hostfs";
 import type { RunOptions, RunResult, SshSession } from "../../provider/connection/ssh";
 import { rejection as rejects } from "../support/wait";
@@ -79,13 +79,27 @@ describe("docker and host-file helpers (fake session)", () => {
 
   it("inspectState reads times, exit code, restart policy and labels; absent is not an error", async () => {
     const s = new FakeSession({
-      stdout: JSON.stringify({ Id: "abc", State: { Status: "exited", Running: false, StartedAt: "2026-01-01T00:00:00.1Z", FinishedAt: "2026-01-01T00:01:00Z", ExitCode: 143 }, HostConfig: { RestartPolicy: { Name: "" } }, Config: { Labels: { a: "b" } }, RestartCount: 2 }),
+      stdout: JSON.stringify({ Id: "abc", Name: "/etcd-learner", State: { Status: "exited", Running: false, StartedAt: "2026-01-01T00:00:00.1Z", FinishedAt: "2026-01-01T00:01:00Z", ExitCode: 143 }, HostConfig: { RestartPolicy: { Name: "" } }, Config: { Labels: { a: "b" } }, RestartCount: 2 }),
     });
     expect(await inspectState(s, "etcd-learner")).to.deep.equal({
       exists: true, id: "abc", running: false, status: "exited", startedAt: "2026-01-01T00:00:00.1Z", finishedAt: "2026-01-01T00:01:00Z", exitCode: 143, restartPolicy: "no", restartCount: 2, labels: { a: "b" },
     });
     const absent = new FakeSession({ code: 1, stderr: "Error: No such object: etcd" });
     expect((await inspectState(absent, "etcd")).exists).to.equal(false);
+  });
+
+  it("inspectStates: one docker inspect for several names, each matched by its name; absent ones and only those are not an error", async () => {
+    const line = (id: string, name: string, running: boolean): string => JSON.stringify({ Id: id, Name: `/${name}`, State: { Running: running, Status: running ? "running" : "exited" } });
+    const s = new FakeSession({ code: 1, stdout: `${line("b2", "etcd", false)}\n${line("a1", "etcd-learner", true)}\n`, stderr: "Error: No such container: etcd-restore-tool\n" });
+    const [learner, target, tool] = await inspectStates(s, ["etcd-learner", "etcd", "etcd-restore-tool"]);
+    expect(s.calls).to.have.length(1);
+    expect(s.calls[0].argv).to.deep.equal(["docker", "inspect", "--type", "container", "--format", "{{json .}}", "etcd-learner", "etcd", "etcd-restore-tool"]);
+    expect([learner.id, learner.running, target.id, target.running, tool.exists]).to.deep.equal(["a1", true, "b2", false, false]);
+    // a container docker found under another name (an ID prefix) is not the one asked for
+    expect((await inspectStates(new FakeSession({ stdout: `${line("c3", "other", true)}\n` }), ["c3"]))[0].exists).to.equal(false);
+    // any other failure is one
+    expect((await rejects(inspectStates(new FakeSession({ code: 1, stderr: "Cannot connect to the Docker daemon" }), ["etcd"]))).message).to.match(/Docker daemon/);
+    expect((await rejects(inspectStates(new FakeSession({ code: 1, stderr: "Error: No such container: a\npermission denied" }), ["a", "b"]))).message).to.match(/permission denied/);
   });
 
   it("writeFileAtomic, fileStat and removeEmptyDir pass paths as arguments, never in the script", async () => {

@@ -14,12 +14,13 @@
  *   (then a warning names the split-brain risk). The learner is watched for
  *   about two heartbeats; each voter's status calls end with that window (a
  *   silent, blackholed voter costs the window, not the connection timeout);
- * - record, beside the guard once the preflight has passed (reads only,
- *   serializable, through the provider's etcd client at the learner's client
- *   URL, else etcdctl inside its container): applied and committed index,
- *   revision, key count, once its applied index stops moving; aborted when
- *   the guard refuses. The image's etcd version (a throwaway container) is
- *   read beside it too, and checked against the learner's;
+ * - record, from the create's first moment too, beside the guard and the
+ *   preflight (reads only, serializable, through the provider's etcd client
+ *   at the learner's client URL, else etcdctl inside its container): applied
+ *   and committed index, revision, key count, once its applied index stops
+ *   moving; aborted when the guard refuses. Once the preflight has passed,
+ *   the image's etcd version (a throwaway container) is read beside it, and
+ *   checked against the learner's;
  *   nothing below starts before the guard's verdict:
  * - cleanup of what a failed earlier attempt left (looked at in the
  *   preflight): its restored container is stopped and renamed
@@ -114,6 +115,9 @@ interface RestoreRun {
   /** Whether the learner runs, once the preflight has looked (the guard waits for it before its verdict). */
   readonly learnerRunning: Promise<boolean>;
   readonly learnerRunsNow: (running: boolean) => void;
+  /** What the preflight found when it passes; undefined when it refused or adopted (the record waits for it only at its end). */
+  readonly preflightSeen: Promise<Extract<Preflight, { kind: "go" }> | undefined>;
+  readonly preflightDone: (go: Extract<Preflight, { kind: "go" }> | undefined) => void;
   /** The new cluster's token (given, or made now). */
   readonly token: string;
   adopted?: StandaloneRestoreResult;
@@ -153,7 +157,13 @@ type RestorePhaseId = "guard" | "preflight" | "record" | "version" | "survey" | 
 export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
   // At once: the guard (reads only) beside the preflight; the guard's verdict waits for the preflight's look at the learner.
   { id: "guard", name: "the split-brain guard", timedAs: "guard", after: [], awaited: 1, run: async (c) => {
-    c.guardRisks = await guardFirst(guard(c.s, c.conn, c.ssh, c.reads, c.learnerRunning, c.abort), [], c.abort);
+    try {
+      c.guardRisks = await guardFirst(guard(c.s, c.conn, c.ssh, c.reads, c.learnerRunning, c.abort), [], c.abort);
+    } catch (e) {
+      // A refusal ends the run at once: what runs beside it stops at its next step, and the image check does not start.
+      c.abort.aborted = true;
+      throw e;
+    }
   } },
   { id: "preflight", name: "the preflight", after: [], awaited: 0, ends: (c) => c.adopted !== undefined, run: async (c) => {
     let pre: Preflight;
@@ -162,24 +172,35 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
     } catch (e) {
       c.abort.aborted = true;
       c.learnerRunsNow(false);
+      c.preflightDone(undefined);
       throw e;
     }
     if (pre.kind === "adopted") {
       c.abort.aborted = true;
       c.learnerRunsNow(false);
+      c.preflightDone(undefined);
       c.adopted = pre.outs;
       return;
     }
     c.go = pre;
     c.learnerRunsNow(pre.learner.running);
+    c.preflightDone(pre);
   } },
-  // Once the preflight has passed, beside the guard: reads, and the image's version in a throwaway container.
-  { id: "record", name: "recording the learner", timedAs: "record", after: ["preflight"], awaited: 3, ms: (c, own) => (c.go?.reused !== undefined ? (c.rec?.recordMs ?? 0) : own), run: async (c) => {
-    const go = need(c.go, "the preflight");
-    c.rec = go.reused ?? (await recordLearner(c.reads, c.ssh, c.s, go.learner, c.token, c.abort));
+  // At once too, beside the guard and the preflight (reads only): the learner's applied index sampled until it
+  // settles, its keys counted; the preflight's look at its container is waited for only at the end. A learner
+  // stopped by an earlier attempt is not read: that attempt's record is reused.
+  { id: "record", name: "recording the learner", timedAs: "record", after: [], awaited: 3, ms: (c, own) => (c.go?.reused !== undefined ? (c.rec?.recordMs ?? 0) : own), run: async (c) => {
+    const sampling = recordLearner(c.reads, c.ssh, c.s, c.preflightSeen.then((go) => go?.learner), c.token, c.abort);
+    sampling.catch(() => undefined);
+    const go = await c.preflightSeen;
+    // The preflight refused or adopted: its own outcome is reported (step 0), this one never is.
+    if (go === undefined) throw new Error("the preflight did not pass");
+    c.rec = go.reused ?? (await sampling);
   } },
+  // Once the preflight has passed, beside the guard: the image's version in a throwaway container.
   { id: "version", name: "checking the image", after: ["preflight"], awaited: 4, run: async (c) => {
     // A leftover version container holds the name: then the version is read after the cleanup has removed it.
+    if (c.abort.aborted) return;
     if (!need(c.go, "the preflight").leftovers.tools[1]) c.firstVersion = await settle(imageVersion(c.ssh, c.s), Date.now());
   } },
   { id: "survey", name: "cleanup of an earlier attempt", after: ["preflight"], awaited: 2, run: async (c) => {
@@ -261,6 +282,8 @@ export async function restore(props: Props): Promise<StandaloneRestoreResult> {
     const abort: AbortFlag = { aborted: false };
     let learnerRunsNow: (running: boolean) => void = () => undefined;
     const learnerRunning = new Promise<boolean>((resolve) => (learnerRunsNow = resolve));
+    let preflightDone: (go: Extract<Preflight, { kind: "go" }> | undefined) => void = () => undefined;
+    const preflightSeen = new Promise<Extract<Preflight, { kind: "go" }> | undefined>((resolve) => (preflightDone = resolve));
     const c: RestoreRun = {
       s,
       ssh,
@@ -272,6 +295,8 @@ export async function restore(props: Props): Promise<StandaloneRestoreResult> {
       reads: new MemberReads(ssh, s, s.learner.containerName, learnerEtcd, "the learner", learnerRunning, abort),
       learnerRunning,
       learnerRunsNow,
+      preflightSeen,
+      preflightDone,
       token: s.newClusterToken ?? defaultToken(when),
       guardRisks: [],
       recordDirReady: false,

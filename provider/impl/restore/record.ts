@@ -89,10 +89,12 @@ export async function writeRecord(ssh: SshSession, s: RestoreSettings, rec: Rest
 
 /**
  * Recording the learner: its applied index, revision and key count, once
- * its applied index stops moving. Reads only, beside the guard; stops at its
- * next step when the guard refuses (`abort`).
+ * its applied index stops moving. Reads only, from the create's start
+ * beside the guard and the preflight (`learner`: the container the preflight
+ * saw, waited for only at the end, for its ID); stops at its next step when
+ * the guard refuses or the preflight ends the run (`abort`).
  */
-export async function recordLearner(reads: MemberReads, ssh: SshSession, s: RestoreSettings, learner: ContainerState, token: string, abort: AbortFlag): Promise<RestoreRecord> {
+export async function recordLearner(reads: MemberReads, ssh: SshSession, s: RestoreSettings, learner: Promise<ContainerState | undefined>, token: string, abort: AbortFlag): Promise<RestoreRecord> {
   const what = "recording the learner";
   const deadline = Date.now() + Math.min(s.timeoutMs, 120_000);
   let prev: CtlStatus | undefined;
@@ -124,10 +126,13 @@ export async function recordLearner(reads: MemberReads, ssh: SshSession, s: Rest
     throw new EtcdStandbyError("Refused", `the learner moved while it was recorded (applied ${prev.raftAppliedIndex} -> ${after.raftAppliedIndex}, revision ${count.revision} vs ${after.revision})`, "something still writes to it; make sure site A is gone and run pulumi up again", { host: ssh.host, member: s.learner.memberName });
   }
   throwIfAborted(abort, what);
+  const container = await learner;
+  if (container === undefined) throw new Error("the preflight did not pass");
+  throwIfAborted(abort, what);
   progress(WHAT, `recorded learner ${s.learner.memberName} (${after.memberId}, etcd ${after.version}): applied index ${after.raftAppliedIndex} of committed ${after.raftIndex}, revision ${after.revision}, ${count.count} keys`);
   return {
     version: 1,
-    learnerContainerId: learner.id,
+    learnerContainerId: container.id,
     learnerMemberId: after.memberId,
     learnerVersion: after.version,
     learnerRevision: after.revision,
