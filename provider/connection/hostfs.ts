@@ -4,6 +4,7 @@
  * as a certificate. Every path is validated (absolute, clean) before any
  * command is built; commands are argv arrays, never concatenated strings.
  */
+import { randomBytes } from "crypto";
 import { EtcdStandbyError } from "../lib/errors";
 import { validateAbsolutePath } from "../lib/validate";
 import type { SshSession } from "./ssh";
@@ -26,14 +27,68 @@ function checkPath(s: SshSession, path: string, field: string): void {
  */
 export const IN_PLACE_ARCHIVE_PREFIX = ".etcd-standby-";
 
+/** The shell test behind {@link pathState} of "$1" (`$2`: the in-place archive prefix): prints its state. `ls -A` lists a directory's entries (none when empty); in-place archives do not count. */
+const PATH_STATE_SH = 'if [ ! -e "$1" ]; then echo absent; elif [ -d "$1" ]; then if [ -z "$(ls -A "$1" | grep -v -e "^$2" -e "^lost+found\$")" ]; then echo empty-dir; else echo non-empty-dir; fi; else echo file; fi';
+
+function parsePathState(s: SshSession, path: string, out: string): PathState {
+  const state = out.trim();
+  if (state === "absent" || state === "empty-dir" || state === "non-empty-dir" || state === "file") return state;
+  throw new EtcdStandbyError("RemoteCommandFailed", `could not tell what is at ${path}: ${state.slice(0, 200)}`, "check the host's shell", { host: s.host });
+}
+
 /** Says whether `path` is absent, an empty directory, a directory with entries, or something else. */
 export async function pathState(s: SshSession, path: string): Promise<PathState> {
   checkPath(s, path, "path");
-  // `ls -A` lists a directory's entries (none when empty); in-place archives do not count.
-  const r = await s.run(["sh", "-c", 'if [ ! -e "$1" ]; then echo absent; elif [ -d "$1" ]; then if [ -z "$(ls -A "$1" | grep -v -e "^$2" -e "^lost+found\$")" ]; then echo empty-dir; else echo non-empty-dir; fi; else echo file; fi', "sh", path, IN_PLACE_ARCHIVE_PREFIX]);
-  const state = r.stdout.trim();
-  if (state === "absent" || state === "empty-dir" || state === "non-empty-dir" || state === "file") return state;
-  throw new EtcdStandbyError("RemoteCommandFailed", `could not tell what is at ${path}: ${r.stdout.trim().slice(0, 200)}`, "check the host's shell", { host: s.host });
+  const r = await s.run(["sh", "-c", PATH_STATE_SH, "sh", path, IN_PLACE_ARCHIVE_PREFIX]);
+  return parsePathState(s, path, r.stdout);
+}
+
+/** What {@link surveyPaths} found, in the order asked. */
+export interface PathSurvey {
+  readable: boolean[];
+  /** Each file's content (at most 1 MiB), null when unreadable. */
+  contents: (string | null)[];
+  states: PathState[];
+}
+
+/**
+ * Several reads of a host's files in one command (one SSH channel, one
+ * shell): whether each of `readable` is readable (never read), the content of
+ * each of `read` (public files such as certificates: at most 1 MiB, null when
+ * unreadable), and the {@link pathState} of each of `states`. The same as
+ * {@link fileReadable}, {@link readPublicFile} and {@link pathState} one by
+ * one; the paths are arguments, never in the script, and each content ends
+ * at a marker line made of a random nonce.
+ */
+export async function surveyPaths(s: SshSession, q: { readable: string[]; read: string[]; states: string[] }): Promise<PathSurvey> {
+  for (const p of [...q.readable, ...q.read, ...q.states]) checkPath(s, p, "path");
+  const nonce = randomBytes(12).toString("hex");
+  const script = [
+    'm=$1; nr=$2; nc=$3; ns=$4; pre=$5; shift 5',
+    'i=0; while [ $i -lt $nr ]; do if [ -r "$1" ]; then echo R1; else echo R0; fi; shift; i=$((i+1)); done',
+    'i=0; while [ $i -lt $nc ]; do if [ -r "$1" ] && head -c 1048576 -- "$1"; then echo; echo "C$m"; else echo; echo "N$m"; fi; shift; i=$((i+1)); done',
+    `st() { ${PATH_STATE_SH}; }`,
+    'i=0; while [ $i -lt $ns ]; do st "$1" "$pre"; shift; i=$((i+1)); done',
+  ].join("\n");
+  const r = await s.run(["sh", "-c", script, "sh", nonce, String(q.readable.length), String(q.read.length), String(q.states.length), IN_PLACE_ARCHIVE_PREFIX, ...q.readable, ...q.read, ...q.states]);
+  let rest = r.stdout;
+  const line = (): string => {
+    const i = rest.indexOf("\n");
+    const l = i < 0 ? rest : rest.slice(0, i);
+    rest = i < 0 ? "" : rest.slice(i + 1);
+    return l;
+  };
+  const readable = q.readable.map(() => line() === "R1");
+  const contents = q.read.map((path) => {
+    const ends = [`\nC${nonce}\n`, `\nN${nonce}\n`].map((m) => [m, rest.indexOf(m)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1]);
+    if (ends.length === 0) throw new EtcdStandbyError("RemoteCommandFailed", `could not read ${path}: the host's output was cut short`, "check the host's shell", { host: s.host });
+    const [marker, at] = ends[0];
+    const content = rest.slice(0, at);
+    rest = rest.slice(at + marker.length);
+    return marker.startsWith("\nC") ? content : null;
+  });
+  const states = q.states.map((path) => parsePathState(s, path, line()));
+  return { readable, contents, states };
 }
 
 /** Where {@link archivePath} put things. */

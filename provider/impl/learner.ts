@@ -15,7 +15,7 @@ import { containerLogsTail, imageExists, inspectContainer, removeContainer, rena
 import type { ContainerInfo, RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import type { AddLearnerResult, EtcdSession, EtcdStatus, MemberHealth } from "../connection/etcd";
-import { archivePath, fileReadable, pathState, readPublicFile } from "../connection/hostfs";
+import { archivePath, pathState, surveyPaths } from "../connection/hostfs";
 import type { PathState } from "../connection/hostfs";
 import { withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
@@ -186,18 +186,21 @@ interface HostFacts {
   dataDir: PathState;
 }
 
-/** The host-side preflight's reads, over concurrent channels of one SSH connection (at most 8; OpenSSH allows 10 by default). Changes nothing. */
+/**
+ * The host-side preflight's reads: the files (TLS files readable, the
+ * certificate and the CA read, the data dir's state) in one shell command,
+ * beside the image and the container (docker): three channels of one SSH
+ * connection. Changes nothing.
+ */
 async function readHostFacts(ssh: SshSession, s: LearnerSettings): Promise<HostFacts> {
   const files = Object.entries(s.tls) as [string, string][];
-  const [readable, certPem, caPem, imagePresent, container, dataDir] = await Promise.all([
-    Promise.all(files.map(async ([field, file]): Promise<[string, string, boolean]> => [field, file, await fileReadable(ssh, file)])),
-    readPublicFile(ssh, s.tls.certFile),
-    readPublicFile(ssh, s.tls.caFile),
+  const [survey, imagePresent, container] = await Promise.all([
+    surveyPaths(ssh, { readable: files.map(([, file]) => file), read: [s.tls.certFile, s.tls.caFile], states: [s.dataDir] }),
     imageExists(ssh, s.image),
     inspectContainer(ssh, s.containerName),
-    pathState(ssh, s.dataDir),
   ]);
-  return { readable, certPem, caPem, imagePresent, container, dataDir };
+  const readable = files.map(([field, file], i): [string, string, boolean] => [field, file, survey.readable[i]]);
+  return { readable, certPem: survey.contents[0], caPem: survey.contents[1], imagePresent, container, dataDir: survey.states[0] };
 }
 
 /** Preflight, on the host side: judges what {@link readHostFacts} read, first problem first. Returns what the container's name holds. */

@@ -8,14 +8,13 @@
 import { imageExists, inspectStates } from "../../connection/docker";
 import type { ContainerState } from "../../connection/docker";
 import type { ClusterConnectionArgs } from "../../connection/etcd";
-import { fileReadable, fileStat } from "../../connection/hostfs";
+import { fileStat, surveyPaths } from "../../connection/hostfs";
 import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
-import { validateAbsolutePath } from "../../lib/validate";
 import { progress } from "../common";
 import { MANAGED_LABEL } from "../learnerConfig";
 import type { Leftovers } from "./leftovers";
-import { readRecord, recordUnusable } from "./record";
+import { parseRecord, recordUnusable } from "./record";
 import type { RestoreRecord } from "./record";
 import { recordFile, RESTORE_MANAGED_VALUE, RESTORE_TOOL_VALUE, TOKEN_LABEL, TOOL_NAMES, WHAT } from "./settings";
 import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
@@ -26,18 +25,6 @@ function isOurs(info: ContainerState): boolean {
   return info.exists && info.labels[MANAGED_LABEL] === RESTORE_MANAGED_VALUE;
 }
 
-/** Which of `files` are missing or unreadable on the host: one command for all (paths that are not clean absolute ones are checked one by one, which refuses them). */
-async function unreadableFiles(ssh: SshSession, files: string[]): Promise<string[]> {
-  const clean = files.filter((f) => validateAbsolutePath(f, "file", { allowRoot: false }).length === 0);
-  const others = files.filter((f) => !clean.includes(f));
-  const [r, one] = await Promise.all([
-    clean.length === 0 ? undefined : ssh.run(["sh", "-c", 'for f in "$@"; do test -r "$f" || printf "%s\\n" "$f"; done', "sh", ...clean]),
-    Promise.all(others.map(async (f) => ((await fileReadable(ssh, f)) ? undefined : f))),
-  ]);
-  const bad = new Set([...(r?.stdout.split("\n").filter((l) => l !== "") ?? []), ...one.filter((f): f is string => f !== undefined)]);
-  return files.filter((f) => bad.has(f));
-}
-
 /** What the preflight found: go ahead (with a reusable record when the learner was stopped earlier), or a verified restore adopted. */
 export type Preflight =
   | { kind: "adopted"; outs: StandaloneRestoreResult }
@@ -46,14 +33,16 @@ export type Preflight =
 /** Before anything changes (reads only, on parallel channels): what is there, and what the restored etcd needs. */
 export async function preflight(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, began: number): Promise<Preflight> {
   const host = ssh.host;
-  // The learner, the target name and the leftover throwaway containers (looked at before the image check
-  // starts its own) in one docker inspect; four commands in all.
-  const [[learner, target, ...tools], old, imagePresent, unreadable] = await Promise.all([
+  // Three commands: the learner, the target name and the leftover throwaway containers (looked at before the
+  // image check starts its own) in one docker inspect; the TLS files and an earlier attempt's record in one shell.
+  const tlsFiles = Object.values(s.learner.tls) as string[];
+  const [[learner, target, ...tools], files, imagePresent] = await Promise.all([
     inspectStates(ssh, [s.learner.containerName, s.containerName, ...TOOL_NAMES]),
-    readRecord(ssh, s),
+    surveyPaths(ssh, { readable: tlsFiles, read: [recordFile(s)], states: [] }),
     imageExists(ssh, s.image),
-    unreadableFiles(ssh, Object.values(s.learner.tls) as string[]),
   ]);
+  const old = parseRecord(files.contents[0]);
+  const unreadable = tlsFiles.filter((_f, i) => !files.readable[i]);
   if (target.exists && !isOurs(target)) {
     throw new EtcdStandbyError("Refused", `container ${s.containerName} on ${host} exists and was not made by ${WHAT} (it may be RKE's etcd)`, "remove RKE's containers first (RkeContainerCleanup), or choose another containerName", { host });
   }

@@ -5,7 +5,7 @@
  * recording itself (reads only, beside the guard).
  */
 import type { ContainerState } from "../../connection/docker";
-import { makeDir, readPublicFile, writeFileAtomic } from "../../connection/hostfs";
+import { makeDir, writeFileAtomic } from "../../connection/hostfs";
 import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { dirOf } from "../../lib/paths";
@@ -74,11 +74,6 @@ export function recordUnusable(rec: RestoreRecord | undefined, learnerContainerI
   if (db === null) return "its db file is gone";
   if (db.size !== rec.dbSize || db.mtime !== rec.dbMtime) return `its db file changed since it was stopped (size ${rec.dbSize} -> ${db.size}, mtime ${rec.dbMtime} -> ${db.mtime})`;
   return undefined;
-}
-
-/** The record an earlier attempt kept on the host; undefined when there is none (or it is not one). */
-export async function readRecord(ssh: SshSession, s: RestoreSettings): Promise<RestoreRecord | undefined> {
-  return parseRecord(await readPublicFile(ssh, recordFile(s)));
 }
 
 /** Keeps `rec` on the host (written atomically); `dirExists` skips making its folder. */
