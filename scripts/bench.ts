@@ -18,7 +18,8 @@
  *     learner's lag sampled in steady state, for both procedures;
  * and once, on the first size: 4. steady-state `pulumi preview` of the
  * converged stack against an empty program's, with peak memory;
- *  5. the transitions after a failover, and the drill: rebuild and fail back
+ *  5. with --only transitions (its own report: --out bench/results/transitions):
+ *     the transitions after a failover, and the drill: rebuild and fail back
  *     (`pulumi up` of the stack program) and EtcdRestoreDrill against the raw
  *     etcdctl/docker steps they replace, one fresh sandbox per procedure and
  *     run (scripts/bench/transitions.ts).
@@ -48,7 +49,9 @@ import type { Props } from "../provider/impl/common";
 import { provider as cleanup } from "../provider/impl/containerCleanup";
 import { provider as learner } from "../provider/impl/learner";
 import { provider as removal } from "../provider/impl/memberRemoval";
-import { provider as restore } from "../provider/impl/standaloneRestore";
+import type { EtcdVersion } from "../provider/lib/versions";
+import { learnerSettings } from "../provider/impl/learnerConfig";
+import { restoreSettings } from "../provider/impl/restore/settings";
 import { clusterProps, hostProps, voterEndpoints } from "../support/fixtures";
 import type { LoadTarget } from "../support/load";
 import { makeWorkspace, pulumi, removeWorkspace, sandboxStackWorkspace } from "../support/pulumi";
@@ -59,13 +62,13 @@ import { buildData, checkSeeded, defaultDataDir, fillTo, folderFor, loadTarget, 
 import type { DataManifest } from "./bench/data";
 import { withPeakMemory } from "./bench/memory";
 import type { Watched } from "./bench/memory";
-import { rawCatchUp, rawFailover } from "./bench/raw";
+import { imageVersion, rawCatchUp, rawFailover } from "./bench/raw";
 import { headline, markdown, POWER_OFF_KINDS, TRANSITIONS } from "./bench/report";
 import type { DataResult, FailoverRun, PowerOffKind, PreviewResult, Report, SizeResult, StackFailoverRun, TransitionKind, TransitionRun } from "./bench/report";
 import { fmtMB, fmtS, stats } from "./bench/stats";
 import { lagSampler, lags, pacedWriter } from "./bench/traffic";
 import { DRILL_WRITER, transitionChain } from "./bench/transitions";
-import { errorText, log, powerOffArgs, quietly, sleep, timed } from "./bench/util";
+import { errorText, log, powerOffArgs, providerProcess, quietly, sleep, timed } from "./bench/util";
 
 const M3 = "https://10.250.0.103:2380";
 const M3_CLIENT = "https://10.250.0.103:2379";
@@ -291,6 +294,70 @@ async function podKeys(d: SandboxDescription, endpoint: string): Promise<Set<str
 }
 
 /**
+ * EtcdStandaloneRestore's create while site A still answers: its split-brain
+ * guard must refuse (QuorumRisk) and change nothing; the learner must still
+ * run as a learner afterwards. Timed from the call to the refusal.
+ */
+async function refusalWhileSiteAUp(d: SandboxDescription): Promise<{ refused: boolean; ms: number; message: string }> {
+  // In a process of its own, as Pulumi runs it: not in the writer's event loop.
+  const r = await (await providerProcess("standaloneRestore", "create", [restoreInputs(d)])).go();
+  let refused = !r.ok && r.code === "QuorumRisk";
+  let message = r.ok ? "created: the guard did not refuse" : (r.message ?? "").split("\n")[0].slice(0, 300);
+  const ms = r.ms;
+  const l = learnerSettings(learnerInputs(d));
+  const state = await ssh(d, "master3", `docker inspect -f '{{.State.Running}}' ${l.containerName}`, { allowFailure: true });
+  const learnerStill = (await memberList(d, siteA(d))).some((m) => m.name === l.memberName && m.isLearner);
+  if (state.stdout.trim() !== "true" || !learnerStill) {
+    refused = false;
+    message = `the refusal changed something: ${l.containerName} on master3 running: ${state.stdout.trim() || "?"}, ${l.memberName} still a learner: ${learnerStill}; ${message}`;
+  }
+  log(`split-brain guard with site A up: ${refused ? "refused" : "NOT refused"} in ${ms} ms (${message.slice(0, 120)})`);
+  return { refused, ms, message };
+}
+
+/**
+ * The restored member's first election, from its own log: etcd fast-forwards
+ * a single member's election ticks ("fast-forwarding election ticks") and it
+ * then waits a random 1 to electionTicks ticks before it "became leader"
+ * (0.5 to 5 s with RKE's 500/5000 ms, on either procedure: they run the same
+ * command line). Undefined when the log does not say.
+ */
+async function firstElectionWait(d: SandboxDescription, hostName: string, container: string): Promise<number | undefined> {
+  const r = await ssh(d, hostName, `docker logs ${container} 2>&1 | grep -E 'fast-forwarding election ticks|became leader at term' | head -n 2`, { allowFailure: true });
+  const ts = (re: RegExp): number | undefined => {
+    const line = r.stdout.split("\n").find((l) => re.test(l));
+    const m = line && /"ts":"([^"]+)"/.exec(line);
+    return m ? Date.parse(m[1]) : undefined;
+  };
+  const from = ts(/fast-forwarding election ticks/);
+  const to = ts(/became leader at term/);
+  return from !== undefined && to !== undefined && to >= from ? to - from : undefined;
+}
+
+/**
+ * The first write the restored cluster at `endpoint` acknowledges, polled
+ * from now on: one `etcdctl put` at a time, 50 ms after each failure. A dial
+ * gives up after 300 ms (the member is down: the next try comes soon); a
+ * request that reached a member waits up to 5 s (a put made during the first
+ * election is acknowledged once it is elected). `at` is when etcdctl returned
+ * success; `stop` ends the polling (a procedure that failed).
+ */
+function firstWriteFrom(d: SandboxDescription, endpoint: string, deadlineMs = 300_000): { at: Promise<number>; stop: () => void } {
+  let stopped = false;
+  const at = (async (): Promise<number> => {
+    const until = Date.now() + deadlineMs;
+    while (!stopped && Date.now() < until) {
+      const r = await etcdctl(d, [`--endpoints=${endpoint}`, "--dial-timeout=300ms", "--command-timeout=5s", "put", "/registry/bench/first-write", String(Date.now())], { allowFailure: true, timeoutMs: 10_000 });
+      if (r.code === 0) return Date.now();
+      await sleep(50);
+    }
+    throw new Error(stopped ? "polling for the first write stopped" : `no write acknowledged at ${endpoint} within ${deadlineMs} ms`);
+  })();
+  at.catch(() => undefined);
+  return { at, stop: () => (stopped = true) };
+}
+
+/**
  * One failover on a freshly built sandbox of `mb` MB with a caught-up
  * learner: the paced writer and the lag sampler run for the steady window,
  * site A is powered off, and `procedure` restores site B; RTO ends at the
@@ -299,24 +366,45 @@ async function podKeys(d: SandboxDescription, endpoint: string): Promise<Set<str
 async function failoverOnce(data: SizeData, procedure: "provider" | "raw", kind: PowerOffKind, o: Options, tag: string): Promise<FailoverRun> {
   const d = await data.freshSeed();
   await quietly(() => learner.create(learnerInputs(d)));
+  // The raw side knows its image's etcd version beforehand (which etcdctl to run): not part of its time.
+  const rs = restoreSettings(restoreInputs(d));
+  const version = procedure === "raw" ? await imageVersion(d, "master3", rs.image, rs.etcdBinary) : undefined;
   const writer = pacedWriter(target(d), { rate: o.rate, clients: o.clients, tag });
   const sampler = lagSampler(target(d), siteA(d), M3_CLIENT);
   await sleep(o.steadyMs);
+  // The split-brain guard still refuses while site A answers (under the writer): its refusal, timed.
+  const guardWhileSiteAUp = procedure === "provider" ? await refusalWhileSiteAUp(d) : undefined;
+  // The provider's create runs in a process of its own (as Pulumi's dynamic-provider process), loaded before the cut.
+  const call = procedure === "provider" ? await providerProcess("standaloneRestore", "create", [restoreInputs(d)]) : undefined;
   const ackedBeforeCut = writer.acked.size;
   const cutAt = Date.now();
   await sandbox(powerOffArgs(kind));
   const offAt = Date.now();
   const stopped = Promise.all([writer.stop(), sampler.stop()]);
+  // Polled from the power-off on, beside either procedure: the first write can land before the procedure returns.
+  const firstWrite = firstWriteFrom(d, M3_CLIENT);
   let phaseMs: Record<string, number> | undefined;
   let dataLossWindow: number | undefined;
-  const procedureMs = await timed(async () => {
-    if (procedure === "raw") return rawFailover(d, "master3", restoreInputs(d));
-    const outs = (await quietly(() => restore.create(restoreInputs(d)))).outs;
-    phaseMs = outs.phaseMs as Record<string, number>;
-    dataLossWindow = Number(outs.dataLossWindow);
-  });
-  await waitFor(async () => (await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "put", "/registry/bench/first-write", String(Date.now())], { allowFailure: true, timeoutMs: 5000 })).code === 0, { timeoutMs: 300_000, intervalMs: 50, what: "a write on the restored cluster" });
-  const rtoMs = Date.now() - offAt;
+  let procedureMs: number;
+  try {
+    procedureMs = await timed(async () => {
+      if (procedure === "raw") {
+        phaseMs = await rawFailover(d, "master3", restoreInputs(d), version as EtcdVersion);
+        return;
+      }
+      const r = await (call as Awaited<ReturnType<typeof providerProcess>>).go();
+      if (!r.ok || r.result?.outs === undefined) throw new Error(`EtcdStandaloneRestore create failed: ${r.message ?? "no outputs"}`);
+      const outs = r.result.outs;
+      phaseMs = outs.phaseMs as Record<string, number>;
+      dataLossWindow = Number(outs.dataLossWindow);
+    });
+  } catch (e) {
+    firstWrite.stop();
+    await firstWrite.at.catch(() => undefined);
+    throw e;
+  }
+  const rtoMs = (await firstWrite.at) - offAt;
+  const firstElectionMs = await firstElectionWait(d, "master3", restoreSettings(restoreInputs(d)).containerName);
   await stopped;
   const restored = await podKeys(d, M3_CLIENT);
   const lost = [...writer.acked].filter(([k]) => !restored.has(k));
@@ -329,8 +417,10 @@ async function failoverOnce(data: SizeData, procedure: "provider" | "raw", kind:
     powerOffMs: offAt - cutAt,
     rtoMs,
     procedureMs,
-    phaseMs,
+    phaseMs: phaseMs && { ...phaseMs, total: phaseMs.total ?? procedureMs },
     dataLossWindow,
+    guardWhileSiteAUp,
+    firstElectionMs,
     writesPerSec: (ackedBeforeCut * 1000) / (cutAt - writer.startedAt),
     acked: writer.acked.size,
     ackedLost: lost.length,
@@ -357,7 +447,8 @@ async function stackFailoverOnce(data: SizeData, kind: PowerOffKind): Promise<St
     await pulumi(ws, ["config", "set", "topology.mode", "failover", "--stack", "sandbox"]);
     const upFailoverMs = await up();
     const out = JSON.parse((await pulumi(ws, ["stack", "output", "failoverReport", "--json", "--stack", "sandbox"])).stdout) as { phaseMs: Record<string, number> };
-    const restorePhasesMs = Object.values(out.phaseMs).reduce((a, b) => a + b, 0);
+    // The phases overlap (the guard runs beside the record): the restore's own wall time is its total.
+    const restorePhasesMs = out.phaseMs.total;
     return { powerOff: kind, upLearnerStandbyMs, upFailoverMs, restorePhasesMs };
   } finally {
     removeWorkspace(ws);
@@ -373,13 +464,20 @@ const WATCHED: Watched[] = [
   { name: "engine (pulumi CLI)", matches: (cl) => /(^|\/)pulumi preview /.test(cl) },
 ];
 
+/** The resources a stack's state holds that the program declares: every one but the stack itself and the providers. */
+async function stackResources(ws: Parameters<typeof pulumi>[0]): Promise<number> {
+  const state = JSON.parse((await pulumi(ws, ["stack", "export", "--stack", "sandbox"])).stdout) as { deployment: { resources?: { type: string }[] } };
+  return (state.deployment.resources ?? []).filter((r) => r.type !== "pulumi:pulumi:Stack" && !r.type.startsWith("pulumi:providers:")).length;
+}
+
 /** Steady-state preview of the converged stack program, with and without --refresh, and of an empty program. */
 async function previews(d: SandboxDescription, runs: number): Promise<PreviewResult> {
-  const out: PreviewResult = { resources: 3 };
+  const out: PreviewResult = { resources: 0 };
   const ws = await sandboxStackWorkspace("bench-preview", d.etcd.keyFile);
   try {
     const upMs = await timed(() => pulumi(ws, ["up", "--yes", "--skip-preview", "--stack", "sandbox"], { timeoutMs: 1_800_000 }));
-    log(`stack converged (pulumi up) in ${upMs} ms`);
+    out.resources = await stackResources(ws);
+    log(`stack converged (pulumi up) in ${upMs} ms: ${out.resources} resources`);
     const plain: number[] = [];
     const refresh: number[] = [];
     const peaks: Record<string, number[]> = {};
@@ -483,7 +581,8 @@ async function figure<T>(what: string, f: () => Promise<T>): Promise<T | string>
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const o = options(args);
-  const wants = (part: string): boolean => (o.only === "" && part !== "data") || o.only === part;
+  // Transitions write their own report (--only transitions --out bench/results/transitions); data only builds.
+  const wants = (part: string): boolean => (o.only === "" && part !== "data" && part !== "transitions") || o.only === part;
   const started = Date.now();
   const report: Report = {
     machine: machine(),
@@ -497,7 +596,7 @@ async function main(): Promise<void> {
     powerOff: o.powerOff,
     snapshotIntervalS: o.snapshotIntervalS,
     sizes: [],
-    preview: { resources: 3 },
+    preview: { resources: 0 },
     ...(wants("transitions") ? { drillWriter: DRILL_WRITER } : {}),
   };
   const [mainKind] = o.powerOff;

@@ -94,26 +94,42 @@ export const RAW_RESTORE_DIR = "/var/lib/etcd-raw-restore";
  * and token, `docker run` the one-member cluster with the seed's flags
  * (`--initial-cluster-state=new`). No guard, no verification: the seed has
  * none. `restoreInputs` are EtcdStandaloneRestore's inputs, so both sides run
- * the same tool and the same etcd command line.
+ * the same tool and the same etcd command line. `v` is the image's etcd
+ * version, known beforehand (an operator knows which etcdctl their image
+ * holds: it is not part of the procedure's time). Returns its phases, stamped
+ * on the host between the steps: stop (docker stop and update), restore
+ * (mkdir and the tool's run), start (docker run).
  */
-export async function rawFailover(d: SandboxDescription, hostName: string, restoreInputs: Props): Promise<void> {
+export async function rawFailover(d: SandboxDescription, hostName: string, restoreInputs: Props, v: EtcdVersion): Promise<Phases> {
   const s = { ...restoreSettings(restoreInputs), restoreDataDir: `${RAW_RESTORE_DIR}/data` };
   const token = "cluster-restore1";
-  const v = await imageVersion(d, hostName, s.image, s.etcdBinary);
   const bin = s.etcdBinary.slice(0, s.etcdBinary.lastIndexOf("/")) || "/";
   const tool = restoreCommand(v, bin, { db: s.sourceDb, dataDir: s.restoreDataDir, name: s.newMemberName, peerURL: s.learner.peerURL, token });
   const dbDir = s.sourceDb.slice(0, s.sourceDb.lastIndexOf("/"));
+  const mark = (name: string): string => `echo "mark ${name} $(date +%s%N)"`;
   const script = [
     "set -e",
+    mark("begin"),
     buildCommand(["docker", "stop", s.learner.containerName]) + " >/dev/null",
     buildCommand(["docker", "update", "--restart=no", s.learner.containerName]) + " >/dev/null",
+    mark("stop"),
     buildCommand(["mkdir", "-p", RAW_RESTORE_DIR]),
     buildCommand(toolRun(s.image, tool, [`${dbDir}:${dbDir}:ro`, `${RAW_RESTORE_DIR}:${RAW_RESTORE_DIR}`])) + " >/dev/null",
+    mark("restore"),
     buildCommand(["docker", "run", "-d", "--name", s.containerName, "--restart", "always", "--net", "host",
       "-v", `${s.restoreDataDir}:${s.restoreDataDir}`, "-v", "/etc/kubernetes/ssl:/etc/kubernetes/ssl:ro",
       s.image, ...restoredEtcdCommand(s, token)]) + " >/dev/null",
+    mark("start"),
   ].join("\n");
-  await ssh(d, hostName, script);
+  return phasesFromMarks((await ssh(d, hostName, script)).stdout);
+}
+
+/** Phases from the `mark <name> <ns>` lines a script printed: each mark's time since the one before, ms. */
+export function phasesFromMarks(out: string): Phases {
+  const marks = [...out.matchAll(/^mark (\S+) (\d+)$/gm)].map((m) => ({ name: m[1], ns: BigInt(m[2]) }));
+  const t: Phases = {};
+  for (let i = 1; i < marks.length; i++) t[marks[i].name] = Number((marks[i].ns - marks[i - 1].ns) / 1_000_000n);
+  return t;
 }
 
 /** Phase times of a scripted procedure, ms, in the order they ran. */

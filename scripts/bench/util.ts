@@ -1,4 +1,7 @@
 /** Small helpers every part of the benchmarks uses: logging, timing, quieting the provider, power-off. */
+import { spawn } from "child_process";
+import * as path from "path";
+import * as readline from "readline";
 import type { PowerOffKind } from "./report";
 
 /** A progress line on stderr, with the time. */
@@ -33,3 +36,44 @@ export async function quietly<T>(f: () => Promise<T>): Promise<T> {
 
 /** `sandbox.sh power-off A`, of the kind asked. */
 export const powerOffArgs = (kind: PowerOffKind): string[] => (kind === "blackhole" ? ["power-off", "A", "--blackhole"] : ["power-off", "A"]);
+
+/** What a call in {@link providerProcess} returned. */
+export interface ProcessCallResult {
+  ok: boolean;
+  /** The call's own time in that process, ms. */
+  ms: number;
+  result?: { id?: string; outs?: Record<string, unknown> };
+  code?: string;
+  message?: string;
+}
+
+/**
+ * A provider call in a process of its own (scripts/bench/providerProcess.ts),
+ * started now: resolves once it has loaded the implementation; `go()` makes
+ * the call and resolves with its outcome; `stderr` holds its progress lines.
+ */
+export async function providerProcess(impl: "standaloneRestore" | "learner", method: "create", args: unknown[]): Promise<{ go(): Promise<ProcessCallResult>; stderr(): string; kill(): void }> {
+  const child = spawn(process.execPath, [path.join(__dirname, "providerProcess.js")], { stdio: ["pipe", "pipe", "pipe"] });
+  let err = "";
+  child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+  const lines = readline.createInterface({ input: child.stdout });
+  const next = lines[Symbol.asyncIterator]();
+  const line = async (): Promise<string> => {
+    const r = await next.next();
+    if (r.done === true) throw new Error(`the provider process ended early: ${err.trim().slice(-500)}`);
+    return String(r.value);
+  };
+  child.stdin.write(`${JSON.stringify({ impl, method, args })}\n`);
+  const ready = await line();
+  if (ready.trim() !== "ready") throw new Error(`the provider process said ${ready.slice(0, 200)}`);
+  return {
+    async go(): Promise<ProcessCallResult> {
+      child.stdin.write("go\n");
+      const r = JSON.parse(await line()) as ProcessCallResult;
+      child.stdin.end();
+      return r;
+    },
+    stderr: () => err,
+    kill: () => void child.kill("SIGKILL"),
+  };
+}

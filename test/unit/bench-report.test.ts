@@ -30,8 +30,18 @@ function report(): Report {
         provider: [run("provider", "blackhole", 11_000), run("provider", "blackhole", 12_000), run("provider", "blackhole", 13_000, { dataLossWindow: 2 }), run("provider", "kill", 5000)],
         raw: [run("raw", "blackhole", 5000), run("raw", "blackhole", 4000), run("raw", "blackhole", 6000, { lagAtCut: { entries: 600, ms: 700 } }), run("raw", "kill", 4500)],
       },
-    }, { targetMB: 100 }],
-    preview: { resources: 3 },
+    }, { targetMB: 100 }, {
+      targetMB: 1000, dbSizeBytes: 1.0e9,
+      learnerCreate: stats([11_100, 11_200, 11_150]), rawCatchUp: stats([10_000, 10_100, 10_050]),
+      failover: {
+        provider: [
+          run("provider", "blackhole", 12_000, { guardWhileSiteAUp: { refused: true, ms: 900, message: "QuorumRisk: site A answers" }, phaseMs: { guard: 1000, restore: 5000, total: 9000 }, firstElectionMs: 1000 }),
+          run("provider", "blackhole", 12_500, { guardWhileSiteAUp: { refused: false, ms: 30_000, message: "created" }, phaseMs: { guard: 1100, restore: 5100, total: 9100 }, firstElectionMs: 1500 }),
+        ],
+        raw: [run("raw", "blackhole", 10_000, { phaseMs: { stop: 500, restore: 4000, start: 300, total: 5000 }, firstElectionMs: 4000 }), run("raw", "blackhole", 11_000, { phaseMs: { stop: 600, restore: 4100, start: 300, total: 5100 }, firstElectionMs: 4500 })],
+      },
+    }],
+    preview: { resources: 12, converged: stats([4000, 4100, 3900]), empty: stats([1500, 1400, 1600]) },
   };
 }
 
@@ -58,14 +68,36 @@ describe("benchmark report: headline and targets", () => {
     expect(s10.rto.kill?.ratio).to.be.closeTo(5000 / 4500, 1e-9);
     expect(s100.catchUp).to.equal(undefined);
     expect(s100.rto).to.deep.equal({});
+    // less the first election (a random wait on either side): provider 11000, 11000; raw 6000, 6500
+    const e = h.sizes[2].rtoLessFirstElection.blackhole;
+    expect(e?.provider.median).to.equal(11_000);
+    expect(e?.raw.median).to.equal(6250);
+    expect(e?.diffMs).to.equal(4750);
+    expect(s10.rtoLessFirstElection).to.deep.equal({});
   });
 
   it("checks every target on every size: pass, fail, or not measured", () => {
     const h = headline(report());
     const on = (id: string, size: string, kind?: PowerOffKind) => h.targets.find((t) => t.id === id && t.size === size && t.powerOff === kind);
-    expect(on("catch-up", "10.3 MB")?.pass).to.equal(false);
-    expect(on("rto", "10.3 MB", "blackhole")?.pass).to.equal(false);
-    expect(on("rto", "10.3 MB", "kill")?.pass).to.equal(true);
+    // provider - raw at every size; the ratios at about 1 GB only
+    expect(on("catch-up-diff", "10.3 MB")?.pass).to.equal(false);
+    expect(on("catch-up-diff", "10.3 MB")?.value?.median).to.be.closeTo(1.25, 1e-9);
+    expect(on("catch-up", "10.3 MB")).to.equal(undefined);
+    expect(on("rto-diff", "10.3 MB", "blackhole")?.pass).to.equal(false);
+    expect(on("rto-diff", "10.3 MB", "kill")?.pass).to.equal(true);
+    expect(on("rto", "10.3 MB", "blackhole")).to.equal(undefined);
+    expect(on("catch-up", "1000.0 MB")?.pass).to.equal(true);
+    expect(on("catch-up-diff", "1000.0 MB")?.pass).to.equal(false);
+    expect(on("rto", "1000.0 MB", "blackhole")?.pass).to.equal(true);
+    expect(on("rto-diff", "1000.0 MB", "blackhole")?.pass).to.equal(false);
+    // one of two runs did not refuse while site A answered
+    expect(on("guard", "1000.0 MB", "blackhole")?.pass).to.equal(false);
+    expect(on("guard", "1000.0 MB", "blackhole")?.value).to.deep.equal({ median: 1, min: 1, max: 1, runs: 2 });
+    expect(on("guard", "10.3 MB", "blackhole")?.pass).to.equal(undefined);
+    // (4000 - 1500) / 12 resources = 208 ms > 200 ms
+    const preview = h.targets.find((t) => t.id === "preview");
+    expect(preview?.value?.median).to.be.closeTo(2.5 / 12, 1e-9);
+    expect(preview?.pass).to.equal(false);
     expect(on("rpo", "10.3 MB", "blackhole")?.pass).to.equal(false);
     expect(on("rpo", "10.3 MB", "blackhole")?.value).to.deep.equal({ median: 0, min: 0, max: 2, runs: 3 });
     expect(on("rpo", "10.3 MB", "kill")?.pass).to.equal(true);
@@ -75,7 +107,8 @@ describe("benchmark report: headline and targets", () => {
     expect(on("lag", "10.3 MB", "kill")?.pass).to.equal(true);
     expect(on("catch-up", "~100 MB")?.pass).to.equal(undefined);
     expect(h.passed + h.failed + h.notMeasured).to.equal(h.targets.length);
-    expect(h.targets).to.have.length(2 * (1 + 2 * 3));
+    // per size: catch-up-diff, and per kind rto-diff, guard, rpo, lag; at 1 GB the two ratios too; and the preview
+    expect(h.targets).to.have.length(3 * (1 + 2 * 4) + 1 + 2 + 1);
   });
 
   it("says in the Markdown which power-off and snapshot interval were used, and each target's result", () => {
@@ -83,8 +116,14 @@ describe("benchmark report: headline and targets", () => {
     expect(md).to.include("`power-off A --blackhole`");
     expect(md).to.include("rolling snapshots every 300 s");
     expect(md).to.include("## Issue #13's targets");
-    expect(md).to.match(/\| 10\.3 MB \| blackhole \| ratio of the medians \| 2\.40x \(2\.17x to 3\.00x, 3 runs\) \| <= 1\.2 \| \*\*FAIL\*\* \|/);
+    expect(md).to.match(/\| 10\.3 MB \| blackhole \| difference of the medians \| \+7\.00 s \(\+6\.00 s to \+8\.00 s, 3 runs\) \| <= 1 s \| \*\*FAIL\*\* \|/);
+    expect(md).to.match(/\| 1000\.0 MB \| blackhole \| ratio of the medians \| 1\.17x \(1\.14x to 1\.20x, 2 runs\) \| <= 1\.2 \| PASS \|/);
     expect(md).to.include("| 10.3 MB | kill | ");
+    // the phases of both procedures side by side, total last
+    expect(md).to.include("| phase | EtcdStandaloneRestore | raw: the seed's commands |");
+    expect(md).to.match(/\| restore \| 5\.05 s \(5\.00 s to 5\.10 s\) \| 4\.05 s \(4\.00 s to 4\.10 s\) \|\n\| stop \| - \|/);
+    expect(md).to.include("refused in 1 of 2 runs");
+    expect(md).to.include("| 1000.0 MB | blackhole | 1.25 s (1.00 s to 1.50 s) | 4.25 s (4.00 s to 4.50 s) | 11.00 s (11.00 s to 11.00 s) | 6.25 s (6.00 s to 6.50 s) | +4.75 s (+4.50 s to +5.00 s) |");
   });
 
   it("reads the per-host copy times sandbox.sh up logs", () => {
