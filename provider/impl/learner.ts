@@ -255,8 +255,11 @@ async function observeWithVoters(etcd: EtcdSession, s: LearnerSettings): Promise
 /** How long a voter healthy before the learner started may stay unanswering before the start is abandoned. */
 const VOTER_SILENCE_MS = 3000;
 
-/** How long {@link waitCaughtUp} polls every 100 ms before it polls every 500 ms. */
-const POLL_FAST_FOR_MS = 10_000;
+/** How long {@link waitCaughtUp} polls every 100 ms (the cluster's status only) before it polls every 500 ms: a 1 GB catch-up is well inside it. */
+const POLL_FAST_FOR_MS = 60_000;
+
+/** How often {@link waitCaughtUp} looks at the learner's container (a docker command over SSH) while it waits. */
+const INSPECT_EVERY_MS = 1000;
 
 /**
  * Waits until the learner is started under its name and within the threshold
@@ -270,9 +273,12 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
   let last: LearnerState | undefined;
   const started = Date.now();
   const silentSince = new Map<string, number>();
+  let lastInspect: { at: number; info: ContainerInfo } | undefined;
   for (;;) {
-    // The container's state is read alongside, for the checks below when not caught up yet.
-    const [seen, info] = await Promise.all([observeWithVoters(etcd, s), inspectContainer(ssh, s.containerName)]);
+    // The container's state is read alongside (at most once a second: a docker command on the host), for the checks below when not caught up yet.
+    const inspectDue = lastInspect === undefined || Date.now() - lastInspect.at >= INSPECT_EVERY_MS;
+    const [seen, info] = await Promise.all([observeWithVoters(etcd, s), inspectDue ? inspectContainer(ssh, s.containerName) : Promise.resolve((lastInspect as { info: ContainerInfo }).info)]);
+    if (inspectDue) lastInspect = { at: Date.now(), info };
     const st = seen.state;
     last = st;
     const health = seen.voters.length > 0 ? seen.voters : await etcd.memberHealth((await etcd.memberList()).filter((m) => voters.some((v) => v.id === m.id))).catch(() => []);
