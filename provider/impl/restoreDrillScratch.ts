@@ -355,18 +355,29 @@ export function verifyDrill(rec: DrillRecord, got: DrillObservation, memberName:
   return { ok: problems.length === 0, problems };
 }
 
-/** Time per phase, in ms. */
+/** Time per phase of a drill, in ms (EtcdRestoreDrill's `phaseMs`). */
 export interface DrillPhases {
+  /** Reads before anything changes. */
   preflight: number;
+  /** The learner's revision and key count. */
   record: number;
+  /** `docker stop` of the learner. */
   learnerStop: number;
+  /** Copying its db to the scratch folder. */
   copy: number;
+  /** Restart policy back, `docker start`. */
   learnerRestart: number;
+  /** Until the learner is caught up again. */
   learnerCatchUp: number;
+  /** `snapshot restore` of the copy. */
   restore: number;
+  /** Until the scratch member leads itself. */
   start: number;
+  /** Counts, member list, probe write. */
   verify: number;
+  /** Removing the scratch container and folder. */
   cleanup: number;
+  /** The whole drill. */
   total: number;
 }
 

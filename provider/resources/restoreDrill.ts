@@ -5,7 +5,7 @@ import type { StandaloneRestoreLearner } from "./standaloneRestore";
 import { secretCluster, secretHost, withSecretConnections } from "./types";
 import type { ClusterConnection, HostConnection } from "./types";
 import type { ArgsMatch, Assert } from "../impl/fields";
-import type { RestoreDrillInputs } from "../impl/restoreDrillScratch";
+import type { DrillPhases, RestoreDrillInputs } from "../impl/restoreDrillScratch";
 
 /** Inputs of {@link EtcdRestoreDrill}. */
 export interface EtcdRestoreDrillArgs {
@@ -54,31 +54,8 @@ export interface EtcdRestoreDrillArgs {
 /** Compile-time check: {@link EtcdRestoreDrillArgs}, resolved, is exactly what the implementation takes. */
 export type EtcdRestoreDrillArgsMatch = Assert<ArgsMatch<EtcdRestoreDrillArgs, RestoreDrillInputs>>;
 
-/** Time per phase of a drill, in ms. */
-export interface RestoreDrillPhases {
-  /** Reads before anything changes. */
-  preflight: number;
-  /** The learner's revision and key count. */
-  record: number;
-  /** `docker stop` of the learner. */
-  learnerStop: number;
-  /** Copying its db to the scratch folder. */
-  copy: number;
-  /** Restart policy back, `docker start`. */
-  learnerRestart: number;
-  /** Until the learner is caught up again. */
-  learnerCatchUp: number;
-  /** `snapshot restore` of the copy. */
-  restore: number;
-  /** Until the scratch member leads itself. */
-  start: number;
-  /** Counts, member list, probe write. */
-  verify: number;
-  /** Removing the scratch container and folder. */
-  cleanup: number;
-  /** The whole drill. */
-  total: number;
-}
+/** Time per phase of a drill, in ms (the same as the implementation's). */
+export type RestoreDrillPhases = DrillPhases;
 
 const provider = lazyProvider("restoreDrill");
 
