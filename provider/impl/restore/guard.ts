@@ -57,7 +57,7 @@ async function peerBytes(conn: ClusterConnectionArgs, s: RestoreSettings): Promi
  * each status call has its own deadline, so a silent (blackholed) voter costs
  * the window, not the connection's timeoutMs.
  */
-async function probeVoter(conn: ClusterConnectionArgs, endpoint: string, windowMs: number, onAnswer: (p: VoterProbe) => void = () => undefined): Promise<VoterProbe> {
+async function probeVoter(conn: ClusterConnectionArgs, endpoint: string, windowMs: number): Promise<VoterProbe> {
   let answered = false;
   const attempts = await Promise.all(
     probeSchedule(windowMs).map(async ({ delayMs, deadlineMs }): Promise<ProbeAttempt | undefined> => {
@@ -66,7 +66,6 @@ async function probeVoter(conn: ClusterConnectionArgs, endpoint: string, windowM
       try {
         const st = await withEtcd({ ...conn, endpoints: [endpoint], timeoutMs: deadlineMs }, (e) => e.statusOf(endpoint));
         answered = true;
-        onAnswer({ endpoint, answered: true, leaderId: st.leaderId });
         return { answered: true, leaderId: st.leaderId };
       } catch (e) {
         return { answered: false, error: isEtcdStandbyError(e) ? e.summary : describeError(e), timedOut: isEtcdStandbyError(e, "Timeout") };
@@ -85,17 +84,14 @@ async function probeVoter(conn: ClusterConnectionArgs, endpoint: string, windowM
  */
 export async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh: SshSession, reads: MemberReads, learnerRunning: Promise<boolean>, abort: AbortFlag): Promise<string[]> {
   const windowMs = guardWindowMs(s.heartbeatMs);
-  // An old voter that answers is enough to refuse (unless force): the verdict does not wait for the window then.
-  let answeredNow: (p: VoterProbe) => void = () => undefined;
-  const firstAnswer = new Promise<VoterProbe>((resolve) => (answeredNow = resolve));
   // The voters the learner knows are probed with the config's, while the learner is watched for motion: all only read.
-  const configProbes = Promise.all(s.oldVoterEndpoints.map((endpoint) => probeVoter(conn, endpoint, windowMs, answeredNow)));
+  const configProbes = Promise.all(s.oldVoterEndpoints.map((endpoint) => probeVoter(conn, endpoint, windowMs)));
   const listed = votersPerLearner(ssh, s, Math.max(2, Math.ceil(windowMs / 1000)));
   const extraProbes = listed.then(async (perLearner) => {
     if (!(await learnerRunning)) return [];
     const extra = perLearner.endpoints.filter((u) => !sameUrl(u, s.learner.clientURL) && !s.oldVoterEndpoints.some((c) => sameUrl(c, u)));
     if (extra.length > 0 && !abort.aborted) progress(WHAT, `guard: ${perLearner.note}; also probing ${extra.join(", ")}, which the config does not list`);
-    return Promise.all(extra.map((endpoint) => probeVoter(conn, endpoint, windowMs, answeredNow)));
+    return Promise.all(extra.map((endpoint) => probeVoter(conn, endpoint, windowMs)));
   });
   const watching = (async (): Promise<LearnerMotion | undefined> => {
     try {
@@ -109,11 +105,8 @@ export async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh
       return undefined;
     }
   })();
-  const everything = Promise.all([configProbes, extraProbes, watching, learnerRunning]);
-  // What is still running after an early refusal only reads, and ends by itself.
-  everything.catch(() => undefined);
-  const seen = await Promise.race([everything, s.force ? new Promise<never>(() => undefined) : firstAnswer]);
-  const [probes, extras, watched, running] = Array.isArray(seen) ? seen : [[seen], [], undefined, false];
+  // A refusal names all it saw (every voter that answers, what the learner hears): the verdict waits for the window.
+  const [probes, extras, watched, running] = await Promise.all([configProbes, extraProbes, watching, learnerRunning]);
   const all = [...probes, ...extras];
   const motion = running ? watched : undefined;
   const decision = decideGuard(all, motion, s.force);
