@@ -445,10 +445,8 @@ export async function inspectStates(s: SshSession, names: readonly string[]): Pr
   check(names.flatMap((name) => validateContainerName(name, "container name")), s.host);
   if (names.length === 0) return [];
   const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", ...names), { allowFailure: true });
-  const failures = r.stderr.split("\n").filter((l) => l.trim() !== "" && !NO_SUCH.test(l));
-  if (r.code !== 0 && (failures.length > 0 || !NO_SUCH.test(r.stderr))) {
-    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${names.join(" ")} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check that docker is running on the host and the user may use it (or set sudo)", { host: s.host });
-  }
+  const failed = (): EtcdStandbyError =>
+    new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${names.join(" ")} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check that docker is running on the host and the user may use it (or set sudo)", { host: s.host });
   const found = new Map<string, RawState>();
   for (const line of r.stdout.split("\n").filter((l) => l.trim() !== "")) {
     let raw: RawState & { Name?: string };
@@ -459,6 +457,10 @@ export async function inspectStates(s: SshSession, names: readonly string[]): Pr
     }
     found.set((raw.Name ?? "").replace(/^\//, ""), raw);
   }
+  // A name docker did not print is absent only when docker said so for it ("No such container: <name>"); the host's
+  // shell may add lines of its own to stderr (a login profile's noise), which are not docker's answer.
+  const absent = (name: string): boolean => r.stderr.split("\n").some((l) => NO_SUCH.test(l) && l.trimEnd().endsWith(`: ${name}`));
+  if (r.code !== 0 && names.some((name) => !found.has(name) && !absent(name))) throw failed();
   return names.map((name) => {
     const raw = found.get(name);
     return raw === undefined ? { ...ABSENT, labels: {} } : stateOf(raw);

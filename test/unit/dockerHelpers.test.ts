@@ -97,9 +97,14 @@ describe("docker and host-file helpers (fake session)", () => {
     expect([learner.id, learner.running, target.id, target.running, tool.exists]).to.deep.equal(["a1", true, "b2", false, false]);
     // a container docker found under another name (an ID prefix) is not the one asked for
     expect((await inspectStates(new FakeSession({ stdout: `${line("c3", "other", true)}\n` }), ["c3"]))[0].exists).to.equal(false);
-    // any other failure is one
+    // the host's shell may add its own lines to stderr (seen on the sandbox: a login profile's pyenv rehash); docker's answer counts
+    const noisy = new FakeSession({ code: 1, stderr: "rm: cannot remove '/root/.pyenv/shims/tmp.x': No such file or directory\npyenv: cannot rehash: /root/.pyenv/shims isn't writable\nError response from daemon: No such container: kube-scheduler\n" });
+    expect((await inspectStates(noisy, ["kube-scheduler"]))[0].exists).to.equal(false);
+    expect((await inspectState(noisy, "kube-scheduler")).exists).to.equal(false);
+    // any other failure is one: a name docker neither printed nor said it lacks
     expect((await rejects(inspectStates(new FakeSession({ code: 1, stderr: "Cannot connect to the Docker daemon" }), ["etcd"]))).message).to.match(/Docker daemon/);
     expect((await rejects(inspectStates(new FakeSession({ code: 1, stderr: "Error: No such container: a\npermission denied" }), ["a", "b"]))).message).to.match(/permission denied/);
+    expect((await rejects(inspectStates(new FakeSession({ code: 1, stderr: "Error: No such container: etcd-learner" }), ["etcd"]))).message).to.match(/failed with status 1/);
   });
 
   it("writeFileAtomic, fileStat and removeEmptyDir pass paths as arguments, never in the script", async () => {
