@@ -45,6 +45,8 @@ export interface Layout {
     clientPort: number;
     peerPort: number;
     learnerTimeoutMs: number;
+    /** Failover mode: the restored member's first election fast (100/500 ms), its timing the cluster's again from rebuild mode on (default true). */
+    fastFirstElection: boolean;
   };
   ssh: { user: string; port: number; sudo: boolean };
   /** Warnings: accepted, but worth saying (e.g. an even voter count). */
@@ -178,7 +180,9 @@ export function parseLayout(raw: RawConfig): Layout {
     clientPort: num(e.clientPort, 2379, "etcd.clientPort", problems),
     peerPort: num(e.peerPort, 2380, "etcd.peerPort", problems),
     learnerTimeoutMs: num(e.learnerTimeoutMs, 600_000, "etcd.learnerTimeoutMs", problems),
+    fastFirstElection: e.fastFirstElection !== false,
   };
+  if (e.fastFirstElection !== undefined && typeof e.fastFirstElection !== "boolean") problems.push(`etcd.fastFirstElection must be true or false, not ${JSON.stringify(e.fastFirstElection)}`);
   if (mode !== "stretched" || learnerHosts.length > 0) {
     const imgProblems = validateImage(etcd.learnerImage, "etcd.learnerImage");
     if (imgProblems.length > 0) problems.push(`${imgProblems.join("; ")} (the etcd image the learners run, e.g. rancher/mirrored-coreos-etcd:v3.5.4)`);

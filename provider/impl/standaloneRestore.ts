@@ -8,8 +8,10 @@
  * the preflight, leftovers, the stop, the restore proper, the restored etcd,
  * verification). A verified restore found by create (state lost, or a
  * replacement) is adopted and never redone: it may already hold new writes.
- * read reports health and the cluster ID; update records the settings;
- * delete changes nothing. State written by earlier versions loads this module
+ * read reports health and the cluster ID; update records the settings, and
+ * when `fastFirstElection` goes from true to false restarts the restored
+ * member once with the cluster's timing (`restore/retime.ts`); delete
+ * changes nothing. State written by earlier versions loads this module
  * (`dist/provider/impl/standaloneRestore.js`) and uses its `provider`.
  */
 import { withEtcd } from "../connection/etcd";
@@ -21,7 +23,8 @@ import type { Props } from "./common";
 import { recordedState } from "./fields";
 import { restore } from "./restore/create";
 import { diffFromLearner } from "./restore/learnerRef";
-import { failedBackProblems, MANAGED_FLAGS, pathConflicts, restoreSettings, STANDALONE_RESTORE_FIELDS, WHAT } from "./restore/settings";
+import { retime } from "./restore/retime";
+import { failedBackProblems, MANAGED_FLAGS, pathConflicts, restoreSettings, STANDALONE_RESTORE_FIELDS, startTiming, WHAT } from "./restore/settings";
 import type { StandaloneRestoreInputs, StandaloneRestoreOutputs } from "./restore/settings";
 
 /** The provider implementation, loaded by the serialised facade. */
@@ -32,7 +35,6 @@ export const provider = typedProvider<StandaloneRestoreInputs, StandaloneRestore
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
     const h: Partial<StandaloneRestoreInputs["host"]> = news.host ?? {};
-    if (news.failedBack !== undefined && !hasUnknown(news.failedBack) && typeof news.failedBack !== "boolean") p.add("failedBack", news.failedBack, ["failedBack must be true or false"]);
     p.add("failedBack", news.failedBack, failedBackProblems(olds, n));
     checkLearnerRef(p, news.learner, h.host, "to restore from", "the restore");
     p.add("image", news.image, validateImage(news.image, "image"));
@@ -45,7 +47,9 @@ export const provider = typedProvider<StandaloneRestoreInputs, StandaloneRestore
       if (news[f] !== undefined) p.add(f, news[f], validateAbsolutePath(news[f], f, { allowRoot: false }));
     }
     if (news.oldVoterEndpoints !== undefined) p.add("oldVoterEndpoints", news.oldVoterEndpoints, validateEach(news.oldVoterEndpoints, "oldVoterEndpoints", validateClientUrl));
-    if (news.force !== undefined && !hasUnknown(news.force) && typeof news.force !== "boolean") p.add("force", news.force, ["force must be true or false"]);
+    for (const f of ["force", "failedBack", "fastFirstElection"] as const) {
+      if (news[f] !== undefined && !hasUnknown(news[f]) && typeof news[f] !== "boolean") p.add(f, news[f], [`${f} must be true or false`]);
+    }
     for (const f of ["heartbeatMs", "electionMs", "timeoutMs"] as const) {
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
@@ -93,7 +97,15 @@ export const provider = typedProvider<StandaloneRestoreInputs, StandaloneRestore
   },
 
   async update(_id, olds, news) {
-    progress(WHAT, "settings recorded; the restored cluster is not changed (it is never restored again over live data)");
+    const was = restoreSettings(olds);
+    const now = restoreSettings(news);
+    // Fast first election off (rebuild mode, before other members join): the restored member once more on the cluster's timing.
+    if (was.fastFirstElection && !now.fastFirstElection && olds.failedBack !== true) {
+      await retime(hostOf(news), clusterOf(news), { ...now, containerName: was.containerName, newMemberName: was.newMemberName, restoreDataDir: was.restoreDataDir }, startTiming(now));
+    } else if (!was.fastFirstElection && now.fastFirstElection) {
+      progress(WHAT, "fastFirstElection recorded: it only shapes a restore's start, and the restored member keeps the cluster's timing");
+    }
+    progress(WHAT, "settings recorded; the restored cluster is not restored again (never over live data)");
     // The token made at create stays when none is given.
     return { outs: { ...recordedState(STANDALONE_RESTORE_FIELDS, olds, news), newClusterToken: news.newClusterToken ?? olds.newClusterToken } };
   },

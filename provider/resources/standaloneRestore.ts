@@ -57,6 +57,16 @@ export interface EtcdStandaloneRestoreArgs {
   heartbeatMs?: pulumi.Input<number>;
   /** Raft election timeout of the new cluster in ms (default 5000, RKE's). */
   electionMs?: pulumi.Input<number>;
+  /**
+   * Start the restored member with a short raft timing (heartbeat 100 ms,
+   * election 500 ms) so its first election takes 0.1 to 0.5 s instead of up
+   * to `electionMs` (default false: the cluster's timing from the start).
+   * Before other members join, set it to false: that update restarts the
+   * restored member once with `heartbeatMs`/`electionMs` (writes pause for its
+   * start and first election, up to `electionMs`), and refuses if other
+   * voters are already there. The stack sets it in failover mode only.
+   */
+  fastFirstElection?: pulumi.Input<boolean>;
   /** Further etcd flags for the new cluster, `--name=value` (not the ones the restore sets itself). */
   extraFlags?: pulumi.Input<pulumi.Input<string>[]>;
   /** Deadline of the restore tool and of the verification each, in ms (default 300000). */

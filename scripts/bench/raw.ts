@@ -94,14 +94,16 @@ export const RAW_RESTORE_DIR = "/var/lib/etcd-raw-restore";
  * and token, `docker run` the one-member cluster with the seed's flags
  * (`--initial-cluster-state=new`). No guard, no verification: the seed has
  * none. `restoreInputs` are EtcdStandaloneRestore's inputs, so both sides run
- * the same tool and the same etcd command line. `v` is the image's etcd
+ * the same tool and the same etcd command line (with the seed's timing: the
+ * provider's fast first election is its own). `v` is the image's etcd
  * version, known beforehand (an operator knows which etcdctl their image
  * holds: it is not part of the procedure's time). Returns its phases, stamped
  * on the host between the steps: stop (docker stop and update), restore
  * (mkdir and the tool's run), start (docker run).
  */
 export async function rawFailover(d: SandboxDescription, hostName: string, restoreInputs: Props, v: EtcdVersion): Promise<Phases> {
-  const s = { ...restoreSettings(restoreInputs), restoreDataDir: `${RAW_RESTORE_DIR}/data` };
+  // The seed's timing (heartbeat 500, election 5000), whatever the provider's side starts with.
+  const s = { ...restoreSettings(restoreInputs), restoreDataDir: `${RAW_RESTORE_DIR}/data`, fastFirstElection: false };
   const token = "cluster-restore1";
   const bin = s.etcdBinary.slice(0, s.etcdBinary.lastIndexOf("/")) || "/";
   const tool = restoreCommand(v, bin, { db: s.sourceDb, dataDir: s.restoreDataDir, name: s.newMemberName, peerURL: s.learner.peerURL, token });

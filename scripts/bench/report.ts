@@ -35,7 +35,8 @@ export interface FailoverRun {
   /**
    * The restored member's first election, from its log: from etcd's
    * fast-forward of its election ticks to "became leader" (a random 1 to
-   * electionTicks ticks on either procedure: the same command line).
+   * electionTicks ticks: 0.5 to 5 s with the seed's 500/5000 ms on the raw
+   * side, 0.1 to 0.5 s with the provider's fast first election, 100/500 ms).
    */
   firstElectionMs?: number;
   /** Acknowledged puts per second in the steady window before the cut. */
@@ -506,7 +507,7 @@ export function markdown(r: Report): string {
   }
   const withElection = r.sizes.some((s) => typeof s.failover === "object" && [...s.failover.provider, ...s.failover.raw].some((y) => y.firstElectionMs !== undefined));
   if (withElection) {
-    L.push("", "The restored member's first election is a random wait on either side (1 to 10 ticks of 500 ms: etcd fast-forwards a single member's election ticks, then raft waits its randomised timeout), read from the restored etcd's log; the RTO without it is the procedures' own difference (not a target, the targets count the whole RTO):", "");
+    L.push("", "The restored member's first election is a random wait (etcd fast-forwards a single member's election ticks, then raft waits its randomised timeout: 1 to electionMs/heartbeatMs ticks): 0.5 to 5 s on the raw side (the seed's 500/5000 ms), 0.1 to 0.5 s on the provider's (its fast first election, 100/500 ms, until rebuild mode restarts it with the cluster's timing). Read from the restored etcd's log; the RTO without it is the procedures' own difference (not a target, the targets count the whole RTO):", "");
     L.push("| db size | power-off | first election: EtcdStandaloneRestore | first election: raw | RTO without it: EtcdStandaloneRestore | RTO without it: raw | difference |", "| --- | --- | --- | --- | --- | --- | --- |");
     for (const s of r.sizes) for (const kind of kinds) {
       const f = failoverRuns(s, kind);

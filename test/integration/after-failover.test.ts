@@ -76,6 +76,9 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
   const siteA = (): string[] => d.etcd.endpoints.filter((e) => !e.includes(".103:"));
   const up = (): Promise<unknown> => pulumi(ws, ["up", "--yes", "--skip-preview", "--stack", "sandbox"], { timeoutMs: 900_000 });
   const setMode = (mode: string): Promise<unknown> => pulumi(ws, ["config", "set", "topology.mode", mode, "--stack", "sandbox"]);
+  /** master3's etcd raft timing flags, read back with docker inspect over ssh. */
+  const restoredTiming = async (): Promise<string[]> =>
+    (JSON.parse((await ssh(d, "master3", "docker inspect --type container --format '{{json .Args}}' etcd")).stdout.trim()) as string[]).filter((a) => /^--(heartbeat-interval|election-timeout)=/.test(a));
   const noChanges = async (): Promise<void> => {
     const r = await pulumi(ws, ["preview", "--expect-no-changes", "--stack", "sandbox"], { allowFailure: true });
     expect(r.code, r.stdout + r.stderr).to.equal(0);
@@ -165,6 +168,8 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
     await waitFor(() => (writer as PacedWriter).acks.size > 5000, { timeoutMs: 60_000, what: "5,000 writes acknowledged by site A before the power cut" });
     const rep = await failOver();
     expect(hexId(rep.newClusterId)).to.not.equal(originalId);
+    // The restored member started for a fast first election (docker inspect over ssh).
+    expect(await restoredTiming()).to.deep.equal(["--heartbeat-interval=100", "--election-timeout=500"]);
   });
 
   it("master3's kube-apiserver lists only the new endpoint; node2's nginx-proxy only master3 (read back from the containers)", async () => {
@@ -224,7 +229,10 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
     const preview = await pulumi(ws, ["preview", "--diff", "--stack", "sandbox"]);
     const creates = [...preview.stdout.matchAll(/\+ pulumi-nodejs:dynamic\/etcdstandby:(\w+): \(create\)/g)].map((m) => m[1]);
     expect(creates).to.deep.equal(["RkeContainerCleanup", "EtcdLearner", "EtcdLearnerPromotion", "RkeContainerCleanup", "EtcdLearner", "EtcdLearnerPromotion", "RkeContainerCleanup", "EtcdLearner", "EtcdLearnerPromotion"]);
+    // Before any member joins, the restored member is restarted once with the cluster's timing.
+    expect(preview.stdout).to.match(/~ pulumi-nodejs:dynamic\/etcdstandby:EtcdStandaloneRestore: \(update\)[\s\S]*fastFirstElection/);
     await up();
+    expect(await restoredTiming()).to.deep.equal(["--heartbeat-interval=500", "--election-timeout=5000"]);
     (writer as PacedWriter).retarget([M3_CLIENT, ...siteA()]);
     const ms = await memberList(d, [M3_CLIENT]);
     expect(ms.map((m) => `${m.name}:${m.isLearner === true ? "learner" : "voter"}`).sort()).to.deep.equal(["etcd-master1:voter", "etcd-master2:voter", "etcd-node1:voter", "new-cluster:voter"]);

@@ -51,6 +51,12 @@ interface DockerView {
   labels: Record<string, string>;
 }
 
+/** The restored etcd's raft timing flags, read back with docker inspect over ssh. */
+async function timingFlags(d: SandboxDescription): Promise<string[]> {
+  const r = await ssh(d, "master3", "docker inspect --type container --format '{{json .Args}}' etcd");
+  return (JSON.parse(r.stdout.trim()) as string[]).filter((a) => /^--(heartbeat-interval|election-timeout)=/.test(a));
+}
+
 async function dockerView(d: SandboxDescription, host: string, name: string): Promise<DockerView> {
   const r = await ssh(d, host, `docker inspect --type container --format '{{json .State}}|{{json .HostConfig.RestartPolicy}}|{{json .Config.Labels}}|{{.Config.Image}}' ${name}`, { allowFailure: true });
   if (r.code !== 0) return { exists: false, image: "", running: false, restartPolicy: "", startedAt: "", labels: {} };
@@ -264,7 +270,8 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
   let outs: Props = {};
 
   it("the retry from the learner's own db succeeds: every key the learner had, writable, one member new-cluster", async () => {
-    const r = await restore.create(restoreInputs());
+    // As the stack's failover mode declares it: a fast first election (100/500 ms).
+    const r = await restore.create(restoreInputs({ fastFirstElection: true }));
     outs = r.outs;
     report.restore = {
       phaseMs: outs.phaseMs,
@@ -325,6 +332,31 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     expect([l.exists, l.running, l.restartPolicy]).to.deep.equal([true, false, "no"]);
     expect((await containerNames(d, "master3")).filter((c) => c.startsWith("etcd-failed-"))).to.have.length(1);
     expect(await dataDirFingerprint(d)).to.equal(fingerprint);
+    expect(await timingFlags(d)).to.deep.equal(["--heartbeat-interval=100", "--election-timeout=500"]);
+  });
+
+  it("fastFirstElection off (rebuild mode's update): one restart onto the cluster's 500/5000 ms; same cluster and member, every key, writable; a second update restarts nothing", async () => {
+    const keys = await keysUnder(d, M3_CLIENT, POD_PREFIX);
+    const before = await dockerView(d, "master3", "etcd");
+    const upd = await restore.update("standalone-restore-10.250.0.103", outs, restoreInputs());
+    expect(upd.outs?.fastFirstElection).to.equal(undefined);
+    // Read back from the container (docker inspect over ssh) and the cluster (Debian's etcdctl).
+    expect(await timingFlags(d)).to.deep.equal(["--heartbeat-interval=500", "--election-timeout=5000"]);
+    const after = await dockerView(d, "master3", "etcd");
+    expect([after.running, after.restartPolicy, after.labels["io.etcd-standby.resource"]]).to.deep.equal([true, "always", "EtcdStandaloneRestore"]);
+    expect(after.startedAt > before.startedAt, "restarted").to.equal(true);
+    const st = await endpointStatus(d, M3_CLIENT);
+    expect(hexId(st.leader)).to.equal(hexId(st.header.member_id));
+    expect([hexId(st.header.cluster_id), hexId(st.header.member_id)]).to.deep.equal([outs.newClusterId, outs.newMemberId]);
+    expect((await memberList(d, [M3_CLIENT])).map((m) => m.name)).to.deep.equal(["new-cluster"]);
+    expect(await keysUnder(d, M3_CLIENT, POD_PREFIX)).to.deep.equal(keys);
+    await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "put", "/registry/pods/default/after-retime", "{}"]);
+    // The old container was only kept until the new one led.
+    expect((await containerNames(d, "master3")).filter((c) => c.startsWith("etcd-timing-"))).to.deep.equal([]);
+    // Already on the cluster's timing: nothing restarts.
+    await restore.update("standalone-restore-10.250.0.103", { ...outs, fastFirstElection: true }, restoreInputs());
+    expect((await dockerView(d, "master3", "etcd")).startedAt).to.equal(after.startedAt);
+    outs = { ...outs, ...upd.outs };
   });
 
   it("KubeComponentsRestart restarts the five Kubernetes components (newer StartedAt); absent ones are reported", async () => {

@@ -71,7 +71,7 @@ const tables: { name: string; fields: Record<string, Row>; inputs: Names<unknown
     fields: STANDALONE_RESTORE_FIELDS,
     inputs: {
       ...{ host: true, cluster: true, learner: true, image: true, etcdBinary: true, newMemberName: true, newClusterToken: true, containerName: true, restoreDataDir: true },
-      ...{ sourceDb: true, oldVoterEndpoints: true, force: true, heartbeatMs: true, electionMs: true, extraFlags: true, timeoutMs: true, failedBack: true },
+      ...{ sourceDb: true, oldVoterEndpoints: true, force: true, heartbeatMs: true, electionMs: true, extraFlags: true, timeoutMs: true, failedBack: true, fastFirstElection: true },
     } satisfies Names<StandaloneRestoreInputs>,
   },
   {
@@ -124,11 +124,11 @@ describe("field tables", () => {
     expect(byName.EtcdStandaloneRestore).to.deep.equal({
       byEffect: {
         replace: [],
-        update: [],
+        update: ["fastFirstElection"],
         record: ["host", "cluster", "learner", "image", "etcdBinary", "newMemberName", "newClusterToken", "containerName", "restoreDataDir", "sourceDb", "oldVoterEndpoints", "force", "heartbeatMs", "electionMs", "extraFlags", "timeoutMs", "failedBack"],
         none: [],
       },
-      defaults: { etcdBinary: "/usr/local/bin/etcd", newMemberName: "new-cluster", containerName: "etcd", restoreDataDir: "/var/lib/etcd-restored", force: false, heartbeatMs: 500, electionMs: 5000, extraFlags: [], timeoutMs: 300_000, failedBack: false },
+      defaults: { etcdBinary: "/usr/local/bin/etcd", newMemberName: "new-cluster", containerName: "etcd", restoreDataDir: "/var/lib/etcd-restored", force: false, heartbeatMs: 500, electionMs: 5000, extraFlags: [], timeoutMs: 300_000, failedBack: false, fastFirstElection: false },
     });
     expect(byName.EtcdRestoreDrill).to.deep.equal({
       byEffect: {

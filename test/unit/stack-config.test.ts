@@ -90,6 +90,12 @@ describe("stack config: the two-site layout", () => {
     expect(problems({ ...seed(), etcd: { learnerImage: "Bad Image!" } }).join()).to.match(/learnerImage.*rancher\/mirrored-coreos-etcd:v3\.5\.4/);
   });
 
+  it("a fast first election after failover unless etcd.fastFirstElection is false; anything but a boolean is refused", () => {
+    expect(parseLayout(seed()).etcd.fastFirstElection).to.equal(true);
+    expect(parseLayout({ ...seed(), etcd: { learnerImage: "rancher/mirrored-coreos-etcd:v3.5.4", fastFirstElection: false } }).etcd.fastFirstElection).to.equal(false);
+    expect(problems({ ...seed(), etcd: { learnerImage: "rancher/mirrored-coreos-etcd:v3.5.4", fastFirstElection: "no" } }).join()).to.match(/etcd\.fastFirstElection must be true or false/);
+  });
+
   it("reads host keys from a known_hosts file", () => {
     const m = parseKnownHosts("10.0.0.1 ssh-ed25519 AAAAkey1\n# comment\n|1|hashed ssh-ed25519 AAAAx\n[10.0.0.2]:22,alias ssh-ed25519 AAAAkey2 c\n");
     expect(m.get("10.0.0.1")).to.equal("ssh-ed25519 AAAAkey1");

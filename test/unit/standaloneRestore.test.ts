@@ -12,7 +12,8 @@ import type { AbortFlag } from "../../provider/impl/restore/overlap";
 import { parseRecord, recordUnusable } from "../../provider/impl/restore/record";
 import type { RestoreRecord } from "../../provider/impl/restore/record";
 import { restoredEtcdCommand, restoredEtcdContainer } from "../../provider/impl/restore/restoredEtcd";
-import { defaultToken, pathConflicts, recordFile, restoreSettings, stagingDir, TOKEN_LABEL } from "../../provider/impl/restore/settings";
+import { retimedSpec, timingOf } from "../../provider/impl/restore/retime";
+import { defaultToken, pathConflicts, recordFile, restoreSettings, stagingDir, startTiming, TOKEN_LABEL } from "../../provider/impl/restore/settings";
 import { restoreCommand, restoreToolContainer, toolFailureExcerpt } from "../../provider/impl/restore/snapshotRestore";
 import { verifyRestore } from "../../provider/impl/restore/verify";
 import { RESTORE_PHASES } from "../../provider/impl/restore/create";
@@ -139,6 +140,23 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
         "--cert-file=/etc/kubernetes/ssl/kube-etcd-10-250-0-103.pem",
       ]);
       expect(cmd.filter((a) => a.startsWith("--force-new-cluster"))).to.deep.equal([]);
+    });
+    it("with fastFirstElection starts on 100/500 ms (a first election of 0.1 to 0.5 s), never longer than the cluster's timing", () => {
+      const fast = restoredEtcdCommand(restoreSettings(inputs({ fastFirstElection: true })), "t");
+      expect(fast).to.include.members(["--heartbeat-interval=100", "--election-timeout=500"]);
+      expect(fast.filter((a) => /^--(heartbeat-interval|election-timeout)=/.test(a))).to.have.length(2);
+      expect(startTiming(restoreSettings(inputs({ fastFirstElection: true, heartbeatMs: 50, electionMs: 300 })))).to.deep.equal({ heartbeatMs: 50, electionMs: 250 });
+      expect(startTiming(restoreSettings(inputs({ fastFirstElection: true, heartbeatMs: 100, electionMs: 500 })))).to.deep.equal({ heartbeatMs: 100, electionMs: 500 });
+      expect(startTiming(restoreSettings(inputs({ fastFirstElection: false })))).to.deep.equal({ heartbeatMs: 500, electionMs: 5000 });
+    });
+    it("reads a container's timing back, and sets the cluster's on its command line keeping every other flag", () => {
+      const spec = restoredEtcdContainer(restoreSettings(inputs({ fastFirstElection: true })), "tok");
+      expect(timingOf(spec)).to.deep.equal({ heartbeatMs: 100, electionMs: 500 });
+      const back = retimedSpec(spec, { heartbeatMs: 500, electionMs: 5000 });
+      expect(timingOf(back)).to.deep.equal({ heartbeatMs: 500, electionMs: 5000 });
+      expect(back.command.filter((a) => !/^--(heartbeat-interval|election-timeout)=/.test(a))).to.deep.equal(spec.command.filter((a) => !/^--(heartbeat-interval|election-timeout)=/.test(a)));
+      expect(back.command).to.deep.equal(restoredEtcdContainer(restoreSettings(inputs()), "tok").command);
+      expect(timingOf({ command: ["etcd", "--heartbeat-interval", "250"] })).to.deep.equal({ heartbeatMs: 250, electionMs: undefined });
     });
     it("runs as RKE's `etcd`, restart always, host network, labelled as managed", () => {
       const spec = restoredEtcdContainer(restoreSettings(inputs()), "tok");

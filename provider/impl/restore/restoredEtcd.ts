@@ -3,7 +3,7 @@ import type { RunContainerSpec } from "../../connection/docker";
 import { etcdVolumes } from "../../lib/paths";
 import { MANAGED_LABEL, MEMBER_LABEL } from "../learnerConfig";
 import type { LearnerTls } from "../learnerConfig";
-import { RESTORE_MANAGED_VALUE, TOKEN_LABEL } from "./settings";
+import { RESTORE_MANAGED_VALUE, startTiming, TOKEN_LABEL } from "./settings";
 import type { RestoreSettings } from "./settings";
 
 /** What a new one-member cluster's etcd command line is made of. */
@@ -48,10 +48,10 @@ export function oneMemberEtcdCommand(e: OneMemberEtcd): string[] {
   ];
 }
 
-/** The restored one-member cluster's etcd command line. */
+/** The restored one-member cluster's etcd command line, with the timing it starts with ({@link startTiming}). */
 export function restoredEtcdCommand(s: RestoreSettings, token: string): string[] {
   const { peerURL, clientURL, tls } = s.learner;
-  return oneMemberEtcdCommand({ etcdBinary: s.etcdBinary, name: s.newMemberName, dataDir: s.restoreDataDir, peerURL, clientURL, token, tls, heartbeatMs: s.heartbeatMs, electionMs: s.electionMs, extraFlags: s.extraFlags });
+  return oneMemberEtcdCommand({ etcdBinary: s.etcdBinary, name: s.newMemberName, dataDir: s.restoreDataDir, peerURL, clientURL, token, tls, ...startTiming(s), extraFlags: s.extraFlags });
 }
 
 /** The restored etcd's container: RKE's name `etcd`, restart always, host network, the restored data dir and TLS folders at the same paths. */
