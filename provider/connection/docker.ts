@@ -560,6 +560,15 @@ export interface OneShotSpec {
  * whole spec first; nothing is run when any value is invalid.
  */
 export async function runOneShot(s: SshSession, spec: OneShotSpec, opts: Omit<ExecOptions, "env"> = {}): Promise<RunResult> {
+  return s.run(oneShotArgv(s, spec), { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), allowFailure: opts.allowFailure === true });
+}
+
+/**
+ * The command line {@link runOneShot} runs (for a caller that runs it inside
+ * a script of its own). Validates the whole spec first; throws InvalidInput
+ * when any value is invalid.
+ */
+export function oneShotArgv(s: SshSession, spec: OneShotSpec): string[] {
   const problems = validateRunSpec({ ...spec, network: "host" });
   if (Array.isArray(spec.command) && spec.command.length === 0) problems.push("command must not be empty");
   check(problems, s.host);
@@ -570,5 +579,5 @@ export async function runOneShot(s: SshSession, spec: OneShotSpec, opts: Omit<Ex
     args.push("--label", `${k}=${v}`);
   }
   args.push(spec.image, ...spec.command);
-  return s.run(docker(s, ...args), { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}), allowFailure: opts.allowFailure === true });
+  return docker(s, ...args);
 }

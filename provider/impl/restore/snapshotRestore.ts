@@ -4,7 +4,7 @@
  * image, into a staging dir moved into place when complete; its command line
  * and container (pure), and what of a failed tool's output is worth showing.
  */
-import { runOneShot } from "../../connection/docker";
+import { oneShotArgv } from "../../connection/docker";
 import type { OneShotSpec } from "../../connection/docker";
 import { fileReadable, makeDir } from "../../connection/hostfs";
 import type { SshSession } from "../../connection/ssh";
@@ -86,23 +86,48 @@ export async function prepareRestore(ssh: SshSession, s: RestoreSettings): Promi
   if (!readable) throw new EtcdStandbyError("NotFound", `the db to restore from, ${s.sourceDb}, is missing or unreadable`, "check learner.dataDir (or sourceDb)", { host: ssh.host });
 }
 
-/** Snapshot restore into the staging dir (made, and the db checked, by {@link prepareRestore}), then move it into place. */
+/**
+ * The script that runs the restore tool and moves its result into place, in
+ * one remote command (one SSH round trip on the failover's critical path):
+ * `$1` the staging data dir, `$2` the restore data dir, the rest the tool's
+ * `docker run`. Prints the tool's output, then one `@@etcd-standby` line:
+ * `tool-exit <status>` (the tool failed: nothing moved), `no-db` (it wrote no
+ * db), `exists` (the target appeared meanwhile: never overwritten) or
+ * `moved`.
+ */
+export const RESTORE_AND_MOVE = [
+  'src=$1; dst=$2; shift 2',
+  '"$@"; rc=$?',
+  'if [ "$rc" -ne 0 ]; then printf "\\n@@etcd-standby tool-exit %s\\n" "$rc"; exit 0; fi',
+  'if [ ! -f "$src/member/snap/db" ]; then printf "\\n@@etcd-standby no-db\\n"; exit 0; fi',
+  'if [ -e "$dst" ]; then printf "\\n@@etcd-standby exists\\n"; exit 0; fi',
+  'mv -- "$src" "$dst" && printf "\\n@@etcd-standby moved\\n"',
+].join("\n");
+
+/** The outcome line {@link RESTORE_AND_MOVE} printed last, and the output before it. */
+export function restoreOutcome(stdout: string): { outcome: string; status?: number; output: string } {
+  const lines = [...stdout.matchAll(/^@@etcd-standby (\S+)(?: (\d+))?$/gm)];
+  const last = lines[lines.length - 1];
+  if (!last) return { outcome: "", output: stdout };
+  return { outcome: last[1], ...(last[2] !== undefined ? { status: Number(last[2]) } : {}), output: stdout.slice(0, last.index).trimEnd() };
+}
+
+/** Snapshot restore into the staging dir (made, and the db checked, by {@link prepareRestore}), moved into place in the same remote command. */
 export async function restoreDb(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, v: EtcdVersion): Promise<{ tool: string; imageVersion: string }> {
   const staging = stagingDir(s);
   const spec = restoreToolContainer(s, v, rec.newClusterToken);
   const tool = restoreTool(v);
   progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${rec.newClusterToken} --skip-hash-check (etcd ${v.text}, in ${s.image})`);
-  const r = await runOneShot(ssh, spec, { timeoutMs: s.timeoutMs, allowFailure: true });
-  if (r.code !== 0) {
-    const out = `${r.stderr}\n${r.stdout}`.trim();
-    throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore of ${s.sourceDb} exited with status ${String(r.code)}; its output says:\n${toolFailureExcerpt(out)}`, "the db may be damaged or truncated; check it (etcdutl snapshot status) or restore from another copy", { host: ssh.host });
+  const r = await ssh.run(["sh", "-c", RESTORE_AND_MOVE, "sh", `${staging}/data`, s.restoreDataDir, ...oneShotArgv(ssh, spec)], { timeoutMs: s.timeoutMs, allowFailure: true });
+  const o = restoreOutcome(r.stdout);
+  if (o.outcome === "tool-exit") {
+    const out = `${r.stderr}\n${o.output}`.trim();
+    throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore of ${s.sourceDb} exited with status ${String(o.status)}; its output says:\n${toolFailureExcerpt(out)}`, "the db may be damaged or truncated; check it (etcdutl snapshot status) or restore from another copy", { host: ssh.host });
   }
-  // One command: the tool wrote a db, and the result is moved into place (never over an existing path).
-  const moved = await ssh.run([
-    "sh", "-c",
-    'if [ ! -f "$1/member/snap/db" ]; then echo no-db; exit 0; fi; if [ -e "$2" ]; then echo "exists: $2" >&2; exit 3; fi; mv -- "$1" "$2" && echo moved',
-    "sh", `${staging}/data`, s.restoreDataDir,
-  ]);
-  if (moved.stdout.trim() === "no-db") throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore exited 0 but wrote no ${staging}/data/member/snap/db`, "read the tool's output on the host", { host: ssh.host });
+  if (o.outcome === "no-db") throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore exited 0 but wrote no ${staging}/data/member/snap/db`, "read the tool's output on the host", { host: ssh.host });
+  if (o.outcome === "exists") throw new EtcdStandbyError("Refused", `${s.restoreDataDir} appeared while the restore ran: it is never overwritten (the restore is kept in ${staging}/data)`, "check who made it, move it aside and run pulumi up again", { host: ssh.host });
+  if (o.outcome !== "moved" || r.code !== 0) {
+    throw new EtcdStandbyError("RemoteCommandFailed", `moving the restore ${staging}/data to ${s.restoreDataDir} failed (status ${String(r.code)}): ${`${r.stderr}`.trim().slice(-500)}`, "check the file system on the host (space, permissions)", { host: ssh.host });
+  }
   return { tool: `${tool} ${v.text}`, imageVersion: v.text };
 }
