@@ -293,6 +293,16 @@ export function validateRunSpec(spec: RunContainerSpec): string[] {
  * Validates the whole spec first; nothing is run when any value is invalid.
  */
 export async function runContainer(s: SshSession, spec: RunContainerSpec, opts: { timeoutMs?: number } = {}): Promise<string> {
+  const r = await s.run(runArgv(s, spec), { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+  return r.stdout.trim().split("\n").pop() ?? "";
+}
+
+/**
+ * The command line {@link runContainer} runs (for a caller that runs it
+ * inside a script of its own). Validates the whole spec first; throws
+ * InvalidInput when any value is invalid.
+ */
+export function runArgv(s: SshSession, spec: RunContainerSpec): string[] {
   check(validateRunSpec(spec), s.host);
   const args = ["run", "--detach", "--name", spec.name, "--network", "host"];
   if (spec.restart !== undefined) args.push("--restart", spec.restart);
@@ -307,8 +317,7 @@ export async function runContainer(s: SshSession, spec: RunContainerSpec, opts: 
     args.push("--label", `${k}=${v}`);
   }
   args.push(spec.image, ...(spec.entrypoint?.slice(1) ?? []), ...spec.command);
-  const r = await s.run(docker(s, ...args), { ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
-  return r.stdout.trim().split("\n").pop() ?? "";
+  return docker(s, ...args);
 }
 
 function volumeArg(v: VolumeSpec): string {
@@ -552,6 +561,11 @@ export interface OneShotSpec {
   command: string[];
   /** "none" (default: a tool that needs no network) or "host" (a client of a service on the host). */
   network?: "none" | "host";
+  /**
+   * Docker's pull policy (`docker run --pull`, docker 20.10 and later); default: docker's own, "missing".
+   * "never" fails fast on an absent image ("No such image") instead of asking a registry.
+   */
+  pull?: "missing" | "never";
 }
 
 /**
@@ -571,8 +585,10 @@ export async function runOneShot(s: SshSession, spec: OneShotSpec, opts: Omit<Ex
 export function oneShotArgv(s: SshSession, spec: OneShotSpec): string[] {
   const problems = validateRunSpec({ ...spec, network: "host" });
   if (Array.isArray(spec.command) && spec.command.length === 0) problems.push("command must not be empty");
+  if (spec.pull !== undefined && spec.pull !== "missing" && spec.pull !== "never") problems.push(`pull ${quoteValue(spec.pull)} must be "missing" or "never"`);
   check(problems, s.host);
   const args = ["run", "--rm", "--name", spec.name, "--network", spec.network === "host" ? "host" : "none"];
+  if (spec.pull !== undefined) args.push("--pull", spec.pull);
   for (const v of spec.volumes) args.push("--volume", `${v.host}:${v.container}${v.ro ? ":ro" : ""}`);
   args.push(...sortedEnv(spec.env));
   for (const [k, v] of Object.entries(spec.labels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

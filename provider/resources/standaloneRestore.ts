@@ -104,11 +104,11 @@ export interface StandaloneRestorePhases {
   record: number;
   /** Reading the image's etcd version in a throwaway container (beside the guard; before, counted in `restore`). */
   image?: number;
-  /** Stopping the learner. */
+  /** Stopping the learner and looking at it once stopped (one remote command). */
   stop: number;
-  /** `snapshot restore` and moving the result into place. */
+  /** Keeping the stop's record, `snapshot restore` and moving the result into place: the remote command that also starts the restored etcd, less `start`. */
   restore: number;
-  /** Starting the restored etcd. */
+  /** Starting the restored etcd (its `docker run`, on the host's clock; 0 when the host's `date` has no nanoseconds). */
   start: number;
   /** Verification (mostly the wait for the new member to lead; the checks after it take tens of ms). */
   verify: number;

@@ -28,16 +28,19 @@
  *   `.failed-<stamp>`; nothing is deleted, and the learner's own data dir is
  *   never touched. The record is then kept on the host (beside the stop) so a
  *   retry after the learner was stopped can reuse it;
- * - stop: the learner's restart policy is cleared and it is stopped
- *   gracefully (its bbolt db is flushed); the container and data dir stay;
- * - restore: `snapshot restore --skip-hash-check` of `<dataDir>/member/snap/db`
+ * - stop, one remote command: the learner's restart policy is cleared and it
+ *   is stopped gracefully (its bbolt db is flushed); the container and data
+ *   dir stay; then its state and its db's size and mtime are read for the
+ *   record;
+ * - restore and start, one remote command: the stop's record kept on the
+ *   host; `snapshot restore --skip-hash-check` of `<dataDir>/member/snap/db`
  *   with etcdctl (3.4/3.5) or etcdutl (3.6+), chosen by the image's etcd
  *   version, in a `docker run --rm --network none` of the image with the db's
  *   folder read-only, into a staging dir (made beside the stop) moved into
- *   place when complete (the stop's record is written beside it, before the
- *   start);
- * - start: a one-member cluster in a container named `etcd` (restart always,
- *   host network, the same mTLS files, `--initial-cluster-state=new`);
+ *   place when complete (never over an existing path); then a one-member
+ *   cluster in a container named `etcd` (restart always, host network, the
+ *   same mTLS files, `--initial-cluster-state=new`). Two SSH round trips from
+ *   the guard's verdict to the start, as the seed's commands in one script;
  * - verify, through the provider's etcd client from outside the host: it
  *   leads itself (from then on it serves clients: verification does not hold
  *   them back), exactly one member, restored revision >= the learner's, as
@@ -49,15 +52,15 @@
  * The first election of the restored member: etcd fast-forwards a single
  * member's election ticks to one short of the election timeout, and raft's
  * randomised timeout is 1 to 2 election timeouts, so it still waits 1 to
- * electionTicks ticks (0.5 to 5 s with RKE's 500/5000 ms), as the seed's
- * commands do. Its timing stays RKE's: a shorter one would have to be undone
- * by a restart before rebuild mode adds members to it.
+ * electionTicks ticks: 0.5 to 5 s with RKE's 500/5000 ms, as the seed's
+ * commands do. With `fastFirstElection` it starts on 100/500 ms (0.1 to
+ * 0.5 s); the update that turns it off restarts it once with the cluster's
+ * timing before other members join (`retime.ts`).
  */
-import { runContainer } from "../../connection/docker";
 import type { ContainerState } from "../../connection/docker";
 import { withEtcd } from "../../connection/etcd";
 import type { ClusterConnectionArgs } from "../../connection/etcd";
-import { pathState, removeEmptyDir } from "../../connection/hostfs";
+import { pathState } from "../../connection/hostfs";
 import type { PathState } from "../../connection/hostfs";
 import { withSsh } from "../../connection/ssh";
 import type { SshSession } from "../../connection/ssh";
@@ -71,7 +74,7 @@ import type { Props } from "../common";
 import { MEMBER_READ_MS, MemberReads } from "./ctl";
 import { guard } from "./guard";
 import { checkImageVersion, imageVersion } from "./image";
-import { checkStopped, stopLearner } from "./learnerStop";
+import { stopLearner } from "./learnerStop";
 import { cleanupLeftovers } from "./leftovers";
 import { guardFirst, isNameConflict, settle } from "./overlap";
 import type { AbortFlag, Settled } from "./overlap";
@@ -79,12 +82,12 @@ import { PhaseFailure, runPhases, zeroTimings } from "./phases";
 import type { Phase, PhaseTimings } from "./phases";
 import { preflight } from "./preflight";
 import type { Preflight } from "./preflight";
-import { recordLearner, writeRecord } from "./record";
+import { recordLearner, recordText, writeRecord } from "./record";
 import type { RestoreRecord } from "./record";
 import { restoredEtcdContainer } from "./restoredEtcd";
 import { defaultToken, recordFile, restoreSettings, stagingDir, WHAT } from "./settings";
 import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
-import { prepareRestore, restoreDb } from "./snapshotRestore";
+import { prepareRestore, restoreAndStart, StepFailure } from "./snapshotRestore";
 import { outputsOf, stopFailed, verify } from "./verify";
 import type { Verified } from "./verify";
 
@@ -145,7 +148,7 @@ function need<T>(v: T | undefined, what: string): T {
   return v;
 }
 
-type RestorePhaseId = "guard" | "preflight" | "record" | "version" | "survey" | "recordDir" | "cleanup" | "image" | "saveRecord" | "prepare" | "stop" | "stopCheck" | "restore" | "stopRecord" | "start" | "verify";
+type RestorePhaseId = "guard" | "preflight" | "record" | "version" | "survey" | "recordDir" | "cleanup" | "image" | "saveRecord" | "prepare" | "stop" | "restore" | "verify";
 
 /**
  * The create's phases, in the order they start. Each starts as soon as what
@@ -231,35 +234,26 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
   } },
   // What the restore needs that does not wait for the stop: its staging dir, and its db readable.
   { id: "prepare", name: "the restore", after: ["image"], awaited: 11, run: (c) => prepareRestore(c.ssh, c.s) },
+  // One remote command: the stop, then the learner's state and its db's size and mtime.
   { id: "stop", name: "stopping the learner", timedAs: "stop", after: ["image"], awaited: 7, ms: (c, own) => (c.stopSkipped ? (c.rec?.stopMs ?? 0) : own), run: async (c) => {
     const rec = need(c.rec, "the record");
     c.stopSkipped = !(rec.stoppedAt === undefined || need(c.go, "the preflight").learner.running);
-    if (!c.stopSkipped) await stopLearner(c.ssh, c.s);
+    if (!c.stopSkipped) c.stoppedRec = await stopLearner(c.ssh, c.s, rec);
   } },
-  // Beside the restore, which only reads the db: the stop confirmed, and its record on the host before the restored etcd starts.
-  { id: "stopCheck", name: "stopping the learner", after: ["stop"], awaited: 8, run: async (c) => {
-    if (!c.stopSkipped) c.stoppedRec = await checkStopped(c.ssh, c.s, need(c.rec, "the record"));
-  } },
-  { id: "restore", name: "the restore", timedAs: "restore", after: ["stop", "prepare"], awaited: 12, run: async (c) => {
-    c.tool = (await restoreDb(c.ssh, c.s, need(c.rec, "the record"), need(c.version, "the image's version"))).tool;
-  } },
-  { id: "stopRecord", name: "stopping the learner", after: ["stopCheck", "saveRecord"], awaited: 10, run: async (c) => {
-    if (c.stopSkipped) return;
-    const withTime: RestoreRecord = { ...need(c.stoppedRec, "the stop"), stopMs: c.t.stop };
-    await writeRecord(c.ssh, c.s, withTime, true);
-    c.rec = withTime;
-  } },
-  { id: "start", name: "starting the restored etcd", timedAs: "start", after: ["stopRecord", "restore"], awaited: 13, run: async (c) => {
+  // One remote command: the stop's record kept on the host, the restore moved into place, the restored etcd started
+  // (`start` is its docker run, from the host's clock; `restore` the rest, the round trip included).
+  { id: "restore", name: "the restore", timedAs: "restore", after: ["stop", "prepare", "saveRecord"], awaited: 12, ms: (c, own) => Math.max(0, own - c.t.start), run: async (c) => {
     const { s, ssh } = c;
-    const rec = need(c.rec, "the record");
-    const spec = restoredEtcdContainer(s, rec.newClusterToken);
-    progress(WHAT, `starting ${s.containerName} on ${ssh.host}: one-member cluster ${s.newMemberName}=${s.learner.peerURL}, --initial-cluster-state=new, token ${rec.newClusterToken}`);
-    const tidied = removeEmptyDir(ssh, stagingDir(s)).catch(() => false);
-    await runContainer(ssh, spec);
-    await tidied;
+    const stopped: RestoreRecord | undefined = c.stopSkipped ? undefined : { ...need(c.stoppedRec, "the stop"), stopMs: c.t.stop };
+    const rec = stopped ?? need(c.rec, "the record");
+    const done = await restoreAndStart(ssh, s, rec, need(c.version, "the image's version"), restoredEtcdContainer(s, rec.newClusterToken), stopped === undefined ? undefined : recordText(stopped));
+    c.rec = rec;
+    c.tool = done.tool;
+    // Without the host's clock (no `date +%s%N`), the start is not told apart: all of it is the restore's.
+    c.t.start = done.startMs ?? 0;
   } },
   // While it serves: `serving` is when it first led itself.
-  { id: "verify", name: "verification", timedAs: "verify", after: ["start"], awaited: 14, run: async (c) => {
+  { id: "verify", name: "verification", timedAs: "verify", after: ["restore"], awaited: 14, run: async (c) => {
     c.verified = await verify(c.ssh, c.s, c.conn, need(c.rec, "the record"), Date.now() + c.s.timeoutMs, () => {
       c.t.serving = Date.now() - c.began;
     });
@@ -310,7 +304,10 @@ export async function restore(props: Props): Promise<StandaloneRestoreResult> {
       if (await run.done) return need(c.adopted, "the adopted restore");
     } catch (e) {
       if (!(e instanceof PhaseFailure)) throw e;
-      const { phase, error } = e as PhaseFailure<RestorePhaseId>;
+      const failure = e as PhaseFailure<RestorePhaseId>;
+      // A step of a phase that runs several (the restore and the start: one remote command) names its own.
+      const phase = failure.error instanceof StepFailure ? { ...failure.phase, name: failure.error.phaseName } : failure.phase;
+      const error = failure.error instanceof StepFailure ? failure.error.error : failure.error;
       // The preflight's refusals say themselves that nothing was changed.
       if (phase.id === "preflight") throw error;
       if (phase.id === "verify") {

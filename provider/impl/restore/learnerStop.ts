@@ -1,6 +1,4 @@
-/** Stopping the learner for good (its bbolt db flushed), and confirming it stopped with its db's size and mtime for the record. */
-import { inspectState, setRestartPolicy, stopContainer } from "../../connection/docker";
-import { fileStat } from "../../connection/hostfs";
+/** Stopping the learner for good (its bbolt db flushed), and what the host showed once it had stopped, in one remote command. */
 import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { progress } from "../common";
@@ -9,28 +7,72 @@ import { WHAT } from "./settings";
 import type { RestoreSettings } from "./settings";
 
 /**
- * Stops the learner gracefully (its bbolt db is flushed) so it never comes
- * back: `docker stop` with the restart policy cleared beside it (a stopped
- * container is not restarted by its policy; the update is done again after
- * the stop if it did not take). Returns when the container has stopped.
+ * The stop, in one remote command (one SSH round trip on the failover's
+ * critical path): `$1` the learner's container, `$2` its db file, the rest
+ * the docker command. `docker stop -t 60` with `docker update
+ * --restart=no` beside it (done again after the stop if it did not take: a
+ * stopped container is not restarted by its policy); then whether it still
+ * runs, and its db's size and mtime. Prints `@@etcd-standby` lines: `stop
+ * <stop status> <update status>`, `running <true|false|>`, `db <size>
+ * <mtime>` or `db absent`.
  */
-export async function stopLearner(ssh: SshSession, s: RestoreSettings): Promise<void> {
-  progress(WHAT, `stopping ${s.learner.containerName} gracefully (restart policy cleared; container and data dir kept)`);
-  const policy = setRestartPolicy(ssh, s.learner.containerName, "no").then(
-    () => true,
-    () => false,
-  );
-  await stopContainer(ssh, s.learner.containerName, 60);
-  if (!(await policy)) await setRestartPolicy(ssh, s.learner.containerName, "no");
+export const STOP_AND_LOOK = [
+  "name=$1; db=$2; shift 2",
+  '"$@" update --restart=no "$name" >/dev/null 2>&1 & u=$!',
+  '"$@" stop -t 60 "$name" >/dev/null; st=$?',
+  'wait "$u"; up=$?',
+  'if [ "$up" -ne 0 ]; then "$@" update --restart=no "$name" >/dev/null; up=$?; fi',
+  'printf "\\n@@etcd-standby stop %s %s\\n" "$st" "$up"',
+  'printf "@@etcd-standby running %s\\n" "$("$@" inspect --type container --format "{{.State.Running}}" "$name" 2>/dev/null)"',
+  'if [ -f "$db" ]; then printf "@@etcd-standby db %s\\n" "$(stat -c "%s %Y" -- "$db")"; else printf "@@etcd-standby db absent\\n"; fi',
+].join("\n");
+
+/** What {@link STOP_AND_LOOK} printed. */
+export interface StopLook {
+  stopStatus: number;
+  updateStatus: number;
+  /** The container's State.Running after the stop; undefined when docker did not say. */
+  running: boolean | undefined;
+  /** The db's size and mtime after the stop; null when absent. */
+  db: { size: number; mtime: number } | null;
+}
+
+/** Parses {@link STOP_AND_LOOK}'s output; undefined when it did not finish (its lines are missing). */
+export function parseStopLook(stdout: string): StopLook | undefined {
+  const stop = /^@@etcd-standby stop (\d+) (\d+)$/m.exec(stdout);
+  const running = /^@@etcd-standby running ?(\S*)$/m.exec(stdout);
+  const db = /^@@etcd-standby db (?:(\d+) (\d+)|(absent))$/m.exec(stdout);
+  if (!stop || !running || !db) return undefined;
+  return {
+    stopStatus: Number(stop[1]),
+    updateStatus: Number(stop[2]),
+    running: running[1] === "true" ? true : running[1] === "false" ? false : undefined,
+    db: db[3] === "absent" ? null : { size: Number(db[1]), mtime: Number(db[2]) },
+  };
 }
 
 /**
- * After {@link stopLearner}: confirms the learner is not running and stats
- * its db for the record (beside the restore, which only reads the db).
+ * Stops the learner gracefully (its bbolt db is flushed) so it never comes
+ * back, and looks at it once stopped: one remote command. Returns the record
+ * with when it stopped and its db's size and mtime; throws naming what went
+ * wrong (a failed stop, a policy that would not clear, a container still
+ * running, a missing db).
  */
-export async function checkStopped(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<RestoreRecord> {
-  const [st, db] = await Promise.all([inspectState(ssh, s.learner.containerName), fileStat(ssh, `${s.learner.dataDir}/member/snap/db`)]);
-  if (st.running) throw new EtcdStandbyError("Refused", `${s.learner.containerName} is still running after docker stop`, "stop it by hand and run pulumi up again", { host: ssh.host });
-  if (db === null) throw new EtcdStandbyError("NotFound", `the learner's db ${s.learner.dataDir}/member/snap/db is missing`, "check learner.dataDir", { host: ssh.host });
-  return { ...rec, stoppedAt: new Date().toISOString(), dbSize: db.size, dbMtime: db.mtime };
+export async function stopLearner(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<RestoreRecord> {
+  progress(WHAT, `stopping ${s.learner.containerName} gracefully (restart policy cleared; container and data dir kept)`);
+  const db = `${s.learner.dataDir}/member/snap/db`;
+  const r = await ssh.run(["sh", "-c", STOP_AND_LOOK, "sh", s.learner.containerName, db, ...ssh.dockerCommand], { timeoutMs: 120_000, allowFailure: true });
+  return stoppedRecord(ssh.host, s, rec, parseStopLook(r.stdout), r.stderr);
+}
+
+/** The record once the learner has stopped, from what {@link STOP_AND_LOOK} showed; throws when it did not stop as it must. Pure. */
+export function stoppedRecord(host: string, s: RestoreSettings, rec: RestoreRecord, look: StopLook | undefined, stderr = "", now = new Date()): RestoreRecord {
+  const name = s.learner.containerName;
+  const why = stderr.trim().slice(-500);
+  if (look === undefined) throw new EtcdStandbyError("RemoteCommandFailed", `stopping ${name} did not finish${why ? `: ${why}` : ""}`, `check the docker daemon on the host; stop ${name} by hand (docker stop -t 60 ${name}; docker update --restart=no ${name}) if it still runs, then run pulumi up again`, { host });
+  if (look.stopStatus !== 0) throw new EtcdStandbyError("RemoteCommandFailed", `docker stop ${name} failed with status ${look.stopStatus}${why ? `: ${why}` : ""}`, "check the docker daemon on the host, then run pulumi up again", { host });
+  if (look.updateStatus !== 0) throw new EtcdStandbyError("RemoteCommandFailed", `docker update --restart=no ${name} failed with status ${look.updateStatus}: the learner could come back${why ? ` (${why})` : ""}`, `clear its restart policy by hand (docker update --restart=no ${name}), then run pulumi up again`, { host });
+  if (look.running !== false) throw new EtcdStandbyError("Refused", `${name} is ${look.running === true ? "still running" : "in an unknown state"} after docker stop`, "stop it by hand and run pulumi up again", { host });
+  if (look.db === null) throw new EtcdStandbyError("NotFound", `the learner's db ${s.learner.dataDir}/member/snap/db is missing`, "check learner.dataDir", { host });
+  return { ...rec, stoppedAt: now.toISOString(), dbSize: look.db.size, dbMtime: look.db.mtime };
 }

@@ -16,7 +16,8 @@ import type { Settled } from "./overlap";
  * last two once the guard has passed), so the phases add up to more than the
  * create took: `total` is its wall-clock time, `serving` when the restored
  * member first led itself (could take client writes), both from the create's
- * start. record and stop are those of the attempt that did them.
+ * start. record and stop are those of the attempt that did them. start is
+ * the last step of the restore's remote command, timed on the host's clock.
  */
 export interface PhaseTimings {
   guard: number;

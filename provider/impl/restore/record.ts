@@ -76,10 +76,15 @@ export function recordUnusable(rec: RestoreRecord | undefined, learnerContainerI
   return undefined;
 }
 
+/** A record file's text. */
+export function recordText(rec: RestoreRecord): string {
+  return `${JSON.stringify(rec, null, 2)}\n`;
+}
+
 /** Keeps `rec` on the host (written atomically); `dirExists` skips making its folder. */
 export async function writeRecord(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, dirExists = false): Promise<void> {
   if (!dirExists) await makeDir(ssh, dirOf(recordFile(s)));
-  await writeFileAtomic(ssh, recordFile(s), `${JSON.stringify(rec, null, 2)}\n`);
+  await writeFileAtomic(ssh, recordFile(s), recordText(rec));
 }
 
 /**

@@ -1,22 +1,24 @@
 /**
  * The restore proper: `snapshot restore --skip-hash-check` of the learner's
  * db with etcdctl (3.4/3.5) or etcdutl (3.6+) in a throwaway container of the
- * image, into a staging dir moved into place when complete; its command line
- * and container (pure), and what of a failed tool's output is worth showing.
+ * image, into a staging dir moved into place when complete, and the restored
+ * etcd's start, in one remote command; its command line and container
+ * (pure), and what of a failed tool's output is worth showing.
  */
-import { oneShotArgv } from "../../connection/docker";
-import type { OneShotSpec } from "../../connection/docker";
+import { oneShotArgv, runArgv } from "../../connection/docker";
+import type { OneShotSpec, RunContainerSpec } from "../../connection/docker";
 import { fileReadable, makeDir } from "../../connection/hostfs";
 import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { lastLinesPreferring } from "../../lib/logs";
+import { buildCommand } from "../../lib/shell";
 import { dirOf } from "../../lib/paths";
 import type { EtcdVersion } from "../../lib/versions";
 import { progress } from "../common";
 import { MANAGED_LABEL } from "../learnerConfig";
 import { restoreTool } from "./image";
 import type { RestoreRecord } from "./record";
-import { RESTORE_TOOL_CONTAINER, RESTORE_TOOL_VALUE, stagingDir, WHAT } from "./settings";
+import { recordFile, RESTORE_TOOL_CONTAINER, RESTORE_TOOL_VALUE, stagingDir, WHAT } from "./settings";
 import type { RestoreSettings } from "./settings";
 
 /** What a restore writes. */
@@ -87,47 +89,110 @@ export async function prepareRestore(ssh: SshSession, s: RestoreSettings): Promi
 }
 
 /**
- * The script that runs the restore tool and moves its result into place, in
- * one remote command (one SSH round trip on the failover's critical path):
- * `$1` the staging data dir, `$2` the restore data dir, the rest the tool's
- * `docker run`. Prints the tool's output, then one `@@etcd-standby` line:
- * `tool-exit <status>` (the tool failed: nothing moved), `no-db` (it wrote no
- * db), `exists` (the target appeared meanwhile: never overwritten) or
- * `moved`.
+ * The restore and the start in one remote command (one SSH round trip on the
+ * failover's critical path, after the stop's). Arguments: `$1` the staging
+ * data dir, `$2` the restore data dir, `$3` the record file (empty: none to
+ * write), `$4` the staging dir, `$5` the restored etcd's `docker run` (a
+ * command line of quoted, validated arguments), the rest the restore tool's
+ * `docker run`. In order: the record (stdin) is written atomically; the tool
+ * runs (its output printed); its db is checked and moved into place, never
+ * over an existing path; the restored etcd starts; the empty staging dir
+ * goes. Each step stamps `@@etcd-standby mark <step> <ns>` (the host's
+ * clock), and the command ends with one outcome line: `record-failed`,
+ * `tool-exit <status>` (nothing moved), `no-db`, `exists`, `move-failed`,
+ * `start-exit <status>` (after docker run's own output) or `started`.
  */
-export const RESTORE_AND_MOVE = [
-  'src=$1; dst=$2; shift 2',
+export const RESTORE_AND_START = [
+  'src=$1; dst=$2; rec=$3; stg=$4; start=$5; shift 5',
+  'end() { printf "\\n@@etcd-standby %s\\n" "$*"; exit 0; }',
+  'mark() { printf "\\n@@etcd-standby mark %s %s\\n" "$1" "$(date +%s%N)"; }',
+  'mark begin',
+  'if [ -n "$rec" ]; then (umask 077 && cat > "$rec.tmp" && mv -f -- "$rec.tmp" "$rec") || end record-failed; fi',
+  'mark recorded',
   '"$@"; rc=$?',
-  'if [ "$rc" -ne 0 ]; then printf "\\n@@etcd-standby tool-exit %s\\n" "$rc"; exit 0; fi',
-  'if [ ! -f "$src/member/snap/db" ]; then printf "\\n@@etcd-standby no-db\\n"; exit 0; fi',
-  'if [ -e "$dst" ]; then printf "\\n@@etcd-standby exists\\n"; exit 0; fi',
-  'mv -- "$src" "$dst" && printf "\\n@@etcd-standby moved\\n"',
+  'if [ "$rc" -ne 0 ]; then end tool-exit "$rc"; fi',
+  'if [ ! -f "$src/member/snap/db" ]; then end no-db; fi',
+  'if [ -e "$dst" ]; then end exists; fi',
+  'mv -- "$src" "$dst" || end move-failed',
+  'mark restored',
+  'sh -c "$start"; rc=$?',
+  'if [ "$rc" -ne 0 ]; then end start-exit "$rc"; fi',
+  'mark started',
+  'rmdir -- "$stg" 2>/dev/null',
+  'end started',
 ].join("\n");
 
-/** The outcome line {@link RESTORE_AND_MOVE} printed last, and the output before it. */
-export function restoreOutcome(stdout: string): { outcome: string; status?: number; output: string } {
-  const lines = [...stdout.matchAll(/^@@etcd-standby (\S+)(?: (\d+))?$/gm)];
+/** What {@link RESTORE_AND_START} printed: its outcome (the last line), the status with it, the host's marks (ns), and the output before the outcome. */
+export function restoreOutcome(stdout: string): { outcome: string; status?: number; marks: Record<string, bigint>; output: string } {
+  const marks: Record<string, bigint> = {};
+  for (const m of stdout.matchAll(/^@@etcd-standby mark (\S+) (\d+)$/gm)) marks[m[1]] = BigInt(m[2]);
+  const lines = [...stdout.matchAll(/^@@etcd-standby (?!mark )(\S+)(?: (\d+))?$/gm)];
   const last = lines[lines.length - 1];
-  if (!last) return { outcome: "", output: stdout };
-  return { outcome: last[1], ...(last[2] !== undefined ? { status: Number(last[2]) } : {}), output: stdout.slice(0, last.index).trimEnd() };
+  // Each mark is printed on a line of its own, after a line break of its own: both go.
+  const output = stdout.slice(0, last?.index ?? stdout.length).replace(/\n?\n@@etcd-standby mark \S+ \d+\n/g, "\n").trim();
+  if (!last) return { outcome: "", marks, output };
+  return { outcome: last[1], ...(last[2] !== undefined ? { status: Number(last[2]) } : {}), marks, output };
 }
 
-/** Snapshot restore into the staging dir (made, and the db checked, by {@link prepareRestore}), moved into place in the same remote command. */
-export async function restoreDb(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, v: EtcdVersion): Promise<{ tool: string; imageVersion: string }> {
+/** Milliseconds between two of the host's marks; undefined when either is missing. */
+export function markMs(marks: Record<string, bigint>, from: string, to: string): number | undefined {
+  const a = marks[from];
+  const b = marks[to];
+  return a === undefined || b === undefined || b < a ? undefined : Number((b - a) / 1_000_000n);
+}
+
+/** What {@link restoreAndStart} did. */
+export interface RestoredAndStarted {
+  tool: string;
+  /** The restored etcd's `docker run` on the host (its start), ms; undefined when the host's clock did not say. */
+  startMs: number | undefined;
+}
+
+/** A failure of one step of {@link restoreAndStart}, with the create's phase it belongs to. */
+export class StepFailure extends Error {
+  public constructor(
+    public readonly phaseName: string,
+    public readonly error: EtcdStandbyError,
+  ) {
+    super(error.message);
+    this.name = "StepFailure";
+  }
+}
+
+/**
+ * The restore (into the staging dir made, and the db checked, by
+ * {@link prepareRestore}) and the start of the restored etcd, in one remote
+ * command ({@link RESTORE_AND_START}); `record`, when given, is kept on the
+ * host first. A failure names its step: recording ("stopping the learner"),
+ * the restore, or the start.
+ */
+export async function restoreAndStart(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, v: EtcdVersion, startSpec: RunContainerSpec, record: string | undefined): Promise<RestoredAndStarted> {
   const staging = stagingDir(s);
   const spec = restoreToolContainer(s, v, rec.newClusterToken);
   const tool = restoreTool(v);
-  progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${rec.newClusterToken} --skip-hash-check (etcd ${v.text}, in ${s.image})`);
-  const r = await ssh.run(["sh", "-c", RESTORE_AND_MOVE, "sh", `${staging}/data`, s.restoreDataDir, ...oneShotArgv(ssh, spec)], { timeoutMs: s.timeoutMs, allowFailure: true });
+  const start = buildCommand(runArgv(ssh, startSpec));
+  progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${rec.newClusterToken} --skip-hash-check (etcd ${v.text}, in ${s.image}), then ${startSpec.name} started as a one-member cluster (--initial-cluster-state=new)`);
+  const argv = ["sh", "-c", RESTORE_AND_START, "sh", `${staging}/data`, s.restoreDataDir, record === undefined ? "" : recordFile(s), staging, start, ...oneShotArgv(ssh, spec)];
+  const r = await ssh.run(argv, { timeoutMs: s.timeoutMs, allowFailure: true, ...(record === undefined ? {} : { stdin: record }) });
   const o = restoreOutcome(r.stdout);
-  if (o.outcome === "tool-exit") {
-    const out = `${r.stderr}\n${o.output}`.trim();
-    throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore of ${s.sourceDb} exited with status ${String(o.status)}; its output says:\n${toolFailureExcerpt(out)}`, "the db may be damaged or truncated; check it (etcdutl snapshot status) or restore from another copy", { host: ssh.host });
+  const fail = (phaseName: string, e: EtcdStandbyError): StepFailure => new StepFailure(phaseName, e);
+  const host = { host: ssh.host };
+  switch (o.outcome) {
+    case "started":
+      return { tool: `${tool} ${v.text}`, startMs: markMs(o.marks, "restored", "started") };
+    case "record-failed":
+      throw fail("stopping the learner", new EtcdStandbyError("RemoteCommandFailed", `keeping the record in ${recordFile(s)} failed: ${r.stderr.trim().slice(-500)}`, "check the file system on the host (space, permissions)", host));
+    case "tool-exit":
+      throw fail("the restore", new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore of ${s.sourceDb} exited with status ${String(o.status)}; its output says:\n${toolFailureExcerpt(`${r.stderr}\n${o.output}`.trim())}`, "the db may be damaged or truncated; check it (etcdutl snapshot status) or restore from another copy", host));
+    case "no-db":
+      throw fail("the restore", new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore exited 0 but wrote no ${staging}/data/member/snap/db`, "read the tool's output on the host", host));
+    case "exists":
+      throw fail("the restore", new EtcdStandbyError("Refused", `${s.restoreDataDir} appeared while the restore ran: it is never overwritten (the restore is kept in ${staging}/data)`, "check who made it, move it aside and run pulumi up again", host));
+    case "move-failed":
+      throw fail("the restore", new EtcdStandbyError("RemoteCommandFailed", `moving the restore ${staging}/data to ${s.restoreDataDir} failed: ${r.stderr.trim().slice(-500)}`, "check the file system on the host (space, permissions)", host));
+    case "start-exit":
+      throw fail("starting the restored etcd", new EtcdStandbyError("RemoteCommandFailed", `docker run of ${startSpec.name} exited with status ${String(o.status)}: ${`${r.stderr}`.trim().slice(-500) || o.output.slice(-500)}`, "check the docker daemon and the image on the host", host));
+    default:
+      throw fail("the restore", new EtcdStandbyError("RemoteCommandFailed", `the restore's remote command ended without saying how (status ${String(r.code)}): ${r.stderr.trim().slice(-500)}`, `check the host: what is in ${staging} and ${s.restoreDataDir}, and whether ${startSpec.name} runs; run pulumi up again (a leftover is set aside)`, host));
   }
-  if (o.outcome === "no-db") throw new EtcdStandbyError("RemoteCommandFailed", `${tool} snapshot restore exited 0 but wrote no ${staging}/data/member/snap/db`, "read the tool's output on the host", { host: ssh.host });
-  if (o.outcome === "exists") throw new EtcdStandbyError("Refused", `${s.restoreDataDir} appeared while the restore ran: it is never overwritten (the restore is kept in ${staging}/data)`, "check who made it, move it aside and run pulumi up again", { host: ssh.host });
-  if (o.outcome !== "moved" || r.code !== 0) {
-    throw new EtcdStandbyError("RemoteCommandFailed", `moving the restore ${staging}/data to ${s.restoreDataDir} failed (status ${String(r.code)}): ${`${r.stderr}`.trim().slice(-500)}`, "check the file system on the host (space, permissions)", { host: ssh.host });
-  }
-  return { tool: `${tool} ${v.text}`, imageVersion: v.text };
 }
