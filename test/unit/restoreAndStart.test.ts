@@ -8,8 +8,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseStopLook, STOP_AND_LOOK, stoppedRecord } from "../../provider/impl/restore/learnerStop";
-import type { RestoreRecord } from "../../provider/impl/restore/record";
+import { parseStopLook, STOP_AND_LOOK, stopped } from "../../provider/impl/restore/learnerStop";
 import { restoreSettings } from "../../provider/impl/restore/settings";
 import { markMs, RESTORE_AND_START, restoreOutcome } from "../../provider/impl/restore/snapshotRestore";
 
@@ -134,15 +133,13 @@ describe("STOP_AND_LOOK: the learner's stop and a look at it, one command", () =
 
   it("the record says when it stopped; a failed stop, a policy that would not clear, a running learner or a missing db refuse with the learner named", () => {
     const s = restoreSettings({ host: { host: "10.0.0.3" }, cluster: {}, learner: { memberName: "learner1", peerURL: "https://10.0.0.3:2380", clientURL: "https://10.0.0.3:2379" }, image: "etcd:v3.5.17" });
-    const rec = { version: 1, learnerContainerId: "abc" } as unknown as RestoreRecord;
-    const ok = stoppedRecord("h", s, rec, { stopStatus: 0, updateStatus: 0, running: false, db: { size: 9, mtime: 7 } }, "", new Date(0));
-    expect(ok).to.deep.include({ stoppedAt: "1970-01-01T00:00:00.000Z", dbSize: 9, dbMtime: 7, learnerContainerId: "abc" });
     const base = { stopStatus: 0, updateStatus: 0, running: false, db: { size: 9, mtime: 7 } };
-    expect(() => stoppedRecord("h", s, rec, undefined, "ssh: connection lost")).to.throw(/stopping etcd-learner did not finish: ssh: connection lost/);
-    expect(() => stoppedRecord("h", s, rec, { ...base, stopStatus: 1 })).to.throw(/docker stop etcd-learner failed with status 1/);
-    expect(() => stoppedRecord("h", s, rec, { ...base, updateStatus: 1 })).to.throw(/docker update --restart=no etcd-learner failed/);
-    expect(() => stoppedRecord("h", s, rec, { ...base, running: true })).to.throw(/etcd-learner is still running after docker stop/);
-    expect(() => stoppedRecord("h", s, rec, { ...base, running: undefined })).to.throw(/unknown state/);
-    expect(() => stoppedRecord("h", s, rec, { ...base, db: null })).to.throw(/member\/snap\/db is missing/);
+    expect(stopped("h", s, base, "", new Date(0))).to.deep.equal({ stoppedAt: "1970-01-01T00:00:00.000Z", dbSize: 9, dbMtime: 7 });
+    expect(() => stopped("h", s, undefined, "ssh: connection lost")).to.throw(/stopping etcd-learner did not finish: ssh: connection lost/);
+    expect(() => stopped("h", s, { ...base, stopStatus: 1 })).to.throw(/docker stop etcd-learner failed with status 1/);
+    expect(() => stopped("h", s, { ...base, updateStatus: 1 })).to.throw(/docker update --restart=no etcd-learner failed/);
+    expect(() => stopped("h", s, { ...base, running: true })).to.throw(/etcd-learner is still running after docker stop/);
+    expect(() => stopped("h", s, { ...base, running: undefined })).to.throw(/unknown state/);
+    expect(() => stopped("h", s, { ...base, db: null })).to.throw(/member\/snap\/db is missing/);
   });
 });

@@ -75,6 +75,7 @@ import { MEMBER_READ_MS, MemberReads } from "./ctl";
 import { guard } from "./guard";
 import { checkImageVersion, imageVersion } from "./image";
 import { stopLearner } from "./learnerStop";
+import type { Stopped } from "./learnerStop";
 import { cleanupLeftovers } from "./leftovers";
 import { guardFirst, isNameConflict, settle } from "./overlap";
 import type { AbortFlag, Settled } from "./overlap";
@@ -137,7 +138,7 @@ interface RestoreRun {
   version?: EtcdVersion;
   /** True when an earlier attempt stopped the learner and its record is reused. */
   stopSkipped: boolean;
-  stoppedRec?: RestoreRecord;
+  stopped?: Stopped;
   tool: string;
   verified?: Verified;
 }
@@ -238,13 +239,14 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
   { id: "stop", name: "stopping the learner", timedAs: "stop", after: ["image"], awaited: 7, ms: (c, own) => (c.stopSkipped ? (c.rec?.stopMs ?? 0) : own), run: async (c) => {
     const rec = need(c.rec, "the record");
     c.stopSkipped = !(rec.stoppedAt === undefined || need(c.go, "the preflight").learner.running);
-    if (!c.stopSkipped) c.stoppedRec = await stopLearner(c.ssh, c.s, rec);
+    if (!c.stopSkipped) c.stopped = await stopLearner(c.ssh, c.s);
   } },
   // One remote command: the stop's record kept on the host, the restore moved into place, the restored etcd started
   // (`start` is its docker run, from the host's clock; `restore` the rest, the round trip included).
   { id: "restore", name: "the restore", timedAs: "restore", after: ["stop", "prepare", "saveRecord"], awaited: 12, ms: (c, own) => Math.max(0, own - c.t.start), run: async (c) => {
     const { s, ssh } = c;
-    const stopped: RestoreRecord | undefined = c.stopSkipped ? undefined : { ...need(c.stoppedRec, "the stop"), stopMs: c.t.stop };
+    // The record as saved beside the stop (with the record's time), and the stop's facts and time.
+    const stopped: RestoreRecord | undefined = c.stopSkipped ? undefined : { ...need(c.rec, "the record"), ...need(c.stopped, "the stop"), stopMs: c.t.stop };
     const rec = stopped ?? need(c.rec, "the record");
     const done = await restoreAndStart(ssh, s, rec, need(c.version, "the image's version"), restoredEtcdContainer(s, rec.newClusterToken), stopped === undefined ? undefined : recordText(stopped));
     c.rec = rec;

@@ -51,22 +51,25 @@ export function parseStopLook(stdout: string): StopLook | undefined {
   };
 }
 
+/** What the record keeps of the stop: when, and the db's size and mtime then. */
+export type Stopped = Required<Pick<RestoreRecord, "stoppedAt" | "dbSize" | "dbMtime">>;
+
 /**
  * Stops the learner gracefully (its bbolt db is flushed) so it never comes
- * back, and looks at it once stopped: one remote command. Returns the record
- * with when it stopped and its db's size and mtime; throws naming what went
- * wrong (a failed stop, a policy that would not clear, a container still
- * running, a missing db).
+ * back, and looks at it once stopped: one remote command. Returns when it
+ * stopped and its db's size and mtime, for the record; throws naming what
+ * went wrong (a failed stop, a policy that would not clear, a container
+ * still running, a missing db).
  */
-export async function stopLearner(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord): Promise<RestoreRecord> {
+export async function stopLearner(ssh: SshSession, s: RestoreSettings): Promise<Stopped> {
   progress(WHAT, `stopping ${s.learner.containerName} gracefully (restart policy cleared; container and data dir kept)`);
   const db = `${s.learner.dataDir}/member/snap/db`;
   const r = await ssh.run(["sh", "-c", STOP_AND_LOOK, "sh", s.learner.containerName, db, ...ssh.dockerCommand], { timeoutMs: 120_000, allowFailure: true });
-  return stoppedRecord(ssh.host, s, rec, parseStopLook(r.stdout), r.stderr);
+  return stopped(ssh.host, s, parseStopLook(r.stdout), r.stderr);
 }
 
-/** The record once the learner has stopped, from what {@link STOP_AND_LOOK} showed; throws when it did not stop as it must. Pure. */
-export function stoppedRecord(host: string, s: RestoreSettings, rec: RestoreRecord, look: StopLook | undefined, stderr = "", now = new Date()): RestoreRecord {
+/** What the record keeps of the stop, from what {@link STOP_AND_LOOK} showed; throws when it did not stop as it must. Pure. */
+export function stopped(host: string, s: RestoreSettings, look: StopLook | undefined, stderr = "", now = new Date()): Stopped {
   const name = s.learner.containerName;
   const why = stderr.trim().slice(-500);
   if (look === undefined) throw new EtcdStandbyError("RemoteCommandFailed", `stopping ${name} did not finish${why ? `: ${why}` : ""}`, `check the docker daemon on the host; stop ${name} by hand (docker stop -t 60 ${name}; docker update --restart=no ${name}) if it still runs, then run pulumi up again`, { host });
@@ -74,5 +77,5 @@ export function stoppedRecord(host: string, s: RestoreSettings, rec: RestoreReco
   if (look.updateStatus !== 0) throw new EtcdStandbyError("RemoteCommandFailed", `docker update --restart=no ${name} failed with status ${look.updateStatus}: the learner could come back${why ? ` (${why})` : ""}`, `clear its restart policy by hand (docker update --restart=no ${name}), then run pulumi up again`, { host });
   if (look.running !== false) throw new EtcdStandbyError("Refused", `${name} is ${look.running === true ? "still running" : "in an unknown state"} after docker stop`, "stop it by hand and run pulumi up again", { host });
   if (look.db === null) throw new EtcdStandbyError("NotFound", `the learner's db ${s.learner.dataDir}/member/snap/db is missing`, "check learner.dataDir", { host });
-  return { ...rec, stoppedAt: now.toISOString(), dbSize: look.db.size, dbMtime: look.db.mtime };
+  return { stoppedAt: now.toISOString(), dbSize: look.db.size, dbMtime: look.db.mtime };
 }
