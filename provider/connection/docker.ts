@@ -116,10 +116,17 @@ interface RawInspect {
 
 /** Inspects container `name`; an absent container gives `exists: false`, not an error. */
 export async function inspectContainer(s: SshSession, name: string): Promise<ContainerInfo> {
+  return containerInfoOf(s, name, await s.run(inspectArgv(s, name), { allowFailure: true }));
+}
+
+/** The command line {@link inspectContainer} runs (for a caller that runs it inside a script of its own); validates `name` first. */
+export function inspectArgv(s: SshSession, name: string): string[] {
   check(validateContainerName(name, "container name"), s.host);
-  const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", name), {
-    allowFailure: true,
-  });
+  return docker(s, "inspect", "--type", "container", "--format", "{{json .}}", name);
+}
+
+/** What {@link inspectArgv}'s answer `r` says of container `name` (absent: `exists: false`). */
+export function containerInfoOf(s: SshSession, name: string, r: RunResult): ContainerInfo {
   if (r.code !== 0) {
     if (NO_SUCH.test(r.stderr)) {
       return { exists: false, running: false, id: "", image: "", name, createdAt: "", state: "", labels: {}, restartCount: 0, mountSources: [], mounts: [], argv: [], env: [] };

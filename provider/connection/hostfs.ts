@@ -7,7 +7,7 @@
 import { randomBytes } from "crypto";
 import { EtcdStandbyError } from "../lib/errors";
 import { validateAbsolutePath } from "../lib/validate";
-import type { SshSession } from "./ssh";
+import type { RunResult, SshSession } from "./ssh";
 
 /** What is at a path on the host. */
 export type PathState = "absent" | "empty-dir" | "non-empty-dir" | "file";
@@ -49,6 +49,42 @@ export interface PathSurvey {
   /** Each file's content (at most 1 MiB), null when unreadable. */
   contents: (string | null)[];
   states: PathState[];
+  /** What the command asked as `then` answered (its own stdout, stderr and exit status); undefined when none was asked. */
+  then: RunResult | undefined;
+}
+
+/** What {@link surveyPaths} reads. */
+export interface SurveyQuery {
+  /** Files whose readability is tested (never read). */
+  readable: string[];
+  /** Public files (such as certificates) to read. */
+  read: string[];
+  /** Paths whose {@link PathState} is wanted. */
+  states: string[];
+  /**
+   * A command (argv, each element one argument) to run after the reads, in
+   * the same shell, such as a `docker inspect` of the host's own: its
+   * stdout, stderr and exit status are kept apart from the shell's own.
+   */
+  then?: readonly string[];
+}
+
+/** The survey's script: arguments are the nonce, the three counts, the in-place archive prefix, the paths, then the `then` command's argv. */
+const SURVEY_SH = [
+  'm=$1; nr=$2; nc=$3; ns=$4; pre=$5; shift 5',
+  'i=0; while [ $i -lt $nr ]; do if [ -r "$1" ]; then echo R1; else echo R0; fi; shift; i=$((i+1)); done',
+  'i=0; while [ $i -lt $nc ]; do if [ -r "$1" ] && head -c 1048576 -- "$1"; then echo; echo "C$m"; else echo; echo "N$m"; fi; shift; i=$((i+1)); done',
+  `st() { ${PATH_STATE_SH}; }`,
+  'i=0; while [ $i -lt $ns ]; do st "$1" "$pre"; shift; i=$((i+1)); done',
+  // What is left is the `then` command: its stdout as is, then a marker with its status, then its stderr (caught apart from the shell's own).
+  '[ $# -eq 0 ] && exit 0',
+  'echo "T$m"; { e=$("$@" 2>&1 >&3 3>&-); c=$?; } 3>&1; echo; echo "E$m $c"; printf "%s" "$e"',
+].join("\n");
+
+function thenProblems(then: readonly string[] | undefined): string[] {
+  if (then === undefined) return [];
+  if (!Array.isArray(then) || then.length === 0) return ["then must be a non-empty list of arguments"];
+  return then.flatMap((a, i) => (typeof a !== "string" || a.includes("\0") ? [`then[${i}] must be a string without NUL`] : []));
 }
 
 /**
@@ -58,20 +94,17 @@ export interface PathSurvey {
  * unreadable), and the {@link pathState} of each of `states`. The same as
  * {@link fileReadable}, {@link readPublicFile} and {@link pathState} one by
  * one; the paths are arguments, never in the script, and each content ends
- * at a marker line made of a random nonce.
+ * at a marker line made of a random nonce. With `then`, that command runs
+ * last, in the same shell, and its answer is returned as `then`.
  */
-export async function surveyPaths(s: SshSession, q: { readable: string[]; read: string[]; states: string[] }): Promise<PathSurvey> {
+export async function surveyPaths(s: SshSession, q: SurveyQuery): Promise<PathSurvey> {
   for (const p of [...q.readable, ...q.read, ...q.states]) checkPath(s, p, "path");
+  const bad = thenProblems(q.then);
+  if (bad.length > 0) throw new EtcdStandbyError("InvalidInput", bad.join("; "), "pass the command as a list of arguments; nothing was run", { host: s.host });
   const nonce = randomBytes(12).toString("hex");
-  const script = [
-    'm=$1; nr=$2; nc=$3; ns=$4; pre=$5; shift 5',
-    'i=0; while [ $i -lt $nr ]; do if [ -r "$1" ]; then echo R1; else echo R0; fi; shift; i=$((i+1)); done',
-    'i=0; while [ $i -lt $nc ]; do if [ -r "$1" ] && head -c 1048576 -- "$1"; then echo; echo "C$m"; else echo; echo "N$m"; fi; shift; i=$((i+1)); done',
-    `st() { ${PATH_STATE_SH}; }`,
-    'i=0; while [ $i -lt $ns ]; do st "$1" "$pre"; shift; i=$((i+1)); done',
-  ].join("\n");
-  const r = await s.run(["sh", "-c", script, "sh", nonce, String(q.readable.length), String(q.read.length), String(q.states.length), IN_PLACE_ARCHIVE_PREFIX, ...q.readable, ...q.read, ...q.states]);
+  const r = await s.run(["sh", "-c", SURVEY_SH, "sh", nonce, String(q.readable.length), String(q.read.length), String(q.states.length), IN_PLACE_ARCHIVE_PREFIX, ...q.readable, ...q.read, ...q.states, ...(q.then ?? [])]);
   let rest = r.stdout;
+  const cutShort = (what: string): EtcdStandbyError => new EtcdStandbyError("RemoteCommandFailed", `could not read ${what}: the host's output was cut short`, "check the host's shell", { host: s.host });
   const line = (): string => {
     const i = rest.indexOf("\n");
     const l = i < 0 ? rest : rest.slice(0, i);
@@ -81,14 +114,22 @@ export async function surveyPaths(s: SshSession, q: { readable: string[]; read: 
   const readable = q.readable.map(() => line() === "R1");
   const contents = q.read.map((path) => {
     const ends = [`\nC${nonce}\n`, `\nN${nonce}\n`].map((m) => [m, rest.indexOf(m)] as const).filter(([, i]) => i >= 0).sort((a, b) => a[1] - b[1]);
-    if (ends.length === 0) throw new EtcdStandbyError("RemoteCommandFailed", `could not read ${path}: the host's output was cut short`, "check the host's shell", { host: s.host });
+    if (ends.length === 0) throw cutShort(path);
     const [marker, at] = ends[0];
     const content = rest.slice(0, at);
     rest = rest.slice(at + marker.length);
     return marker.startsWith("\nC") ? content : null;
   });
   const states = q.states.map((path) => parsePathState(s, path, line()));
-  return { readable, contents, states };
+  return { readable, contents, states, then: q.then === undefined ? undefined : thenAnswer(rest, nonce, () => cutShort(`what ${q.then?.[0] ?? ""} answered`)) };
+}
+
+/** The `then` command's answer in what is left of the survey's output: `T<nonce>`, its stdout, `E<nonce> <status>`, its stderr. */
+function thenAnswer(rest: string, nonce: string, cutShort: () => EtcdStandbyError): RunResult {
+  const start = `T${nonce}\n`;
+  const end = new RegExp(`\\nE${nonce} (\\d+)\\n`).exec(rest);
+  if (!rest.startsWith(start) || end === null) throw cutShort();
+  return { code: Number(end[1]), signal: undefined, stdout: rest.slice(start.length, end.index), stderr: rest.slice(end.index + end[0].length) };
 }
 
 /** Where {@link archivePath} put things. */

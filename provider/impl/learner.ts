@@ -11,7 +11,7 @@
  * and names the likely cause with the tail of the learner's log.
  */
 import { X509Certificate } from "crypto";
-import { containerLogsTail, imageExists, inspectContainer, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
+import { containerInfoOf, containerLogsTail, inspectArgv, inspectContainer, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
 import type { ContainerInfo, RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import type { AddLearnerResult, EtcdSession, EtcdStatus, MemberHealth } from "../connection/etcd";
@@ -31,7 +31,8 @@ import type { ClusterVersions, EtcdVersion } from "../lib/versions";
 import { validateClientUrl, validateEach, validateExtraFlag, validateImage, validateMemberName, validatePeerUrl } from "../lib/validate";
 import { namesAddress, validityProblem } from "../lib/x509";
 import { RUN_ID, RUN_LABEL, withClusterLock } from "./clusterLock";
-import { imageEtcdVersion } from "./imageVersion";
+import { imageAbsentError, readImageEtcdVersion } from "./imageVersion";
+import type { ImageVersionRead } from "./imageVersion";
 import { appliedIndexOf, checkCluster, checkHost, checkNamesAndPath, checkRaftTimings, clusterOf, entryCount, hasUnknown, hostOf, positiveInt, Problems, progress, stamp, stored, typedProvider } from "./common";
 import { changedFields, diffByTable, recordedState } from "./fields";
 import { catchUpPercent, LEARNER_FIELDS, LEARNER_OWNED_FLAGS, learnerContainer, learnerSettings, MANAGED_LABEL, MEMBER_LABEL } from "./learnerConfig";
@@ -140,18 +141,26 @@ function refuseVersion(image: EtcdVersion, versions: ClusterVersions, s: Learner
   );
 }
 
-/** The image's etcd version, read on the host; a failure is kept for after the host's own checks. */
-function readImageVersion(ssh: SshSession, s: LearnerSettings): Promise<{ v?: EtcdVersion; error?: unknown }> {
-  return imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: `${s.containerName}-version-${RUN_ID}`, labels: { [MANAGED_LABEL]: "EtcdLearnerTool", [RUN_LABEL]: RUN_ID } }).then(
-    (v) => ({ v }),
+/** What {@link readImageVersion} found: the image's version or its absence, or why neither could be told. */
+type ImageRead = { read: ImageVersionRead } | { error: unknown };
+
+/**
+ * The image's etcd version, read on the host (never pulled: an absent image
+ * is a fact for {@link judgeHost}, which the host-side preflight needs no
+ * `docker image inspect` for); a failure is kept for after the host's own checks.
+ */
+function readImageVersion(ssh: SshSession, s: LearnerSettings): Promise<ImageRead> {
+  return readImageEtcdVersion(ssh, s.image, s.etcdBinary, { name: `${s.containerName}-version-${RUN_ID}`, labels: { [MANAGED_LABEL]: "EtcdLearnerTool", [RUN_LABEL]: RUN_ID } }).then(
+    (read) => ({ read }),
     (error: unknown) => ({ error }),
   );
 }
 
-/** The image version from {@link readImageVersion}, or its error thrown. */
-function versionOrThrow(r: { v?: EtcdVersion; error?: unknown }): EtcdVersion {
-  if (r.v) return r.v;
-  throw r.error;
+/** The image version from {@link readImageVersion}, or its error (or the image's absence) thrown. */
+function versionOrThrow(r: ImageRead, image: string, host: string): EtcdVersion {
+  if ("error" in r) throw r.error;
+  if (!r.read.present) throw imageAbsentError(image, host);
+  return r.read.version;
 }
 
 /** Checks the certificate names the learner's address, is valid now, and was issued by the host's CA file. */
@@ -187,19 +196,24 @@ interface HostFacts {
 }
 
 /**
- * The host-side preflight's reads: the files (TLS files readable, the
- * certificate and the CA read, the data dir's state) in one shell command,
- * beside the image and the container (docker): three channels of one SSH
- * connection. Changes nothing.
+ * The host-side preflight's reads, in one shell command: the files (TLS
+ * files readable, the certificate and the CA read, the data dir's state),
+ * then the container's `docker inspect` (read by {@link containerInfoOf}
+ * from that command's answer). The image's presence comes from the version
+ * read (`imageRead`, its own command: two channels of one SSH connection in
+ * all). Changes nothing.
  */
-async function readHostFacts(ssh: SshSession, s: LearnerSettings): Promise<HostFacts> {
+async function readHostFacts(ssh: SshSession, s: LearnerSettings, imageRead: Promise<ImageRead>): Promise<HostFacts> {
   const files = Object.entries(s.tls) as [string, string][];
-  const [survey, imagePresent, container] = await Promise.all([
-    surveyPaths(ssh, { readable: files.map(([, file]) => file), read: [s.tls.certFile, s.tls.caFile], states: [s.dataDir] }),
-    imageExists(ssh, s.image),
-    inspectContainer(ssh, s.containerName),
+  const inspect = inspectArgv(ssh, s.containerName);
+  const [survey, image] = await Promise.all([
+    surveyPaths(ssh, { readable: files.map(([, file]) => file), read: [s.tls.certFile, s.tls.caFile], states: [s.dataDir], then: inspect }),
+    imageRead,
   ]);
+  const container = survey.then ? containerInfoOf(ssh, s.containerName, survey.then) : await inspectContainer(ssh, s.containerName);
   const readable = files.map(([field, file], i): [string, string, boolean] => [field, file, survey.readable[i]]);
+  // A version read that failed for another reason says nothing of the image: its error is thrown after the host's checks.
+  const imagePresent = "error" in image || image.read.present;
   return { readable, certPem: survey.contents[0], caPem: survey.contents[1], imagePresent, container, dataDir: survey.states[0] };
 }
 
@@ -209,9 +223,7 @@ function judgeHost(f: HostFacts, s: LearnerSettings, adopting: boolean, host: st
     if (!ok) throw new EtcdStandbyError("InvalidInput", `tls.${field} ${file} is missing or unreadable on ${host}`, "copy the cluster's CA and this host's certificate and key there, or set tls", { host });
   }
   checkCertificate(f.certPem ?? "", f.caPem ?? "", hostOfUrl(s.peerURL), s.tls.certFile, host);
-  if (!f.imagePresent) {
-    throw new EtcdStandbyError("InvalidInput", `image ${s.image} is not present on ${host}`, `load it there first (docker load / docker pull ${s.image})`, { host });
-  }
+  if (!f.imagePresent) throw imageAbsentError(s.image, host);
   const info = f.container;
   if (info.exists && !mine(info, s)) {
     throw new EtcdStandbyError("Refused", `a container named ${s.containerName} already exists on ${host} and is not this learner's`, "remove it (RkeContainerCleanup) or choose another containerName", { host });
@@ -453,7 +465,7 @@ async function startLearner(props: LearnerInputs): Promise<LearnerResult> {
       return await withEtcd(conn, (etcd) =>
         withClusterLock(etcd, `EtcdLearner ${s.memberName} on ${host.host}`, conn.lockWaitMs, async () => {
           // Every preflight only reads; the host's reads (under the lock: another run may change them) run while the cluster is asked.
-          const [pre, facts, image, clusterId] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s), imageRead, s.joinClusterId ? etcd.clusterId() : Promise.resolve(undefined)]);
+          const [pre, facts, image, clusterId] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s, imageRead), imageRead, s.joinClusterId ? etcd.clusterId() : Promise.resolve(undefined)]);
           if (s.joinClusterId && clusterId !== s.joinClusterId) {
             throw new EtcdStandbyError(
               "Refused",
@@ -464,7 +476,7 @@ async function startLearner(props: LearnerInputs): Promise<LearnerResult> {
           }
           const adopt = pre.adopt;
           const found = judgeHost(facts, s, adopt !== undefined, host.host);
-          refuseVersion(versionOrThrow(image), pre.versions, s, host.host);
+          refuseVersion(versionOrThrow(image, s.image, host.host), pre.versions, s, host.host);
           await clearLeftover(ssh, s, adopt !== undefined, found);
           const created: Created = { container: false };
           try {
@@ -528,7 +540,7 @@ async function restartLearner(olds: LearnerInputs, news: LearnerInputs): Promise
     withClusterLock(etcd, `EtcdLearner ${s.memberName} restart on ${hostOf(news).host}`, conn.lockWaitMs, () =>
       withSsh(hostOf(news), async (ssh) => {
         const [pre, image, members] = await Promise.all([preflightVoters(etcd), readImageVersion(ssh, s), etcd.memberList()]);
-        refuseVersion(versionOrThrow(image), pre.versions, s, ssh.host);
+        refuseVersion(versionOrThrow(image, s.image, ssh.host), pre.versions, s, ssh.host);
         const m = resolveMember(members, { peerURL: s.peerURL });
         if (!m) throw new EtcdStandbyError("NotFound", `learner ${s.memberName} is not in the cluster`, "run pulumi refresh, then pulumi up to re-create it", { member: s.memberName });
         const old = await inspectContainer(ssh, s.containerName);

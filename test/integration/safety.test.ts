@@ -128,6 +128,17 @@ describe("safety: every destructive step proves its target (ordered)", function 
     }
   });
 
+  it("EtcdLearner refuses an image that is not on the host (never pulled: docker run --pull never), naming it, before any change", async () => {
+    const before = await world(d, ["master3"]);
+    const absent = d.etcd.images["v3.5"].replace(/:v[\d.]+$/, ":v3.5.999");
+    const e = await rejection(learner.create(learnerInputs({ image: absent })));
+    expect(e.message).to.include(`image ${absent} is not present on 10.250.0.103`);
+    expect(e.message).to.match(/load it there first/);
+    expect(await world(d, ["master3"])).to.equal(before);
+    // Docker's own answer, read independently: the image is still not there (nothing pulled it).
+    expect((await ssh(d, "master3", `docker image inspect ${absent}`, { allowFailure: true })).code).to.not.equal(0);
+  });
+
   let learnerOuts: Props = {};
 
   it("EtcdLearner starts on the dedicated disk (the archive folder and lost+found do not make it non-empty)", async () => {
