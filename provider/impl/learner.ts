@@ -285,54 +285,76 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
   let last: LearnerState | undefined;
   const started = Date.now();
   const silentSince = new Map<string, number>();
-  let lastInspect: { at: number; info: ContainerInfo } | undefined;
-  for (;;) {
-    // The container's state is read alongside (at most once a second: a docker command on the host), for the checks below when not caught up yet.
-    const inspectDue = lastInspect === undefined || Date.now() - lastInspect.at >= INSPECT_EVERY_MS;
-    const [seen, info] = await Promise.all([observeWithVoters(etcd, s), inspectDue ? inspectContainer(ssh, s.containerName) : Promise.resolve((lastInspect as { info: ContainerInfo }).info)]);
-    if (inspectDue) lastInspect = { at: Date.now(), info };
-    const st = seen.state;
-    last = st;
-    const health = seen.voters.length > 0 ? seen.voters : await etcd.memberHealth((await etcd.memberList()).filter((m) => voters.some((v) => v.id === m.id))).catch(() => []);
-    for (const v of voters) {
-      const h = health.find((x) => x.id === v.id);
-      if (h?.healthy) silentSince.delete(v.id);
-      else if (!silentSince.has(v.id)) silentSince.set(v.id, Date.now());
+  // The container's state is read beside the polls (at most once a second: a docker command on the host), never
+  // holding a poll back; the checks below use the latest answer, and an inspection that failed fails the wait.
+  const container: { info?: ContainerInfo; error?: Error; inspecting?: Promise<void>; next: number } = { next: 0 };
+  const inspectBeside = (): void => {
+    if (container.inspecting !== undefined || Date.now() < container.next) return;
+    container.next = Date.now() + INSPECT_EVERY_MS;
+    container.inspecting = inspectContainer(ssh, s.containerName).then(
+      (info) => {
+        container.info = info;
+      },
+      (e: unknown) => {
+        container.error = e instanceof Error ? e : new Error(describeError(e));
+      },
+    ).finally(() => {
+      container.inspecting = undefined;
+    });
+  };
+  try {
+    for (;;) {
+      inspectBeside();
+      const seen = await observeWithVoters(etcd, s);
+      if (container.error !== undefined) throw container.error;
+      const st = seen.state;
+      last = st;
+      const health = seen.voters.length > 0 ? seen.voters : await etcd.memberHealth((await etcd.memberList()).filter((m) => voters.some((v) => v.id === m.id))).catch(() => []);
+      for (const v of voters) {
+        const h = health.find((x) => x.id === v.id);
+        if (h?.healthy) silentSince.delete(v.id);
+        else if (!silentSince.has(v.id)) silentSince.set(v.id, Date.now());
+      }
+      const silent = voters.filter((v) => Date.now() - (silentSince.get(v.id) ?? Date.now()) >= VOTER_SILENCE_MS);
+      if (silent.length > 0) {
+        throw new EtcdStandbyError(
+          "QuorumRisk",
+          `voter${silent.length > 1 ? "s" : ""} ${silent.map((v) => v.name).join(", ")} stopped answering while learner ${s.memberName} started on ${ssh.host} (healthy before it): the learner is taken away to protect the quorum`,
+          "check the voters' logs (docker logs etcd) for a version or TLS problem the learner caused, and fix it before running pulumi up again",
+          { member: s.memberName, host: ssh.host },
+        );
+      }
+      if (st.present && st.memberId !== memberId) {
+        throw new EtcdStandbyError("Refused", `the member at ${s.peerURL} is now ${st.memberId}, not ${memberId}`, "someone changed the member list concurrently; run pulumi up again", { member: s.memberName });
+      }
+      if (!st.present) throw new EtcdStandbyError("Refused", `learner ${s.memberName} (${memberId}) disappeared from the member list while starting`, "check who removed it, then run pulumi up again", { member: s.memberName });
+      if (st.started && st.lag >= 0 && st.lag <= s.catchUpThreshold) {
+        progress(WHAT, `${s.memberName}: caught up, applied ${st.appliedIndex} of ${st.leaderIndex} (lag ${st.lag})`);
+        return st;
+      }
+      // The container as last inspected (none yet: the first inspection has not answered).
+      const info = container.info;
+      if (info?.exists === true && info.restartCount >= 3 && !st.started) {
+        throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} keeps exiting (restarted ${info.restartCount} times)`, "see the log below", { member: s.memberName, host: ssh.host });
+      }
+      if (info !== undefined && (!info.exists || (!info.running && info.state !== "restarting" && info.state !== "created"))) {
+        throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} is ${info.exists ? info.state : "gone"}`, "see the log tail below", { member: s.memberName, host: ssh.host });
+      }
+      if (Date.now() - lastReport > 3000) {
+        lastReport = Date.now();
+        progress(WHAT, st.started && st.lag >= 0
+          ? `${s.memberName}: applied ${st.appliedIndex} of ${st.leaderIndex} (${catchUpPercent(st.appliedIndex, st.leaderIndex)}%, lag ${st.lag})`
+          : `${s.memberName}: waiting for it to start (${info?.state ?? "not inspected yet"})`);
+      }
+      if (Date.now() > deadline) {
+        throw new EtcdStandbyError("Timeout", `learner ${s.memberName} was not ${last.started ? "caught up" : "started"} within ${s.timeoutMs} ms (lag ${last.lag})`, "see the log tail below; raise timeoutMs for a large database", { member: s.memberName, host: ssh.host });
+      }
+      // Poll briskly while a small database is likely to finish, then ease off.
+      await sleep(Date.now() - started < POLL_FAST_FOR_MS ? 100 : 500);
     }
-    const silent = voters.filter((v) => Date.now() - (silentSince.get(v.id) ?? Date.now()) >= VOTER_SILENCE_MS);
-    if (silent.length > 0) {
-      throw new EtcdStandbyError(
-        "QuorumRisk",
-        `voter${silent.length > 1 ? "s" : ""} ${silent.map((v) => v.name).join(", ")} stopped answering while learner ${s.memberName} started on ${ssh.host} (healthy before it): the learner is taken away to protect the quorum`,
-        "check the voters' logs (docker logs etcd) for a version or TLS problem the learner caused, and fix it before running pulumi up again",
-        { member: s.memberName, host: ssh.host },
-      );
-    }
-    if (st.present && st.memberId !== memberId) {
-      throw new EtcdStandbyError("Refused", `the member at ${s.peerURL} is now ${st.memberId}, not ${memberId}`, "someone changed the member list concurrently; run pulumi up again", { member: s.memberName });
-    }
-    if (!st.present) throw new EtcdStandbyError("Refused", `learner ${s.memberName} (${memberId}) disappeared from the member list while starting`, "check who removed it, then run pulumi up again", { member: s.memberName });
-    if (st.started && st.lag >= 0 && st.lag <= s.catchUpThreshold) {
-      progress(WHAT, `${s.memberName}: caught up, applied ${st.appliedIndex} of ${st.leaderIndex} (lag ${st.lag})`);
-      return st;
-    }
-    if (info.exists && info.restartCount >= 3 && !st.started) {
-      throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} keeps exiting (restarted ${info.restartCount} times)`, "see the log below", { member: s.memberName, host: ssh.host });
-    }
-    if (!info.exists || (!info.running && info.state !== "restarting" && info.state !== "created")) {
-      throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} is ${info.exists ? info.state : "gone"}`, "see the log tail below", { member: s.memberName, host: ssh.host });
-    }
-    if (Date.now() - lastReport > 3000) {
-      lastReport = Date.now();
-      progress(WHAT, st.started && st.lag >= 0
-        ? `${s.memberName}: applied ${st.appliedIndex} of ${st.leaderIndex} (${catchUpPercent(st.appliedIndex, st.leaderIndex)}%, lag ${st.lag})`
-        : `${s.memberName}: waiting for it to start (${info.state})`);
-    }
-    if (Date.now() > deadline) {
-      throw new EtcdStandbyError("Timeout", `learner ${s.memberName} was not ${last.started ? "caught up" : "started"} within ${s.timeoutMs} ms (lag ${last.lag})`, "see the log tail below; raise timeoutMs for a large database", { member: s.memberName, host: ssh.host });
-    }
-    // Poll briskly while a small database is likely to finish, then ease off.
-    await sleep(Date.now() - started < POLL_FAST_FOR_MS ? 100 : 500);
+  } finally {
+    // The session closes after this: its last inspection ends first.
+    await container.inspecting;
   }
 }
 
