@@ -338,26 +338,49 @@ async function firstElectionWait(d: SandboxDescription, hostName: string, contai
 
 /**
  * The first write the restored cluster at `endpoint` acknowledges, polled
- * from now on: one `etcdctl put` at a time, 50 ms after each failure. A dial
- * gives up after 300 ms (the member is down: the next try comes soon); a
- * request that reached a member waits up to 5 s (a put made during the first
- * election is acknowledged once it is elected). `at` is when etcdctl returned
- * success; `stop` ends the polling (a procedure that failed).
+ * from now on with `etcdctl put`: a new attempt 50 ms after each failure, and
+ * also once the latest has been out for {@link ATTEMPT_OVERLAP_MS} without an
+ * answer (it is left running: at most {@link MAX_ATTEMPTS_OUT} at a time),
+ * as a fleet of clients would keep trying. A dial gives up after 300 ms (the
+ * member is down: the next try comes soon); a request that reached a member
+ * waits up to 5 s (a put made during the first election is acknowledged once
+ * it is elected), so one request caught by the learner's shutdown (accepted,
+ * never answered) no longer hides the restored member for its 5 s. `at` is
+ * when the first etcdctl returned success; `stop` ends the polling (a
+ * procedure that failed).
  */
 function firstWriteFrom(d: SandboxDescription, endpoint: string, deadlineMs = 300_000): { at: Promise<number>; stop: () => void } {
   let stopped = false;
   const at = (async (): Promise<number> => {
     const until = Date.now() + deadlineMs;
-    while (!stopped && Date.now() < until) {
-      const r = await etcdctl(d, [`--endpoints=${endpoint}`, "--dial-timeout=300ms", "--command-timeout=5s", "put", "/registry/bench/first-write", String(Date.now())], { allowFailure: true, timeoutMs: 10_000 });
-      if (r.code === 0) return Date.now();
-      await sleep(50);
+    let acked: number | undefined;
+    const out = new Set<Promise<void>>();
+    while (!stopped && acked === undefined && Date.now() < until) {
+      if (out.size < MAX_ATTEMPTS_OUT) {
+        const attempt: Promise<void> = etcdctl(d, [`--endpoints=${endpoint}`, "--dial-timeout=300ms", "--command-timeout=5s", "put", "/registry/bench/first-write", String(Date.now())], { allowFailure: true, timeoutMs: 10_000 })
+          .then((r) => {
+            if (r.code === 0 && acked === undefined) acked = Date.now();
+          })
+          .finally(() => out.delete(attempt));
+        out.add(attempt);
+        // The next attempt: 50 ms after this one fails, or once it has been out for ATTEMPT_OVERLAP_MS.
+        const failedFast = await Promise.race([attempt.then(() => true), sleep(ATTEMPT_OVERLAP_MS).then(() => false)]);
+        if (failedFast && acked === undefined) await sleep(50);
+      } else {
+        await Promise.race(out);
+      }
     }
+    if (acked !== undefined) return acked;
     throw new Error(stopped ? "polling for the first write stopped" : `no write acknowledged at ${endpoint} within ${deadlineMs} ms`);
   })();
   at.catch(() => undefined);
   return { at, stop: () => (stopped = true) };
 }
+
+/** How long the first-write poller's latest attempt may go unanswered before the next one starts beside it. */
+const ATTEMPT_OVERLAP_MS = 400;
+/** The first-write poller's attempts out at once, at most. */
+const MAX_ATTEMPTS_OUT = 16;
 
 /**
  * One failover on a freshly built sandbox of `mb` MB with a caught-up

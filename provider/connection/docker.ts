@@ -453,14 +453,27 @@ export async function inspectState(s: SshSession, name: string): Promise<Contain
 
 /**
  * {@link inspectState} of each of `names`, in the order given, with one
- * `docker inspect`: docker prints one JSON line per container it found (each
- * matched to its name) and "No such container" for each other, and then
- * exits 1; any other failure throws.
+ * `docker inspect` ({@link inspectStatesArgv}, read by {@link statesOf}).
  */
 export async function inspectStates(s: SshSession, names: readonly string[]): Promise<ContainerState[]> {
-  check(names.flatMap((name) => validateContainerName(name, "container name")), s.host);
   if (names.length === 0) return [];
-  const r = await s.run(docker(s, "inspect", "--type", "container", "--format", "{{json .}}", ...names), { allowFailure: true });
+  return statesOf(s, names, await s.run(inspectStatesArgv(s, names), { allowFailure: true }));
+}
+
+/** The argv of {@link inspectStates}' one `docker inspect` of `names` (validated; at least one). */
+export function inspectStatesArgv(s: SshSession, names: readonly string[]): string[] {
+  check(names.flatMap((name) => validateContainerName(name, "container name")), s.host);
+  if (names.length === 0) check(["no container name to inspect"], s.host);
+  return docker(s, "inspect", "--type", "container", "--format", "{{json .}}", ...names);
+}
+
+/**
+ * What {@link inspectStatesArgv}'s answer `r` says of each of `names`:
+ * docker prints one JSON line per container it found (each matched to its
+ * name) and "No such container" for each other, and then exits 1; any other
+ * failure throws.
+ */
+export function statesOf(s: SshSession, names: readonly string[], r: RunResult): ContainerState[] {
   const failed = (): EtcdStandbyError =>
     new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${names.join(" ")} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check that docker is running on the host and the user may use it (or set sudo)", { host: s.host });
   const found = new Map<string, RawState>();

@@ -44,8 +44,14 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Return a non-zero exit instead of throwing RemoteCommandFailed (default false). */
   allowFailure?: boolean;
-  /** Text written to the command's standard input, then closed. */
-  stdin?: string;
+  /**
+   * Text written to the command's standard input, then closed. A promise
+   * opens the channel at once and writes its text when it resolves (a
+   * rejection closes the input empty): a command that first waits for its
+   * input pays its session's start (sshd, the login shell) before it is
+   * needed. The deadline then counts from the write.
+   */
+  stdin?: string | Promise<string>;
   /** Override the host's `sudo` setting for this command. */
   sudo?: boolean;
   /** Extra strings to redact from any error message (e.g. a value passed in argv). */
@@ -97,6 +103,8 @@ type ExecOutcome =
   | { kind: "error"; error: unknown }
   | { kind: "dropped" };
 const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
+/** How long a command may wait for input given as a promise before its channel is closed (the caller settles it long before). */
+const MAX_INPUT_WAIT_MS = 600_000;
 
 /** A parsed pinned host key. */
 export interface PinnedHostKey {
@@ -382,7 +390,7 @@ class Session implements SshSession {
   }
 
   /** Runs one command line on a new channel; never rejects. */
-  private exec(command: string, timeoutMs: number, stdin: string | undefined, pidHeader: boolean): Promise<ExecOutcome> {
+  private exec(command: string, timeoutMs: number, stdin: string | Promise<string> | undefined, pidHeader: boolean): Promise<ExecOutcome> {
     return new Promise<ExecOutcome>((resolve) => {
       let channel: ClientChannel | undefined;
       let settled = false;
@@ -404,10 +412,12 @@ class Session implements SshSession {
         clearTimeout(timer);
         resolve(o);
       };
-      const timer = setTimeout(() => {
+      const expire = (): void => {
         channel?.close();
         finish({ kind: "timeout", pid });
-      }, timeoutMs);
+      };
+      // A command that waits for its input has its deadline from the write on.
+      let timer = setTimeout(expire, typeof stdin === "object" ? MAX_INPUT_WAIT_MS : timeoutMs);
       try {
         this.client.exec(command, (execErr, ch) => {
           if (execErr) {
@@ -459,7 +469,17 @@ class Session implements SshSession {
               },
             });
           });
-          ch.end(stdin ?? undefined);
+          if (typeof stdin !== "object") {
+            ch.end(stdin ?? undefined);
+            return;
+          }
+          const write = (text: string): void => {
+            if (settled) return;
+            clearTimeout(timer);
+            timer = setTimeout(expire, timeoutMs);
+            ch.end(text);
+          };
+          stdin.then(write, () => write(""));
         });
       } catch (e) {
         finish({ kind: "error", error: e });
@@ -478,6 +498,26 @@ class Session implements SshSession {
  * pass through unchanged.
  */
 export async function withSsh<T>(host: HostConnectionArgs, fn: (s: SshSession) => Promise<T>): Promise<T> {
+  const open = await connectSsh(host);
+  try {
+    return await fn(open.session);
+  } finally {
+    open.end();
+  }
+}
+
+/** An SSH connection opened by {@link connectSsh}: its session, and its end (the caller's to call, always). */
+export interface OpenSsh {
+  readonly session: SshSession;
+  end(): void;
+}
+
+/**
+ * {@link withSsh} without the scope: connects (host key pinned, handshake
+ * bounded), for a caller that starts the connection beside other work (an
+ * etcd lock, say) and ends it itself, in a `finally`.
+ */
+export async function connectSsh(host: HostConnectionArgs): Promise<OpenSsh> {
   const ssh2 = require("ssh2") as typeof Ssh2Lib;
   const h = resolveHost(host, ssh2);
   const state: HandshakeState = { seenFingerprint: undefined, mismatch: false };
@@ -490,9 +530,5 @@ export async function withSsh<T>(host: HostConnectionArgs, fn: (s: SshSession) =
   // Errors after the handshake (e.g. a dropped connection) surface through
   // the running command; keep them from becoming unhandled 'error' events.
   client.on("error", () => undefined);
-  try {
-    return await fn(new Session(client, h, state.seenFingerprint ?? ""));
-  } finally {
-    client.end();
-  }
+  return { session: new Session(client, h, state.seenFingerprint ?? ""), end: () => client.end() };
 }

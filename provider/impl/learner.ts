@@ -11,13 +11,15 @@
  * and names the likely cause with the tail of the learner's log.
  */
 import { X509Certificate } from "crypto";
-import { containerInfoOf, containerLogsTail, inspectArgv, inspectContainer, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
+import { containerInfoOf, containerLogsTail, inspectArgv, inspectContainer, removeContainer, renameContainer, runArgv, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
 import type { ContainerInfo, RunContainerSpec } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
+import { armCommand } from "../connection/gate";
+import type { ArmedCommand } from "../connection/gate";
 import type { AddLearnerResult, EtcdSession, EtcdStatus, MemberHealth } from "../connection/etcd";
 import { archivePath, pathState, surveyPaths } from "../connection/hostfs";
 import type { PathState } from "../connection/hostfs";
-import { withSsh } from "../connection/ssh";
+import { connectSsh, withSsh } from "../connection/ssh";
 import type { SshSession } from "../connection/ssh";
 import { refusedExtraFlags } from "../lib/etcdFlags";
 import { diagnose, logExcerpt } from "../lib/logs";
@@ -469,6 +471,9 @@ async function addWhenReady(etcd: EtcdSession, s: LearnerSettings): Promise<AddL
 }
 
 /** The learner's container spec, labelled with this run's ID. */
+/** Stands for `--initial-cluster`'s value in a docker run opened before member add (the value arrives with its go). */
+const INITIAL_CLUSTER_LATER = "@@etcd-standby-initial-cluster@@";
+
 function containerSpec(s: LearnerSettings, initialCluster: string): RunContainerSpec {
   const spec = learnerContainer(s, initialCluster);
   return { ...spec, labels: { ...spec.labels, [RUN_LABEL]: RUN_ID } };
@@ -479,74 +484,86 @@ async function startLearner(props: LearnerInputs): Promise<LearnerResult> {
   const s = learnerSettings(props);
   const host = hostOf(props);
   const conn = clusterOf(props);
-  // The host is reached first: the image's version (a throwaway container of this run's own name, reading
-  // nothing another run changes) is read while the cluster is reached and its lock taken.
-  return withSsh(host, async (ssh) => {
-    const imageRead = readImageVersion(ssh, s);
-    try {
-      return await withEtcd(conn, (etcd) =>
-        withClusterLock(etcd, `EtcdLearner ${s.memberName} on ${host.host}`, conn.lockWaitMs, async () => {
-          // Every preflight only reads; the host's reads (under the lock: another run may change them) run while the cluster is asked.
-          const [pre, facts, image, clusterId] = await Promise.all([preflightCluster(etcd, s), readHostFacts(ssh, s, imageRead), imageRead, s.joinClusterId ? etcd.clusterId() : Promise.resolve(undefined)]);
-          if (s.joinClusterId && clusterId !== s.joinClusterId) {
-            throw new EtcdStandbyError(
-              "Refused",
-              `refusing to add learner ${s.memberName} on ${host.host}: the cluster at ${conn.endpoints.join(", ")} is ${String(clusterId)}, not ${s.joinClusterId} (the cluster this learner must join); nothing was changed`,
-              "check cluster.endpoints and joinClusterId: after a failover, joinClusterId is the restored cluster's (EtcdStandaloneRestore.newClusterId)",
-              { member: s.memberName, host: host.host },
-            );
+  // The host and the cluster are reached at once: once the SSH connection is up, the image's version (a throwaway
+  // container of this run's own name, reading nothing another run changes) is read while the cluster's lock is taken.
+  const opening = connectSsh(host);
+  const imageRead: Promise<ImageRead> = opening.then((o) => readImageVersion(o.session, s), (error: unknown) => ({ error }));
+  // The learner's docker run is opened on the host then too, waiting there for the member list member add returns:
+  // its go costs no new SSH session. Never released, it runs nothing.
+  const armedRun: Promise<ArmedCommand | undefined> = opening.then(
+    (o) => armCommand(o.session, runArgv(o.session, containerSpec(s, INITIAL_CLUSTER_LATER)), INITIAL_CLUSTER_LATER),
+    () => undefined,
+  ).catch(() => undefined); // a spec docker would refuse fails again, with its reason, in runContainer below
+  try {
+    return await withEtcd(conn, (etcd) =>
+      withClusterLock(etcd, `EtcdLearner ${s.memberName} on ${host.host}`, conn.lockWaitMs, async () => {
+        // Every preflight only reads; the host's reads (under the lock: another run may change them) run while the cluster is asked.
+        const cluster = Promise.all([preflightCluster(etcd, s), s.joinClusterId ? etcd.clusterId() : Promise.resolve(undefined)]);
+        cluster.catch(() => undefined);
+        const ssh = (await opening).session;
+        const [[pre, clusterId], facts, image] = await Promise.all([cluster, readHostFacts(ssh, s, imageRead), imageRead]);
+        if (s.joinClusterId && clusterId !== s.joinClusterId) {
+          throw new EtcdStandbyError(
+            "Refused",
+            `refusing to add learner ${s.memberName} on ${host.host}: the cluster at ${conn.endpoints.join(", ")} is ${String(clusterId)}, not ${s.joinClusterId} (the cluster this learner must join); nothing was changed`,
+            "check cluster.endpoints and joinClusterId: after a failover, joinClusterId is the restored cluster's (EtcdStandaloneRestore.newClusterId)",
+            { member: s.memberName, host: host.host },
+          );
+        }
+        const adopt = pre.adopt;
+        const found = judgeHost(facts, s, adopt !== undefined, host.host);
+        refuseVersion(versionOrThrow(image, s.image, host.host), pre.versions, s, host.host);
+        await clearLeftover(ssh, s, adopt !== undefined, found);
+        const created: Created = { container: false };
+        try {
+          let members: Member[];
+          let memberId: string;
+          if (adopt) {
+            progress(WHAT, `adopting learner ${adopt.id} left by an interrupted run (run ${RUN_ID})`);
+            members = await etcd.memberList();
+            memberId = adopt.id;
+          } else {
+            progress(WHAT, `member add --learner ${s.memberName} ${s.peerURL} (run ${RUN_ID})`);
+            const added = await addWhenReady(etcd, s);
+            memberId = created.memberId = added.member.id;
+            members = added.members;
           }
-          const adopt = pre.adopt;
-          const found = judgeHost(facts, s, adopt !== undefined, host.host);
-          refuseVersion(versionOrThrow(image, s.image, host.host), pre.versions, s, host.host);
-          await clearLeftover(ssh, s, adopt !== undefined, found);
-          const created: Created = { container: false };
-          try {
-            let members: Member[];
-            let memberId: string;
-            if (adopt) {
-              progress(WHAT, `adopting learner ${adopt.id} left by an interrupted run (run ${RUN_ID})`);
-              members = await etcd.memberList();
-              memberId = adopt.id;
-            } else {
-              progress(WHAT, `member add --learner ${s.memberName} ${s.peerURL} (run ${RUN_ID})`);
-              const added = await addWhenReady(etcd, s);
-              memberId = created.memberId = added.member.id;
-              members = added.members;
-            }
-            // Not adopting, the container is absent: preflight saw none of it, or clearLeftover removed it.
-            const info = adopt ? await inspectContainer(ssh, s.containerName) : { exists: false };
-            if (!info.exists) {
-              const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
-              progress(WHAT, `starting ${s.containerName} on ${host.host} with --initial-cluster=${initialCluster} --initial-cluster-state=existing (run ${RUN_ID})`);
-              created.container = true;
-              await runContainer(ssh, containerSpec(s, initialCluster));
-            }
-            const st = await waitCaughtUp(etcd, ssh, s, memberId, pre.healthyVoters);
-            return { ...outputsOf(st, true), clusterId: await etcd.clusterId() };
-          } catch (e) {
-            const log = await logTail(ssh, s);
-            const causes = diagnose(log);
-            const left = await rollback(etcd, ssh, s, created, adopt?.id);
-            const why = isEtcdStandbyError(e) ? e.message : describeError(e);
-            throw new EtcdStandbyError(
-              isEtcdStandbyError(e) ? e.code : "Refused",
-              `learner ${s.memberName} on ${host.host} failed: ${why}` +
-                (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
-                (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : "") +
-                `\nRolled back what this run (${RUN_ID}) made: ${created.memberId ? "container, member, data dir" : created.container ? "container, data dir" : "nothing (it added no member and started no container)"}.` +
-                (left.length ? `\nCould not roll back: ${left.join("; ")}` : ""),
-              causes.length ? "fix the cause above and run pulumi up again" : "read the log above, fix, and run pulumi up again",
-              { member: s.memberName, host: host.host },
-            );
+          // Not adopting, the container is absent: preflight saw none of it, or clearLeftover removed it.
+          const info = adopt ? await inspectContainer(ssh, s.containerName) : { exists: false };
+          if (!info.exists) {
+            const initialCluster = buildInitialCluster(members, { name: s.memberName, peerURL: s.peerURL });
+            progress(WHAT, `starting ${s.containerName} on ${host.host} with --initial-cluster=${initialCluster} --initial-cluster-state=existing (run ${RUN_ID})`);
+            created.container = true;
+            const armed = await armedRun;
+            if (armed) await armed.go(initialCluster);
+            else await runContainer(ssh, containerSpec(s, initialCluster));
           }
-        }),
-      );
-    } finally {
-      // Its throwaway container is gone before the session closes (it never fails: an error is kept in its result).
-      await imageRead;
-    }
-  });
+          const st = await waitCaughtUp(etcd, ssh, s, memberId, pre.healthyVoters);
+          return { ...outputsOf(st, true), clusterId: await etcd.clusterId() };
+        } catch (e) {
+          const log = await logTail(ssh, s);
+          const causes = diagnose(log);
+          const left = await rollback(etcd, ssh, s, created, adopt?.id);
+          const why = isEtcdStandbyError(e) ? e.message : describeError(e);
+          throw new EtcdStandbyError(
+            isEtcdStandbyError(e) ? e.code : "Refused",
+            `learner ${s.memberName} on ${host.host} failed: ${why}` +
+              (causes.length ? `\nLikely cause: ${causes.join("; or ")}` : "") +
+              (log ? `\nFrom the learner's log:\n${logExcerpt(log)}` : "") +
+              `\nRolled back what this run (${RUN_ID}) made: ${created.memberId ? "container, member, data dir" : created.container ? "container, data dir" : "nothing (it added no member and started no container)"}.` +
+              (left.length ? `\nCould not roll back: ${left.join("; ")}` : ""),
+            causes.length ? "fix the cause above and run pulumi up again" : "read the log above, fix, and run pulumi up again",
+            { member: s.memberName, host: host.host },
+          );
+        }
+      }),
+    );
+  } finally {
+    (await armedRun)?.hold();
+    // Its throwaway container is gone before the session closes (it never fails: an error is kept in its result).
+    await imageRead;
+    (await opening.catch(() => undefined))?.end();
+  }
 }
 
 /**

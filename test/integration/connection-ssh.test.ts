@@ -10,10 +10,12 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { armCommand } from "../../provider/connection/gate";
 import { withSsh } from "../../provider/connection/ssh";
 import type { HostConnectionArgs } from "../../provider/connection/ssh";
 import { inspectContainer, listContainers, removeContainer, runContainer, setRestartPolicy } from "../../provider/connection/docker";
 import type { RestartPolicy } from "../../provider/connection/docker";
+import { sleep } from "../../provider/lib/time";
 import { freePort } from "../support/net";
 import { standbyRejection, waitFor } from "../support/wait";
 
@@ -146,6 +148,74 @@ describe("connection/ssh against a real sshd (loopback)", function () {
   it("writes stdin to the command", async () => {
     const r = await withSsh(host, (s) => s.run(["cat"], { stdin: "line1\nline2\n" }));
     expect(r.stdout).to.equal("line1\nline2\n");
+  });
+
+  it("opens a command whose stdin is a promise at once, writes it when it resolves, and counts the deadline from the write", async () => {
+    let release: (text: string) => void = () => undefined;
+    const input = new Promise<string>((resolve) => (release = resolve));
+    const r = await withSsh(host, async (s) => {
+      const ran = s.run(["sh", "-c", 'echo "started $(date +%s%N)"; cat'], { stdin: input, timeoutMs: 1500 });
+      // It runs before its input exists: its first line is stamped while the promise is still pending.
+      await sleep(2500);
+      const releasedAt = BigInt(Date.now()) * 1_000_000n;
+      release("late input\n");
+      return { out: await ran, releasedAt };
+    });
+    const started = BigInt(/^started (\d+)$/m.exec(r.out.stdout)?.[1] ?? "0");
+    expect(started > 0n && started < r.releasedAt - 1_000_000_000n, r.out.stdout).to.equal(true);
+    // Waiting 2.5 s for the input did not use up the 1.5 s deadline.
+    expect(r.out.stdout.endsWith("late input\n")).to.equal(true);
+  });
+
+  describe("gated commands (connection/gate.ts)", () => {
+    const PH = "@@placeholder@@";
+    const remoteShells = (): number => execFileSync("ps", ["-eo", "args"], { encoding: "utf8" }).split("\n").filter((l) => l.includes(PH)).length;
+
+    it("armCommand: runs nothing until its go, then the command with the value put in literally", async () => {
+      const made = path.join(dir, "gated");
+      fs.mkdirSync(made, { recursive: true });
+      const value = "a b;$(id)'\"*";
+      await withSsh(host, async (s) => {
+        const armed = armCommand(s, ["sh", "-c", 'printf "%s" "$1" > "$0/out"', made, `[${PH}]`], PH);
+        await waitFor(() => remoteShells() > 0, { what: "the gated command to wait on the host", timeoutMs: 10_000, stopOnError: true });
+        expect(fs.existsSync(path.join(made, "out"))).to.equal(false);
+        const r = await armed.go(value);
+        expect(r.code).to.equal(0);
+      });
+      expect(fs.readFileSync(path.join(made, "out"), "utf8")).to.equal(`[${value}]`);
+    });
+
+    it("armCommand: a command whose channel ended before its go (its shell killed on the host) runs afresh on a new channel at the go", async () => {
+      const made = path.join(dir, "afresh");
+      fs.mkdirSync(made, { recursive: true });
+      await withSsh(host, async (s) => {
+        const armed = armCommand(s, ["sh", "-c", 'touch "$0/$1"', made, PH], PH);
+        await waitFor(() => remoteShells() > 0, { what: "the gated command to wait on the host", timeoutMs: 10_000, stopOnError: true });
+        execFileSync("pkill", ["-KILL", "-f", PH]);
+        await waitFor(() => remoteShells() === 0, { what: "the gated command to be killed", timeoutMs: 10_000, stopOnError: true });
+        expect((await armed.go("made-afresh")).code).to.equal(0);
+      });
+      expect(fs.readdirSync(made)).to.deep.equal(["made-afresh"]);
+    });
+
+    it("armCommand: held, or its connection ended, it runs nothing and is gone; a value of two lines is refused before it is sent", async () => {
+      const made = path.join(dir, "held");
+      fs.mkdirSync(made, { recursive: true });
+      const argv = ["sh", "-c", 'touch "$0/$1"', made, PH];
+      await withSsh(host, async (s) => {
+        const held = armCommand(s, argv, PH);
+        held.hold();
+        const e = await standbyRejection(held.go("x"));
+        expect(e.code).to.equal("Refused");
+        const twoLines = armCommand(s, argv, PH);
+        expect((await standbyRejection(twoLines.go("a\nb"))).code).to.equal("InvalidInput");
+        // Left open when the connection ends.
+        armCommand(s, argv, PH);
+        await waitFor(() => remoteShells() > 0, { what: "the gated command to wait on the host", timeoutMs: 10_000, stopOnError: true });
+      });
+      await waitFor(() => remoteShells() === 0, { what: "every gated command to end with its connection", timeoutMs: 10_000, stopOnError: true });
+      expect(fs.readdirSync(made)).to.deep.equal([]);
+    });
   });
 
   it("accepts a known_hosts line as the pinned key and reports the fingerprint", async () => {

@@ -23,7 +23,7 @@ import { sleep } from "../../provider/lib/time";
 import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
 import { client } from "../support/load";
 import { containerNames, endpointStatus, etcdctl, freshSandbox, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
-import { rejection as rejects, waitFor } from "../support/wait";
+import { rejection as rejects, standbyRejection, waitFor } from "../support/wait";
 
 const KUBE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"];
 const POD_PREFIX = "/registry/pods/default/";
@@ -332,6 +332,28 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     expect([l.exists, l.running, l.restartPolicy]).to.deep.equal([true, false, "no"]);
     expect((await containerNames(d, "master3")).filter((c) => c.startsWith("etcd-failed-"))).to.have.length(1);
     expect(await dataDirFingerprint(d)).to.equal(fingerprint);
+    expect(await timingFlags(d)).to.deep.equal(["--heartbeat-interval=100", "--election-timeout=500"]);
+  });
+
+  it("fastFirstElection off refuses, changing nothing, when the container named etcd is not this restore's (and when there is none, naming the one kept aside)", async () => {
+    const image = (await dockerView(d, "master3", "etcd")).image;
+    await ssh(d, "master3", `docker rename etcd etcd-test-aside && docker create --name etcd --network host ${image} /usr/local/bin/etcd --version >/dev/null`);
+    try {
+      const foreign = await dockerView(d, "master3", "etcd");
+      const e = await standbyRejection(restore.update("standalone-restore-10.250.0.103", outs, restoreInputs()));
+      expect(e.code).to.equal("Refused");
+      expect(e.message).to.include("is not this restore's etcd").and.include("nothing was changed");
+      const still = await dockerView(d, "master3", "etcd");
+      expect([still.exists, still.running, still.startedAt]).to.deep.equal([true, false, foreign.startedAt]);
+      await ssh(d, "master3", "docker rm etcd >/dev/null");
+      const gone = await standbyRejection(restore.update("standalone-restore-10.250.0.103", outs, restoreInputs()));
+      expect(gone.code).to.equal("NotFound");
+      expect(gone.message).to.include("etcd-timing-");
+    } finally {
+      await ssh(d, "master3", "docker rm etcd >/dev/null 2>&1; docker rename etcd-test-aside etcd", { allowFailure: true });
+    }
+    // The restored member ran on through it, on the fast timing.
+    expect((await dockerView(d, "master3", "etcd")).running).to.equal(true);
     expect(await timingFlags(d)).to.deep.equal(["--heartbeat-interval=100", "--election-timeout=500"]);
   });
 

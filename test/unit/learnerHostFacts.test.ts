@@ -25,7 +25,7 @@ class LocalSession implements SshSession {
   constructor(readonly dockerCommand: readonly string[] = ["docker"]) {}
   async run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     this.argvs.push(argv);
-    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", input: opts.stdin });
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", input: await opts.stdin });
     if (r.status !== 0 && opts.allowFailure !== true) throw new Error(`${argv[0]} exited ${String(r.status)}: ${r.stderr}`);
     return { code: r.status, signal: undefined, stdout: r.stdout, stderr: `pyenv: rehash noise\n${r.stderr}` };
   }

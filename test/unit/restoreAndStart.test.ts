@@ -8,6 +8,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { wasHeld } from "../../provider/connection/gate";
 import { parseStopLook, STOP_AND_LOOK, stopped } from "../../provider/impl/restore/learnerStop";
 import { restoreSettings } from "../../provider/impl/restore/settings";
 import { markMs, RESTORE_AND_START, restoreOutcome } from "../../provider/impl/restore/snapshotRestore";
@@ -31,9 +32,9 @@ describe("RESTORE_AND_START: record, restore, move into place and start, one com
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
   const writesDb = 'mkdir -p "$0/member/snap" && printf db > "$0/member/snap/db" && echo restored';
   /** Runs the script: `tool` stands in for the tool's docker run (`$0` the staging data dir), `start` for the restored etcd's. */
-  const run = (tool: string, opts: { start?: string; record?: string } = {}): ReturnType<typeof restoreOutcome> & { code: number | null } => {
+  const run = (tool: string, opts: { start?: string; record?: string; gate?: string } = {}): ReturnType<typeof restoreOutcome> & { code: number | null } => {
     const start = opts.start ?? `touch '${started}' && echo 0123abcd`;
-    const r = spawnSync("sh", ["-c", RESTORE_AND_START, "sh", src, dst, opts.record === undefined ? "" : rec, stg, start, "sh", "-c", tool, src], { encoding: "utf8", input: opts.record ?? "" });
+    const r = spawnSync("sh", ["-c", RESTORE_AND_START, "sh", src, dst, opts.record === undefined ? "" : rec, stg, start, "sh", "-c", tool, src], { encoding: "utf8", input: opts.gate ?? `go\n${opts.record ?? ""}` });
     return { code: r.status, ...restoreOutcome(r.stdout) };
   };
 
@@ -86,10 +87,20 @@ describe("RESTORE_AND_START: record, restore, move into place and start, one com
   });
 
   it("a record that cannot be written: record-failed before anything else", () => {
-    const r = spawnSync("sh", ["-c", RESTORE_AND_START, "sh", src, dst, path.join(dir, "no-such-dir", "rec.json"), stg, "true", "sh", "-c", writesDb, src], { encoding: "utf8", input: "{}" });
+    const r = spawnSync("sh", ["-c", RESTORE_AND_START, "sh", src, dst, path.join(dir, "no-such-dir", "rec.json"), stg, "true", "sh", "-c", writesDb, src], { encoding: "utf8", input: "go\n{}" });
     expect(restoreOutcome(r.stdout).outcome).to.equal("record-failed");
     expect(fs.existsSync(src)).to.equal(false);
   });
+
+  for (const [why, gate] of [["its input closing empty (held, or the connection dropped)", ""], ["a first line other than go", "no\n{}\n"], ["go without its line's end", "go"]] as const) {
+    it(`waits for its go: ${why} ends it having run nothing, said as held`, () => {
+      const r = run(writesDb, { record: "{}\n", gate });
+      expect(r.outcome).to.equal("held");
+      expect(wasHeld(`x\n@@etcd-standby ${r.outcome}\n`)).to.equal(true);
+      expect([fs.existsSync(rec), fs.existsSync(dst), fs.existsSync(started), fs.existsSync(src)]).to.deep.equal([false, false, false, false]);
+      expect(r.marks).to.deep.equal({});
+    });
+  }
 
   it("output without an outcome line (the command was killed) has no outcome", () => {
     expect(restoreOutcome("half a tool's output").outcome).to.equal("");
@@ -112,7 +123,15 @@ describe("STOP_AND_LOOK: the learner's stop and a look at it, one command", () =
     );
     return f;
   };
-  const look = (docker: string, db: string): ReturnType<typeof parseStopLook> => parseStopLook(spawnSync("sh", ["-c", STOP_AND_LOOK, "sh", "etcd-learner", db, docker], { encoding: "utf8" }).stdout);
+  const look = (docker: string, db: string, gate = "go\n"): ReturnType<typeof parseStopLook> => parseStopLook(spawnSync("sh", ["-c", STOP_AND_LOOK, "sh", "etcd-learner", db, docker], { encoding: "utf8", input: gate }).stdout);
+
+  it("waits for its go: without it (input closed, or another line) nothing is called and it says held", () => {
+    for (const gate of ["", "stop\n", "go"]) {
+      const r = spawnSync("sh", ["-c", STOP_AND_LOOK, "sh", "etcd-learner", path.join(dir, "db"), fakeDocker(0, "false")], { encoding: "utf8", input: gate });
+      expect([r.status, wasHeld(r.stdout), parseStopLook(r.stdout)]).to.deep.equal([0, true, undefined]);
+      expect(fs.existsSync(path.join(dir, "calls"))).to.equal(false);
+    }
+  });
 
   it("stops with the restart policy cleared beside it, then reports the state and the db's size and mtime", () => {
     const db = path.join(dir, "db");

@@ -462,24 +462,26 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
   describe("the create's phase table", () => {
     it("reads in the order the phases start, each awaited after what it waits on", () => {
       expect(tableProblems(RESTORE_PHASES)).to.deep.equal([]);
-      expect(RESTORE_PHASES.map((p) => p.id)).to.deep.equal(["guard", "preflight", "record", "version", "survey", "recordDir", "cleanup", "image", "saveRecord", "prepare", "stop", "restore", "verify"]);
+      expect(RESTORE_PHASES.map((p) => p.id)).to.deep.equal(["guard", "preflight", "record", "version", "image", "cleanup", "saveRecord", "prepare", "stop", "restore", "verify"]);
       // Every phaseMs key but start (the restore's last step, from the host's clock), serving and total (the create's own) is a phase's.
       expect([...new Set(RESTORE_PHASES.flatMap((p) => (p.timedAs ? [p.timedAs] : [])))].sort()).to.deep.equal(["cleanup", "guard", "image", "record", "restore", "stop", "verify"]);
       const byId = Object.fromEntries(RESTORE_PHASES.map((p) => [p.id, p]));
       // Nothing that changes the host starts before the guard's verdict.
       const waitsOnGuard = (id: string): boolean => id === "guard" || byId[id].after.some(waitsOnGuard);
       for (const id of ["cleanup", "saveRecord", "prepare", "stop", "restore"]) expect(waitsOnGuard(id), id).to.equal(true);
-      for (const id of ["preflight", "record", "version", "survey", "recordDir"]) expect(waitsOnGuard(id), id).to.equal(false);
+      for (const id of ["preflight", "record", "version", "image"]) expect(waitsOnGuard(id), id).to.equal(false);
+      // Nor before the image's version was read (an image that is not on the host is refused before any change).
+      const waitsOnImage = (id: string): boolean => id === "image" || byId[id].after.some(waitsOnImage);
+      for (const id of ["cleanup", "saveRecord", "prepare", "stop", "restore"]) expect(waitsOnImage(id), id).to.equal(true);
       // Failures are reported in the order the phases ran before they overlapped.
       const steps = [...new Set(RESTORE_PHASES.map((p) => p.awaited))].sort((a, b) => a - b).map((n) => RESTORE_PHASES.filter((p) => p.awaited === n).map((p) => p.name).join(" + "));
       expect(steps).to.deep.equal([
         "the preflight",
         "the split-brain guard",
-        "cleanup of an earlier attempt",
-        "recording the learner + cleanup of an earlier attempt",
-        "checking the image",
-        "checking the image",
         "recording the learner",
+        "checking the image",
+        "checking the image",
+        "cleanup of an earlier attempt",
         "stopping the learner",
         "stopping the learner",
         "the restore",

@@ -18,9 +18,9 @@
  *   preflight (reads only, serializable, through the provider's etcd client
  *   at the learner's client URL, else etcdctl inside its container): applied
  *   and committed index, revision, key count, once its applied index stops
- *   moving; aborted when the guard refuses. Once the preflight has passed,
- *   the image's etcd version (a throwaway container) is read beside it, and
- *   checked against the learner's;
+ *   moving; aborted when the guard refuses. The image's etcd version (a
+ *   throwaway container of the read's own name) is read from the first
+ *   moment too, and checked against the learner's;
  *   nothing below starts before the guard's verdict:
  * - cleanup of what a failed earlier attempt left (looked at in the
  *   preflight): its restored container is stopped and renamed
@@ -28,19 +28,23 @@
  *   `.failed-<stamp>`; nothing is deleted, and the learner's own data dir is
  *   never touched. The record is then kept on the host (beside the stop) so a
  *   retry after the learner was stopped can reuse it;
- * - stop, one remote command: the learner's restart policy is cleared and it
+ * - stop, one remote command, opened on the host once the preflight has
+ *   passed and waiting there for its go (`connection/gate.ts`: held, or
+ *   its connection gone, it ends having done nothing), so the verdict's go
+ *   costs no new SSH session: the learner's restart policy is cleared and it
  *   is stopped gracefully (its bbolt db is flushed); the container and data
  *   dir stay; then its state and its db's size and mtime are read for the
  *   record;
- * - restore and start, one remote command: the stop's record kept on the
+ * - restore and start, one remote command, opened beside the stop and
+ *   released with the stop's record: the stop's record kept on the
  *   host; `snapshot restore --skip-hash-check` of `<dataDir>/member/snap/db`
  *   with etcdctl (3.4/3.5) or etcdutl (3.6+), chosen by the image's etcd
  *   version, in a `docker run --rm --network none` of the image with the db's
  *   folder read-only, into a staging dir (made beside the stop) moved into
  *   place when complete (never over an existing path); then a one-member
  *   cluster in a container named `etcd` (restart always, host network, the
- *   same mTLS files, `--initial-cluster-state=new`). Two SSH round trips from
- *   the guard's verdict to the start, as the seed's commands in one script;
+ *   same mTLS files, `--initial-cluster-state=new`). From the guard's verdict
+ *   to the start, two writes on open channels, each with its answer;
  * - verify, through the provider's etcd client from outside the host: it
  *   leads itself (from then on it serves clients: verification does not hold
  *   them back), exactly one member, restored revision >= the learner's, as
@@ -60,24 +64,22 @@
 import type { ContainerState } from "../../connection/docker";
 import { withEtcd } from "../../connection/etcd";
 import type { ClusterConnectionArgs } from "../../connection/etcd";
-import { pathState } from "../../connection/hostfs";
-import type { PathState } from "../../connection/hostfs";
 import { withSsh } from "../../connection/ssh";
 import type { SshSession } from "../../connection/ssh";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../../lib/errors";
 import type { EtcdStandbyErrorCode } from "../../lib/errors";
 import { diagnose, logExcerpt } from "../../lib/logs";
-import { dirOf } from "../../lib/paths";
 import type { EtcdVersion } from "../../lib/versions";
 import { clusterOf, hostOf, progress, stamp } from "../common";
 import type { Props } from "../common";
 import { MEMBER_READ_MS, MemberReads } from "./ctl";
 import { guard } from "./guard";
 import { checkImageVersion, imageVersion } from "./image";
-import { stopLearner } from "./learnerStop";
+import { armStop } from "./learnerStop";
+import type { ArmedStop } from "./learnerStop";
 import type { Stopped } from "./learnerStop";
 import { cleanupLeftovers } from "./leftovers";
-import { guardFirst, isNameConflict, settle } from "./overlap";
+import { guardFirst, settle } from "./overlap";
 import type { AbortFlag, Settled } from "./overlap";
 import { PhaseFailure, runPhases, zeroTimings } from "./phases";
 import type { Phase, PhaseTimings } from "./phases";
@@ -86,9 +88,10 @@ import type { Preflight } from "./preflight";
 import { recordLearner, recordText, writeRecord } from "./record";
 import type { RestoreRecord } from "./record";
 import { restoredEtcdContainer } from "./restoredEtcd";
-import { defaultToken, recordFile, restoreSettings, stagingDir, WHAT } from "./settings";
+import { defaultToken, recordFile, restoreSettings, WHAT } from "./settings";
 import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
-import { prepareRestore, restoreAndStart, StepFailure } from "./snapshotRestore";
+import { armRestoreAndStart, prepareRestore, StepFailure } from "./snapshotRestore";
+import type { ArmedRestore } from "./snapshotRestore";
 import { outputsOf, stopFailed, verify } from "./verify";
 import type { Verified } from "./verify";
 
@@ -129,13 +132,16 @@ interface RestoreRun {
   guardRisks: string[];
   /** The image's version read beside the guard (unless a leftover held its container's name). */
   firstVersion?: Settled<EtcdVersion>;
-  dirs?: PathState[];
   recordDirReady: boolean;
   setAside: string[];
   rec?: RestoreRecord;
   /** How long the image's version read took (the first one, or the one after the cleanup). */
   imageMs: number;
   version?: EtcdVersion;
+  /** The stop's command, opened on the host once the preflight passed; released by the stop phase, held otherwise. */
+  armedStop?: ArmedStop;
+  /** The restore's command, opened beside the stop; released with the stop's record. */
+  armedRestore?: ArmedRestore;
   /** True when an earlier attempt stopped the learner and its record is reused. */
   stopSkipped: boolean;
   stopped?: Stopped;
@@ -149,7 +155,7 @@ function need<T>(v: T | undefined, what: string): T {
   return v;
 }
 
-type RestorePhaseId = "guard" | "preflight" | "record" | "version" | "survey" | "recordDir" | "cleanup" | "image" | "saveRecord" | "prepare" | "stop" | "restore" | "verify";
+type RestorePhaseId = "guard" | "preflight" | "record" | "version" | "cleanup" | "image" | "saveRecord" | "prepare" | "stop" | "restore" | "verify";
 
 /**
  * The create's phases, in the order they start. Each starts as soon as what
@@ -187,6 +193,9 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
       return;
     }
     c.go = pre;
+    c.recordDirReady = pre.recordDir === "empty-dir" || pre.recordDir === "non-empty-dir";
+    // The stop's command is opened now, waiting on the host for its go (after the guard's verdict): none of it runs before.
+    if (!c.abort.aborted) c.armedStop = armStop(c.ssh, c.s);
     c.learnerRunsNow(pre.learner.running);
     c.preflightDone(pre);
   } },
@@ -201,54 +210,47 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
     if (go === undefined) throw new Error("the preflight did not pass");
     c.rec = go.reused ?? (await sampling);
   } },
-  // Once the preflight has passed, beside the guard: the image's version in a throwaway container.
-  { id: "version", name: "checking the image", after: ["preflight"], awaited: 4, run: async (c) => {
-    // A leftover version container holds the name: then the version is read after the cleanup has removed it.
-    if (c.abort.aborted) return;
-    if (!need(c.go, "the preflight").leftovers.tools[1]) c.firstVersion = await settle(imageVersion(c.ssh, c.s), Date.now());
+  // At once, beside the guard: the image's version in a throwaway container of this read's own name (no leftover holds it).
+  { id: "version", name: "checking the image", after: [], awaited: 4, run: async (c) => {
+    c.firstVersion = await settle(imageVersion(c.ssh, c.s), Date.now());
   } },
-  { id: "survey", name: "cleanup of an earlier attempt", after: ["preflight"], awaited: 2, run: async (c) => {
-    c.dirs = await Promise.all([c.s.restoreDataDir, stagingDir(c.s)].map((dir) => pathState(c.ssh, dir)));
-  } },
-  { id: "recordDir", name: "recording the learner", after: ["preflight"], awaited: 6, run: async (c) => {
-    c.recordDirReady = await pathState(c.ssh, dirOf(recordFile(c.s))).then((st) => st === "empty-dir" || st === "non-empty-dir", () => false);
-  } },
-  // The guard has passed: from here on the host may change.
-  { id: "cleanup", name: "cleanup of an earlier attempt", timedAs: "cleanup", after: ["guard", "survey"], awaited: 3, run: async (c) => {
-    c.setAside = await cleanupLeftovers(c.ssh, c.s, c.when, { ...need(c.go, "the preflight").leftovers, dirs: need(c.dirs, "the survey") });
-  } },
-  { id: "image", name: "checking the image", timedAs: "image", after: ["version", "cleanup", "record"], awaited: 5, ms: (c) => c.imageMs, run: async (c) => {
-    let imaged = c.firstVersion;
-    // Not read yet (a leftover held its name), or failed on a leftover of that name that the cleanup removed: once more.
-    if (imaged === undefined || (!imaged.ok && isNameConflict(describeError(imaged.error)))) imaged = await settle(imageVersion(c.ssh, c.s), Date.now());
+  { id: "image", name: "checking the image", timedAs: "image", after: ["version", "record"], awaited: 5, ms: (c) => c.imageMs, run: async (c) => {
+    const imaged = need(c.firstVersion, "the image's version");
     if (!imaged.ok) throw imaged.error;
     c.imageMs = imaged.ms;
     c.version = checkImageVersion(c.ssh, need(c.rec, "the record"), imaged.value);
   } },
+  // The image has its version (so it is on the host) and the guard has passed: from here on the host may change.
+  { id: "cleanup", name: "cleanup of an earlier attempt", timedAs: "cleanup", after: ["guard", "preflight", "image"], awaited: 6, run: async (c) => {
+    c.setAside = await cleanupLeftovers(c.ssh, c.s, c.when, need(c.go, "the preflight").leftovers);
+  } },
   // The record is kept on the host beside the stop (what was recorded, should the stop fail); the stop's record follows it.
   // Done by the attempt that stopped the learner when its record is reused (its record and stop times are reported).
-  { id: "saveRecord", name: "stopping the learner", after: ["image", "recordDir"], awaited: 9, run: async (c) => {
+  { id: "saveRecord", name: "stopping the learner", after: ["image", "cleanup"], awaited: 9, run: async (c) => {
     if (need(c.go, "the preflight").reused !== undefined) return;
     // Before the stop starts (it starts next): the stop's record carries the record's time.
     c.rec = { ...need(c.rec, "the record"), recordMs: c.t.record };
     await writeRecord(c.ssh, c.s, c.rec, c.recordDirReady);
   } },
   // What the restore needs that does not wait for the stop: its staging dir, and its db readable.
-  { id: "prepare", name: "the restore", after: ["image"], awaited: 11, run: (c) => prepareRestore(c.ssh, c.s) },
+  { id: "prepare", name: "the restore", after: ["image", "cleanup"], awaited: 11, run: (c) => prepareRestore(c.ssh, c.s) },
   // One remote command: the stop, then the learner's state and its db's size and mtime.
-  { id: "stop", name: "stopping the learner", timedAs: "stop", after: ["image"], awaited: 7, ms: (c, own) => (c.stopSkipped ? (c.rec?.stopMs ?? 0) : own), run: async (c) => {
+  { id: "stop", name: "stopping the learner", timedAs: "stop", after: ["image", "cleanup"], awaited: 7, ms: (c, own) => (c.stopSkipped ? (c.rec?.stopMs ?? 0) : own), run: async (c) => {
     const rec = need(c.rec, "the record");
     c.stopSkipped = !(rec.stoppedAt === undefined || need(c.go, "the preflight").learner.running);
-    if (!c.stopSkipped) c.stopped = await stopLearner(c.ssh, c.s);
+    // The restore's command is opened beside the stop, waiting for the stop's record (two channels, one round trip each).
+    c.armedRestore = armRestoreAndStart(c.ssh, c.s, rec.newClusterToken, need(c.version, "the image's version"), restoredEtcdContainer(c.s, rec.newClusterToken), !c.stopSkipped);
+    const stop = need(c.armedStop, "the stop's command");
+    if (c.stopSkipped) stop.hold();
+    else c.stopped = await stop.go();
   } },
   // One remote command: the stop's record kept on the host, the restore moved into place, the restored etcd started
   // (`start` is its docker run, from the host's clock; `restore` the rest, the round trip included).
   { id: "restore", name: "the restore", timedAs: "restore", after: ["stop", "prepare", "saveRecord"], awaited: 12, ms: (c, own) => Math.max(0, own - c.t.start), run: async (c) => {
-    const { s, ssh } = c;
     // The record as saved beside the stop (with the record's time), and the stop's facts and time.
     const stopped: RestoreRecord | undefined = c.stopSkipped ? undefined : { ...need(c.rec, "the record"), ...need(c.stopped, "the stop"), stopMs: c.t.stop };
     const rec = stopped ?? need(c.rec, "the record");
-    const done = await restoreAndStart(ssh, s, rec, need(c.version, "the image's version"), restoredEtcdContainer(s, rec.newClusterToken), stopped === undefined ? undefined : recordText(stopped));
+    const done = await need(c.armedRestore, "the restore's command").go(stopped === undefined ? undefined : recordText(stopped));
     c.rec = rec;
     c.tool = done.tool;
     // Without the host's clock (no `date +%s%N`), the start is not told apart: all of it is the restore's.
@@ -305,13 +307,19 @@ export async function restore(props: Props): Promise<StandaloneRestoreResult> {
     try {
       if (await run.done) return need(c.adopted, "the adopted restore");
     } catch (e) {
+      // Commands still waiting on the host for their go end unreleased: they change nothing.
+      c.armedStop?.hold();
+      c.armedRestore?.hold();
       if (!(e instanceof PhaseFailure)) throw e;
       const failure = e as PhaseFailure<RestorePhaseId>;
       // A step of a phase that runs several (the restore and the start: one remote command) names its own.
       const phase = failure.error instanceof StepFailure ? { ...failure.phase, name: failure.error.phaseName } : failure.phase;
       const error = failure.error instanceof StepFailure ? failure.error.error : failure.error;
-      // The preflight's refusals say themselves that nothing was changed.
-      if (phase.id === "preflight") throw error;
+      // The preflight's refusals say themselves that nothing was changed (once the version read's throwaway container is gone).
+      if (phase.id === "preflight") {
+        await run.settled("version");
+        throw error;
+      }
       if (phase.id === "verify") {
         const log = await stopFailed(ssh, s);
         const causes = diagnose(log);

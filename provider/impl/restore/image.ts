@@ -7,6 +7,7 @@ import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { parseEtcdVersion } from "../../lib/versions";
 import type { EtcdVersion } from "../../lib/versions";
+import { RUN_ID, RUN_LABEL } from "../clusterLock";
 import { imageEtcdVersion } from "../imageVersion";
 import { MANAGED_LABEL } from "../learnerConfig";
 import type { RestoreRecord } from "./record";
@@ -36,9 +37,17 @@ export function learnerVersionProblem(learnerVersion: string, image: EtcdVersion
   return learner ? versionProblem(learner, image) : undefined;
 }
 
-/** The etcd version of an image (`etcd --version` in a throwaway container). */
+let versionReads = 0;
+
+/**
+ * The etcd version of an image (`etcd --version` in a throwaway container).
+ * The container's name is this read's own (`etcd-standby-restore-version-<run>-<n>`,
+ * labelled with the run): it reads nothing another run changes and no
+ * leftover can hold its name, so it starts with the create, beside the
+ * guard; `docker run --rm` removes it.
+ */
 export function imageVersion(ssh: SshSession, s: RestoreSettings): Promise<EtcdVersion> {
-  return imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: TOOL_NAMES[1], labels: { [MANAGED_LABEL]: RESTORE_TOOL_VALUE } });
+  return imageEtcdVersion(ssh, s.image, s.etcdBinary, { name: `${TOOL_NAMES[1]}-${RUN_ID}-${++versionReads}`, labels: { [MANAGED_LABEL]: RESTORE_TOOL_VALUE, [RUN_LABEL]: RUN_ID } });
 }
 
 /** The image's etcd version checked against the learner's (recorded while it ran). */

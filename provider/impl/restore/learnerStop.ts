@@ -1,4 +1,5 @@
 /** Stopping the learner for good (its bbolt db flushed), and what the host showed once it had stopped, in one remote command. */
+import { armRun, GATE_LINE } from "../../connection/gate";
 import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { progress } from "../common";
@@ -7,19 +8,24 @@ import { WHAT } from "./settings";
 import type { RestoreSettings } from "./settings";
 
 /**
- * The stop, in one remote command (one SSH round trip on the failover's
- * critical path): `$1` the learner's container, `$2` its db file, the rest
- * the docker command. `docker stop -t 60` with `docker update
+ * The stop, in one remote command opened ahead of the guard's verdict
+ * ({@link armStop}): it waits for its first input line and stops nothing
+ * unless that line is `go` (`connection/gate.ts`); `$1` the learner's
+ * container, `$2` its db file, the rest the docker command. `docker stop -t 60` with `docker update
  * --restart=no` beside it (done again after the stop if it did not take: a
  * stopped container is not restarted by its policy); then whether it still
- * runs, and its db's size and mtime. Prints `@@etcd-standby` lines: `stop
- * <stop status> <update status>`, `running <true|false|>`, `db <size>
+ * runs, and its db's size and mtime. Prints `@@etcd-standby` lines: `mark
+ * go <ns>` and `mark stopped <ns>` (the host's clock, around docker stop),
+ * `stop <stop status> <update status>`, `running <true|false|>`, `db <size>
  * <mtime>` or `db absent`.
  */
 export const STOP_AND_LOOK = [
+  GATE_LINE,
   "name=$1; db=$2; shift 2",
+  'printf "\n@@etcd-standby mark go %s\n" "$(date +%s%N)"',
   '"$@" update --restart=no "$name" >/dev/null 2>&1 & u=$!',
   '"$@" stop -t 60 "$name" >/dev/null; st=$?',
+  'printf "\n@@etcd-standby mark stopped %s\n" "$(date +%s%N)"',
   'wait "$u"; up=$?',
   'if [ "$up" -ne 0 ]; then "$@" update --restart=no "$name" >/dev/null; up=$?; fi',
   'printf "\\n@@etcd-standby stop %s %s\\n" "$st" "$up"',
@@ -54,18 +60,37 @@ export function parseStopLook(stdout: string): StopLook | undefined {
 /** What the record keeps of the stop: when, and the db's size and mtime then. */
 export type Stopped = Required<Pick<RestoreRecord, "stoppedAt" | "dbSize" | "dbMtime">>;
 
+/** The learner's stop, opened on the host and waiting for {@link ArmedStop.go}. */
+export interface ArmedStop {
+  /**
+   * Stops the learner gracefully (its bbolt db is flushed) so it never comes
+   * back, and looks at it once stopped. Returns when it stopped and its db's
+   * size and mtime, for the record; throws naming what went wrong (a failed
+   * stop, a policy that would not clear, a container still running, a
+   * missing db, a stop that was held).
+   */
+  go(): Promise<Stopped>;
+  /** Ends the waiting command without stopping anything (also when it was never needed). Safe to call at any time. */
+  hold(): void;
+}
+
 /**
- * Stops the learner gracefully (its bbolt db is flushed) so it never comes
- * back, and looks at it once stopped: one remote command. Returns when it
- * stopped and its db's size and mtime, for the record; throws naming what
- * went wrong (a failed stop, a policy that would not clear, a container
- * still running, a missing db).
+ * Opens the stop's remote command now, waiting on the host: {@link
+ * ArmedStop.go} then costs the docker commands alone, not a new SSH
+ * session. Until then nothing is stopped; `hold` (or the connection's end)
+ * ends it having changed nothing.
  */
-export async function stopLearner(ssh: SshSession, s: RestoreSettings): Promise<Stopped> {
-  progress(WHAT, `stopping ${s.learner.containerName} gracefully (restart policy cleared; container and data dir kept)`);
+export function armStop(ssh: SshSession, s: RestoreSettings): ArmedStop {
   const db = `${s.learner.dataDir}/member/snap/db`;
-  const r = await ssh.run(["sh", "-c", STOP_AND_LOOK, "sh", s.learner.containerName, db, ...ssh.dockerCommand], { timeoutMs: 120_000, allowFailure: true });
-  return stopped(ssh.host, s, parseStopLook(r.stdout), r.stderr);
+  const armed = armRun(ssh, ["sh", "-c", STOP_AND_LOOK, "sh", s.learner.containerName, db, ...ssh.dockerCommand], { timeoutMs: 120_000, allowFailure: true });
+  return {
+    go: async () => {
+      progress(WHAT, `stopping ${s.learner.containerName} gracefully (restart policy cleared; container and data dir kept)`);
+      const r = await armed.go();
+      return stopped(ssh.host, s, parseStopLook(r.stdout), r.stderr);
+    },
+    hold: () => armed.hold(),
+  };
 }
 
 /** What the record keeps of the stop, from what {@link STOP_AND_LOOK} showed; throws when it did not stop as it must. Pure. */

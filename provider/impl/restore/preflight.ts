@@ -1,11 +1,13 @@
 /**
- * The preflight, before anything changes (reads only, on parallel SSH
- * channels, beside the guard): no foreign container under `containerName`,
- * the image and the TLS files on the host, what a failed earlier attempt
- * left, and whether the learner runs (else an earlier attempt's record must
- * describe it). A verified restore found here is adopted.
+ * The preflight, before anything changes (reads only, one remote command,
+ * beside the guard): no foreign container under `containerName`, the TLS
+ * files on the host, what a failed earlier attempt left, and whether the
+ * learner runs (else an earlier attempt's record must describe it). A
+ * verified restore found here is adopted. The image's presence comes from
+ * its version read (a throwaway container run with `--pull never`, from
+ * the create's first moment), which is checked before anything changes.
  */
-import { imageExists, inspectStates } from "../../connection/docker";
+import { inspectStatesArgv, statesOf } from "../../connection/docker";
 import type { ContainerState } from "../../connection/docker";
 import type { ClusterConnectionArgs } from "../../connection/etcd";
 import { fileStat, surveyPaths } from "../../connection/hostfs";
@@ -13,12 +15,20 @@ import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { progress } from "../common";
 import { MANAGED_LABEL } from "../learnerConfig";
+import type { PathState } from "../../connection/hostfs";
+import { dirOf } from "../../lib/paths";
 import type { Leftovers } from "./leftovers";
 import { parseRecord, recordUnusable } from "./record";
 import type { RestoreRecord } from "./record";
-import { recordFile, RESTORE_MANAGED_VALUE, RESTORE_TOOL_VALUE, TOKEN_LABEL, TOOL_NAMES, WHAT } from "./settings";
+import { recordFile, RESTORE_MANAGED_VALUE, RESTORE_TOOL_VALUE, stagingDir, TOKEN_LABEL, TOOL_NAMES, WHAT } from "./settings";
 import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
 import { adopt } from "./verify";
+
+/** `then`'s answer, which surveyPaths gives whenever it was asked. */
+function need<T>(v: T | undefined): T {
+  if (v === undefined) throw new Error("the survey's docker inspect gave no answer");
+  return v;
+}
 
 /** True when the container was made by EtcdStandaloneRestore (a restored etcd). */
 function isOurs(info: ContainerState): boolean {
@@ -28,19 +38,18 @@ function isOurs(info: ContainerState): boolean {
 /** What the preflight found: go ahead (with a reusable record when the learner was stopped earlier), or a verified restore adopted. */
 export type Preflight =
   | { kind: "adopted"; outs: StandaloneRestoreResult }
-  | { kind: "go"; learner: ContainerState; reused: RestoreRecord | undefined; leftovers: Omit<Leftovers, "dirs"> };
+  | { kind: "go"; learner: ContainerState; reused: RestoreRecord | undefined; leftovers: Leftovers; recordDir: PathState };
 
-/** Before anything changes (reads only, on parallel channels): what is there, and what the restored etcd needs. */
+/** Before anything changes (reads only, one remote command): what is there, and what the restored etcd needs. */
 export async function preflight(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, began: number): Promise<Preflight> {
   const host = ssh.host;
-  // Three commands: the learner, the target name and the leftover throwaway containers (looked at before the
-  // image check starts its own) in one docker inspect; the TLS files and an earlier attempt's record in one shell.
+  // One command: the TLS files, an earlier attempt's record, the restore's dirs and the record's, then one docker
+  // inspect of the learner, the target name and the leftover throwaway containers of earlier attempts.
   const tlsFiles = Object.values(s.learner.tls) as string[];
-  const [[learner, target, ...tools], files, imagePresent] = await Promise.all([
-    inspectStates(ssh, [s.learner.containerName, s.containerName, ...TOOL_NAMES]),
-    surveyPaths(ssh, { readable: tlsFiles, read: [recordFile(s)], states: [] }),
-    imageExists(ssh, s.image),
-  ]);
+  const names = [s.learner.containerName, s.containerName, ...TOOL_NAMES];
+  const files = await surveyPaths(ssh, { readable: tlsFiles, read: [recordFile(s)], states: [s.restoreDataDir, stagingDir(s), dirOf(recordFile(s))], then: inspectStatesArgv(ssh, names) });
+  const [learner, target, ...tools] = statesOf(ssh, names, need(files.then));
+  const [restoreDir, staging, recordDir] = files.states;
   const old = parseRecord(files.contents[0]);
   const unreadable = tlsFiles.filter((_f, i) => !files.readable[i]);
   if (target.exists && !isOurs(target)) {
@@ -67,9 +76,6 @@ export async function preflight(ssh: SshSession, s: RestoreSettings, conn: Clust
     throw new EtcdStandbyError("NotFound", `the learner container ${s.learner.containerName} does not exist on ${host}`, "check learner.containerName; the restore starts from a learner", { host, member: s.learner.memberName });
   }
   // What the restored etcd needs, before anything is changed.
-  if (!imagePresent) {
-    throw new EtcdStandbyError("NotFound", `image ${s.image} is not on ${host}; nothing was changed`, `load it on the host first (docker load / docker pull ${s.image})`, { host });
-  }
   for (const [field, file] of Object.entries(s.learner.tls) as [string, string][]) {
     if (unreadable.includes(file)) {
       throw new EtcdStandbyError("InvalidInput", `learner.tls.${field} ${file} is missing or unreadable on ${host}; nothing was changed`, "the restored etcd uses the learner's TLS files: fix learner.tls", { host });
@@ -90,5 +96,5 @@ export async function preflight(ssh: SshSession, s: RestoreSettings, conn: Clust
     reused = old;
     progress(WHAT, `the learner was stopped by an earlier attempt; reusing its record (revision ${old?.learnerRevision}, ${old?.keysBefore} keys, recorded ${old?.recordedAt})`);
   }
-  return { kind: "go", learner, reused, leftovers: { tools: tools.map((c) => c.exists && c.labels[MANAGED_LABEL] === RESTORE_TOOL_VALUE), target } };
+  return { kind: "go", learner, reused, leftovers: { tools: tools.map((c) => c.exists && c.labels[MANAGED_LABEL] === RESTORE_TOOL_VALUE), target, dirs: [restoreDir, staging] }, recordDir };
 }

@@ -8,7 +8,8 @@
 import { oneShotArgv, runArgv } from "../../connection/docker";
 import type { OneShotSpec, RunContainerSpec } from "../../connection/docker";
 import { fileReadable, makeDir } from "../../connection/hostfs";
-import type { SshSession } from "../../connection/ssh";
+import { armRun, GATE_LINE } from "../../connection/gate";
+import type { RunResult, SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { lastLinesPreferring } from "../../lib/logs";
 import { buildCommand } from "../../lib/shell";
@@ -17,7 +18,6 @@ import type { EtcdVersion } from "../../lib/versions";
 import { progress } from "../common";
 import { MANAGED_LABEL } from "../learnerConfig";
 import { restoreTool } from "./image";
-import type { RestoreRecord } from "./record";
 import { recordFile, RESTORE_TOOL_CONTAINER, RESTORE_TOOL_VALUE, stagingDir, WHAT } from "./settings";
 import type { RestoreSettings } from "./settings";
 
@@ -89,8 +89,10 @@ export async function prepareRestore(ssh: SshSession, s: RestoreSettings): Promi
 }
 
 /**
- * The restore and the start in one remote command (one SSH round trip on the
- * failover's critical path, after the stop's). Arguments: `$1` the staging
+ * The restore and the start in one remote command, opened beside the stop
+ * and waiting for its go with the record ({@link armRestoreAndStart},
+ * `connection/gate.ts`): after the stop, one write on an open channel, not a
+ * new SSH session, on the failover's critical path. Arguments: `$1` the staging
  * data dir, `$2` the restore data dir, `$3` the record file (empty: none to
  * write), `$4` the staging dir, `$5` the restored etcd's `docker run` (a
  * command line of quoted, validated arguments), the rest the restore tool's
@@ -103,6 +105,7 @@ export async function prepareRestore(ssh: SshSession, s: RestoreSettings): Promi
  * `start-exit <status>` (after docker run's own output) or `started`.
  */
 export const RESTORE_AND_START = [
+  GATE_LINE,
   'src=$1; dst=$2; rec=$3; stg=$4; start=$5; shift 5',
   'end() { printf "\\n@@etcd-standby %s\\n" "$*"; exit 0; }',
   'mark() { printf "\\n@@etcd-standby mark %s %s\\n" "$1" "$(date +%s%N)"; }',
@@ -126,10 +129,10 @@ export const RESTORE_AND_START = [
 export function restoreOutcome(stdout: string): { outcome: string; status?: number; marks: Record<string, bigint>; output: string } {
   const marks: Record<string, bigint> = {};
   for (const m of stdout.matchAll(/^@@etcd-standby mark (\S+) (\d+)$/gm)) marks[m[1]] = BigInt(m[2]);
-  const lines = [...stdout.matchAll(/^@@etcd-standby (?!mark )(\S+)(?: (\d+))?$/gm)];
+  const lines = [...stdout.matchAll(/^@@etcd-standby (?!mark |released$)(\S+)(?: (\d+))?$/gm)];
   const last = lines[lines.length - 1];
-  // Each mark is printed on a line of its own, after a line break of its own: both go.
-  const output = stdout.slice(0, last?.index ?? stdout.length).replace(/\n?\n@@etcd-standby mark \S+ \d+\n/g, "\n").trim();
+  // Each mark (and the gate's release) is printed on a line of its own, after a line break of its own: both go.
+  const output = stdout.slice(0, last?.index ?? stdout.length).replace(/\n?\n@@etcd-standby (?:mark \S+ \d+|released)\n/g, "\n").trim();
   if (!last) return { outcome: "", marks, output };
   return { outcome: last[1], ...(last[2] !== undefined ? { status: Number(last[2]) } : {}), marks, output };
 }
@@ -159,21 +162,45 @@ export class StepFailure extends Error {
   }
 }
 
+/** The restore and the start, opened on the host and waiting for {@link ArmedRestore.go}. */
+export interface ArmedRestore {
+  /**
+   * The restore (into the staging dir made, and the db checked, by
+   * {@link prepareRestore}) and the start of the restored etcd; `record`
+   * (given exactly when armed `withRecord`) is kept on the host first. A
+   * failure names its step: recording ("stopping the learner"), the
+   * restore, or the start.
+   */
+  go(record: string | undefined): Promise<RestoredAndStarted>;
+  /** Ends the waiting command having changed nothing. Safe to call at any time. */
+  hold(): void;
+}
+
 /**
- * The restore (into the staging dir made, and the db checked, by
- * {@link prepareRestore}) and the start of the restored etcd, in one remote
- * command ({@link RESTORE_AND_START}); `record`, when given, is kept on the
- * host first. A failure names its step: recording ("stopping the learner"),
- * the restore, or the start.
+ * Opens {@link RESTORE_AND_START} now for `token`'s restore with version
+ * `v`'s tool, waiting on the host; `withRecord`: whether its go brings the
+ * stop's record to keep. Nothing runs before {@link ArmedRestore.go}.
  */
-export async function restoreAndStart(ssh: SshSession, s: RestoreSettings, rec: RestoreRecord, v: EtcdVersion, startSpec: RunContainerSpec, record: string | undefined): Promise<RestoredAndStarted> {
+export function armRestoreAndStart(ssh: SshSession, s: RestoreSettings, token: string, v: EtcdVersion, startSpec: RunContainerSpec, withRecord: boolean): ArmedRestore {
   const staging = stagingDir(s);
-  const spec = restoreToolContainer(s, v, rec.newClusterToken);
+  const spec = restoreToolContainer(s, v, token);
   const tool = restoreTool(v);
   const start = buildCommand(runArgv(ssh, startSpec));
-  progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${rec.newClusterToken} --skip-hash-check (etcd ${v.text}, in ${s.image}), then ${startSpec.name} started as a one-member cluster (--initial-cluster-state=new)`);
-  const argv = ["sh", "-c", RESTORE_AND_START, "sh", `${staging}/data`, s.restoreDataDir, record === undefined ? "" : recordFile(s), staging, start, ...oneShotArgv(ssh, spec)];
-  const r = await ssh.run(argv, { timeoutMs: s.timeoutMs, allowFailure: true, ...(record === undefined ? {} : { stdin: record }) });
+  const argv = ["sh", "-c", RESTORE_AND_START, "sh", `${staging}/data`, s.restoreDataDir, withRecord ? recordFile(s) : "", staging, start, ...oneShotArgv(ssh, spec)];
+  const armed = armRun(ssh, argv, { timeoutMs: s.timeoutMs, allowFailure: true });
+  return {
+    go: async (record) => {
+      if ((record !== undefined) !== withRecord) throw new Error(`the restore was armed ${withRecord ? "with" : "without"} a record to keep`);
+      progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${token} --skip-hash-check (etcd ${v.text}, in ${s.image}), then ${startSpec.name} started as a one-member cluster (--initial-cluster-state=new)`);
+      return restoreResult(ssh, s, tool, v, startSpec, await armed.go(record ?? ""));
+    },
+    hold: () => armed.hold(),
+  };
+}
+
+/** What {@link RESTORE_AND_START}'s run says: the tool and the start's time, or a {@link StepFailure} naming its step. */
+function restoreResult(ssh: SshSession, s: RestoreSettings, tool: string, v: EtcdVersion, startSpec: RunContainerSpec, r: RunResult): RestoredAndStarted {
+  const staging = stagingDir(s);
   const o = restoreOutcome(r.stdout);
   const fail = (phaseName: string, e: EtcdStandbyError): StepFailure => new StepFailure(phaseName, e);
   const host = { host: ssh.host };
