@@ -470,10 +470,10 @@ async function addWhenReady(etcd: EtcdSession, s: LearnerSettings): Promise<AddL
   }
 }
 
-/** The learner's container spec, labelled with this run's ID. */
 /** Stands for `--initial-cluster`'s value in a docker run opened before member add (the value arrives with its go). */
 const INITIAL_CLUSTER_LATER = "@@etcd-standby-initial-cluster@@";
 
+/** The learner's container spec, labelled with this run's ID. */
 function containerSpec(s: LearnerSettings, initialCluster: string): RunContainerSpec {
   const spec = learnerContainer(s, initialCluster);
   return { ...spec, labels: { ...spec.labels, [RUN_LABEL]: RUN_ID } };

@@ -7,7 +7,7 @@ import { prefixRangeEnd } from "../../provider/connection/etcd";
 import { ctlStatusOf, parseCtlCount, parseCtlStatus, parseJsonExact } from "../../provider/impl/restore/ctlJson";
 import { combineProbeAttempts, decideGuard, guardWindowMs, looksGone, probeSchedule } from "../../provider/impl/restore/guardDecision";
 import { restoreTool, versionProblem } from "../../provider/impl/restore/image";
-import { firstFailure, guardFirst, isNameConflict, settle, throwIfAborted } from "../../provider/impl/restore/overlap";
+import { firstFailure, guardFirst, settle, throwIfAborted } from "../../provider/impl/restore/overlap";
 import type { AbortFlag } from "../../provider/impl/restore/overlap";
 import { parseRecord, recordUnusable } from "../../provider/impl/restore/record";
 import type { RestoreRecord } from "../../provider/impl/restore/record";
@@ -330,10 +330,6 @@ describe("EtcdStandaloneRestore (pure parts)", () => {
       expect(firstFailure([{ phase: "cleanup of an earlier attempt", result: ok }, { phase: "recording the learner", result: bad }])?.phase).to.equal("recording the learner");
       expect(firstFailure([{ phase: "cleanup of an earlier attempt", result: bad }, { phase: "recording the learner", result: bad }])?.phase).to.equal("cleanup of an earlier attempt");
       expect(firstFailure([{ phase: "a", result: ok }])).to.equal(undefined);
-    });
-    it("retries the image check only when a leftover container held its name", () => {
-      expect(isNameConflict('docker: Error response from daemon: Conflict. The container name "/etcd-standby-restore-version" is already in use by container "4f2c".')).to.equal(true);
-      expect(isNameConflict("exec: \"/usr/local/bin/etcd\": stat /usr/local/bin/etcd: no such file or directory")).to.equal(false);
     });
     it("reads a client's status answer as etcdctl's (revision and cluster ID from its header)", () => {
       const st = ctlStatusOf({ endpoint: "https://10.250.0.103:2379", memberId: "00000000000000bb", leaderId: "0000000000000000", raftIndex: 10, raftAppliedIndex: undefined, raftTerm: 3, dbSize: 4096, version: "3.5.17", isLearner: true, errors: [], revision: 7, clusterId: "00000000000000cc" });

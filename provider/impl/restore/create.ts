@@ -130,12 +130,12 @@ interface RestoreRun {
   adopted?: StandaloneRestoreResult;
   go?: Extract<Preflight, { kind: "go" }>;
   guardRisks: string[];
-  /** The image's version read beside the guard (unless a leftover held its container's name). */
+  /** The image's version, read beside the guard from the create's first moment. */
   firstVersion?: Settled<EtcdVersion>;
   recordDirReady: boolean;
   setAside: string[];
   rec?: RestoreRecord;
-  /** How long the image's version read took (the first one, or the one after the cleanup). */
+  /** How long the image's version read took. */
   imageMs: number;
   version?: EtcdVersion;
   /** The stop's command, opened on the host once the preflight passed; released by the stop phase, held otherwise. */
@@ -170,7 +170,7 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
     try {
       c.guardRisks = await guardFirst(guard(c.s, c.conn, c.ssh, c.reads, c.learnerRunning, c.abort), [], c.abort);
     } catch (e) {
-      // A refusal ends the run at once: what runs beside it stops at its next step, and the image check does not start.
+      // A refusal ends the run at once: what runs beside it stops at its next step, and nothing after the guard starts.
       c.abort.aborted = true;
       throw e;
     }

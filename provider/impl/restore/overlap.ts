@@ -57,8 +57,3 @@ export function firstFailure(results: readonly { phase: string; result: Settled<
   for (const { phase, result } of results) if (!result.ok) return { phase, error: result.error };
   return undefined;
 }
-
-/** True when a throwaway container could not start because a leftover holds its name (docker's "Conflict ... already in use"). */
-export function isNameConflict(message: string): boolean {
-  return /already in use|Conflict\. The container name/i.test(message);
-}
