@@ -8,7 +8,7 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { wasHeld } from "../../provider/connection/gate";
+import { wasHeld, wasReleased } from "../../provider/connection/gate";
 import { parseStopLook, STOP_AND_LOOK, stopped } from "../../provider/impl/restore/learnerStop";
 import { restoreSettings } from "../../provider/impl/restore/settings";
 import { markMs, RESTORE_AND_START, restoreOutcome } from "../../provider/impl/restore/snapshotRestore";
@@ -128,7 +128,7 @@ describe("STOP_AND_LOOK: the learner's stop and a look at it, one command", () =
   it("waits for its go: without it (input closed, or another line) nothing is called and it says held", () => {
     for (const gate of ["", "stop\n", "go"]) {
       const r = spawnSync("sh", ["-c", STOP_AND_LOOK, "sh", "etcd-learner", path.join(dir, "db"), fakeDocker(0, "false")], { encoding: "utf8", input: gate });
-      expect([r.status, wasHeld(r.stdout), parseStopLook(r.stdout)]).to.deep.equal([0, true, undefined]);
+      expect([r.status, wasHeld(r.stdout), wasReleased(r.stdout), parseStopLook(r.stdout)]).to.deep.equal([0, true, false, undefined]);
       expect(fs.existsSync(path.join(dir, "calls"))).to.equal(false);
     }
   });
@@ -142,6 +142,10 @@ describe("STOP_AND_LOOK: the learner's stop and a look at it, one command", () =
     expect(Math.abs((l?.db?.mtime ?? 0) - fs.statSync(db).mtimeMs / 1000)).to.be.below(2);
     const calls = fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n").sort();
     expect(calls).to.deep.equal(["inspect --type container --format {{.State.Running}} etcd-learner", "stop -t 60 etcd-learner", "update --restart=no etcd-learner"]);
+    // It says it read its go before anything ran (a run without that line is run afresh: it did nothing).
+    const out = spawnSync("sh", ["-c", STOP_AND_LOOK, "sh", "etcd-learner", db, fakeDocker(0, "false")], { encoding: "utf8", input: "go\n" }).stdout;
+    expect(wasReleased(out)).to.equal(true);
+    expect(out.indexOf("@@etcd-standby released")).to.be.below(out.indexOf("@@etcd-standby mark go"));
   });
 
   it("clears the policy again after the stop when it did not take beside it", () => {
