@@ -9,6 +9,7 @@
  * changed nothing.
  */
 import { EtcdStandbyError } from "../lib/errors";
+import { commandFailed, succeeded } from "./ssh";
 import type { RunOptions, RunResult, SshSession } from "./ssh";
 
 /**
@@ -44,12 +45,11 @@ export class Gate {
     this.input = new Promise<string>((resolve) => (this.settle = resolve));
   }
 
-  /** Releases the script, with `rest` as the rest of its input. Returns false when it was already held. */
-  public go(rest = ""): boolean {
-    if (this.decided !== undefined) return this.decided === "go";
+  /** Releases the script, with `rest` as the rest of its input (nothing once held). */
+  public go(rest = ""): void {
+    if (this.decided !== undefined) return;
     this.decided = "go";
     this.settle(`go\n${rest}`);
-    return true;
   }
 
   /** Ends the script unreleased: it changes nothing. */
@@ -65,17 +65,21 @@ export class Gate {
   }
 }
 
-/** A command opened on the host ahead of its moment ({@link armRun}). */
-export interface Armed {
+/**
+ * A command opened on the host ahead of its moment: {@link armRun}'s, and
+ * those built on it (the failover's stop, its restore and start, a learner's
+ * `docker run`), which differ in what their go takes and gives.
+ */
+export interface Armed<Args extends unknown[] = [input?: string], Out = RunResult> {
   /**
-   * Releases it, with `input` as the rest of its input; resolves with its
-   * run, as {@link SshSession.run} would. When its channel ended before the
-   * go (refused by sshd's session limit, dropped, timed out), or its output
-   * does not say it read the go (`@@etcd-standby released`), the command
-   * runs on a new channel instead: it had run nothing. Throws Refused once
-   * held.
+   * Releases it; resolves with its outcome. For {@link armRun}'s: `input` is
+   * the rest of its input, and it resolves with its run, as
+   * {@link SshSession.run} would. When its channel ended before the go
+   * (refused by sshd's session limit, dropped, timed out), or its output does
+   * not say it read the go (`@@etcd-standby released`), the command runs on
+   * a new channel instead: it had run nothing. Throws Refused once held.
    */
-  go(input?: string): Promise<RunResult>;
+  go(...args: Args): Promise<Out>;
   /** Ends it unreleased: it runs nothing. Safe to call at any time, also after the go (then it does nothing). */
   hold(): void;
 }
@@ -106,10 +110,7 @@ export function armRun(ssh: SshSession, argv: string[], opts: Omit<RunOptions, "
       const r = await ran;
       // Ended without reading its go (killed, or its channel closed, before the write arrived): it ran nothing.
       if (!wasReleased(r.stdout)) return afresh(input);
-      if ((r.code !== 0 || r.signal !== undefined) && opts.allowFailure !== true) {
-        const tail = r.stderr.trim().slice(-2000) || r.stdout.trim().slice(-2000);
-        throw new EtcdStandbyError("RemoteCommandFailed", `command ${shown(argv)} ${r.signal !== undefined ? `was killed by signal ${r.signal}` : `exited with status ${String(r.code)}`}${tail ? `: ${tail}` : ""}`, "read the command output above and fix the cause on the host", { host: ssh.host });
-      }
+      if (!succeeded(r) && opts.allowFailure !== true) throw commandFailed(argv, r, { host: ssh.host, sudo: opts.sudo ?? ssh.sudo, secrets: opts.secrets });
       return r;
     },
     hold: () => gate.hold(),
@@ -135,13 +136,8 @@ const EXEC_WITH_VALUE = [
   'exec "$@"',
 ].join("\n");
 
-/** A command opened on the host ahead of its moment, waiting for one late value ({@link armCommand}). */
-export interface ArmedCommand {
-  /** Releases it with the placeholder's value (one line); resolves with its run, as {@link SshSession.run} would (see {@link Armed.go}). */
-  go(value: string): Promise<RunResult>;
-  /** Ends it unreleased: it runs nothing. Safe to call at any time. */
-  hold(): void;
-}
+/** A command opened on the host ahead of its moment, waiting for one late value ({@link armCommand}): its go takes the placeholder's value (one line). */
+export type ArmedCommand = Armed<[value: string]>;
 
 /**
  * Opens `argv` on the host now, waiting for {@link ArmedCommand.go} with

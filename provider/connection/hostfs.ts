@@ -97,6 +97,8 @@ function thenProblems(then: readonly string[] | undefined): string[] {
  * at a marker line made of a random nonce. With `then`, that command runs
  * last, in the same shell, and its answer is returned as `then`.
  */
+export async function surveyPaths(s: SshSession, q: SurveyQuery & { then: readonly string[] }): Promise<PathSurvey & { then: RunResult }>;
+export async function surveyPaths(s: SshSession, q: SurveyQuery): Promise<PathSurvey>;
 export async function surveyPaths(s: SshSession, q: SurveyQuery): Promise<PathSurvey> {
   for (const p of [...q.readable, ...q.read, ...q.states]) checkPath(s, p, "path");
   const bad = thenProblems(q.then);

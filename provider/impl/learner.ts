@@ -212,7 +212,7 @@ async function readHostFacts(ssh: SshSession, s: LearnerSettings, imageRead: Pro
     surveyPaths(ssh, { readable: files.map(([, file]) => file), read: [s.tls.certFile, s.tls.caFile], states: [s.dataDir], then: inspect }),
     imageRead,
   ]);
-  const container = survey.then ? containerInfoOf(ssh, s.containerName, survey.then) : await inspectContainer(ssh, s.containerName);
+  const container = containerInfoOf(ssh, s.containerName, survey.then);
   const readable = files.map(([field, file], i): [string, string, boolean] => [field, file, survey.readable[i]]);
   // A version read that failed for another reason says nothing of the image: its error is thrown after the host's checks.
   const imagePresent = "error" in image || image.read.present;
@@ -272,8 +272,14 @@ const VOTER_SILENCE_MS = 3000;
 /** How long {@link waitCaughtUp} polls every 100 ms (the cluster's status only) before it polls every 500 ms: a 1 GB catch-up is well inside it. */
 const POLL_FAST_FOR_MS = 60_000;
 
-/** How often {@link waitCaughtUp} looks at the learner's container (a docker command over SSH) while it waits. */
-const INSPECT_EVERY_MS = 1000;
+/**
+ * How often {@link waitCaughtUp} looks at the learner's container (a docker
+ * command over SSH: a login shell and the docker CLI on the host) while it
+ * waits, the first time one interval after the start: `docker run -d` has
+ * just said it started, and each look takes CPU from the etcd that is
+ * receiving its snapshot. A container that exits is seen within two looks.
+ */
+const INSPECT_EVERY_MS = 2000;
 
 /**
  * Waits until the learner is started under its name and within the threshold
@@ -287,9 +293,13 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
   let last: LearnerState | undefined;
   const started = Date.now();
   const silentSince = new Map<string, number>();
-  // The container's state is read beside the polls (at most once a second: a docker command on the host), never
-  // holding a poll back; the checks below use the latest answer, and an inspection that failed fails the wait.
-  const container: { info?: ContainerInfo; error?: Error; inspecting?: Promise<void>; next: number } = { next: 0 };
+  // The container's state is read beside the polls (every INSPECT_EVERY_MS: a docker command on the host), never
+  // holding a poll back; the checks below use the latest answer, and an inspection that failed fails the wait. One
+  // still running when the wait ends is not waited for: it only reads, and the session's end closes its channel.
+  const container: { info?: ContainerInfo; error?: Error; inspecting?: Promise<void>; next: number } = { next: Date.now() + INSPECT_EVERY_MS };
+  // The member list is read at the start of a poll and the learner's status after: the first status it answers (its
+  // server serves once it has published its name) comes with a member list from before. That poll is read again at once.
+  let rereadOnce = true;
   const inspectBeside = (): void => {
     if (container.inspecting !== undefined || Date.now() < container.next) return;
     container.next = Date.now() + INSPECT_EVERY_MS;
@@ -304,59 +314,58 @@ async function waitCaughtUp(etcd: EtcdSession, ssh: SshSession, s: LearnerSettin
       container.inspecting = undefined;
     });
   };
-  try {
-    for (;;) {
-      inspectBeside();
-      const seen = await observeWithVoters(etcd, s);
-      if (container.error !== undefined) throw container.error;
-      const st = seen.state;
-      last = st;
-      const health = seen.voters.length > 0 ? seen.voters : await etcd.memberHealth((await etcd.memberList()).filter((m) => voters.some((v) => v.id === m.id))).catch(() => []);
-      for (const v of voters) {
-        const h = health.find((x) => x.id === v.id);
-        if (h?.healthy) silentSince.delete(v.id);
-        else if (!silentSince.has(v.id)) silentSince.set(v.id, Date.now());
-      }
-      const silent = voters.filter((v) => Date.now() - (silentSince.get(v.id) ?? Date.now()) >= VOTER_SILENCE_MS);
-      if (silent.length > 0) {
-        throw new EtcdStandbyError(
-          "QuorumRisk",
-          `voter${silent.length > 1 ? "s" : ""} ${silent.map((v) => v.name).join(", ")} stopped answering while learner ${s.memberName} started on ${ssh.host} (healthy before it): the learner is taken away to protect the quorum`,
-          "check the voters' logs (docker logs etcd) for a version or TLS problem the learner caused, and fix it before running pulumi up again",
-          { member: s.memberName, host: ssh.host },
-        );
-      }
-      if (st.present && st.memberId !== memberId) {
-        throw new EtcdStandbyError("Refused", `the member at ${s.peerURL} is now ${st.memberId}, not ${memberId}`, "someone changed the member list concurrently; run pulumi up again", { member: s.memberName });
-      }
-      if (!st.present) throw new EtcdStandbyError("Refused", `learner ${s.memberName} (${memberId}) disappeared from the member list while starting`, "check who removed it, then run pulumi up again", { member: s.memberName });
-      if (st.started && st.lag >= 0 && st.lag <= s.catchUpThreshold) {
-        progress(WHAT, `${s.memberName}: caught up, applied ${st.appliedIndex} of ${st.leaderIndex} (lag ${st.lag})`);
-        return st;
-      }
-      // The container as last inspected (none yet: the first inspection has not answered).
-      const info = container.info;
-      if (info?.exists === true && info.restartCount >= 3 && !st.started) {
-        throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} keeps exiting (restarted ${info.restartCount} times)`, "see the log below", { member: s.memberName, host: ssh.host });
-      }
-      if (info !== undefined && (!info.exists || (!info.running && info.state !== "restarting" && info.state !== "created"))) {
-        throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} is ${info.exists ? info.state : "gone"}`, "see the log tail below", { member: s.memberName, host: ssh.host });
-      }
-      if (Date.now() - lastReport > 3000) {
-        lastReport = Date.now();
-        progress(WHAT, st.started && st.lag >= 0
-          ? `${s.memberName}: applied ${st.appliedIndex} of ${st.leaderIndex} (${catchUpPercent(st.appliedIndex, st.leaderIndex)}%, lag ${st.lag})`
-          : `${s.memberName}: waiting for it to start (${info?.state ?? "not inspected yet"})`);
-      }
-      if (Date.now() > deadline) {
-        throw new EtcdStandbyError("Timeout", `learner ${s.memberName} was not ${last.started ? "caught up" : "started"} within ${s.timeoutMs} ms (lag ${last.lag})`, "see the log tail below; raise timeoutMs for a large database", { member: s.memberName, host: ssh.host });
-      }
-      // Poll briskly while a small database is likely to finish, then ease off.
-      await sleep(Date.now() - started < POLL_FAST_FOR_MS ? 100 : 500);
+  for (;;) {
+    inspectBeside();
+    const seen = await observeWithVoters(etcd, s);
+    if (container.error !== undefined) throw container.error;
+    const st = seen.state;
+    last = st;
+    const health = seen.voters.length > 0 ? seen.voters : await etcd.memberHealth((await etcd.memberList()).filter((m) => voters.some((v) => v.id === m.id))).catch(() => []);
+    for (const v of voters) {
+      const h = health.find((x) => x.id === v.id);
+      if (h?.healthy) silentSince.delete(v.id);
+      else if (!silentSince.has(v.id)) silentSince.set(v.id, Date.now());
     }
-  } finally {
-    // The session closes after this: its last inspection ends first.
-    await container.inspecting;
+    const silent = voters.filter((v) => Date.now() - (silentSince.get(v.id) ?? Date.now()) >= VOTER_SILENCE_MS);
+    if (silent.length > 0) {
+      throw new EtcdStandbyError(
+        "QuorumRisk",
+        `voter${silent.length > 1 ? "s" : ""} ${silent.map((v) => v.name).join(", ")} stopped answering while learner ${s.memberName} started on ${ssh.host} (healthy before it): the learner is taken away to protect the quorum`,
+        "check the voters' logs (docker logs etcd) for a version or TLS problem the learner caused, and fix it before running pulumi up again",
+        { member: s.memberName, host: ssh.host },
+      );
+    }
+    if (st.present && st.memberId !== memberId) {
+      throw new EtcdStandbyError("Refused", `the member at ${s.peerURL} is now ${st.memberId}, not ${memberId}`, "someone changed the member list concurrently; run pulumi up again", { member: s.memberName });
+    }
+    if (!st.present) throw new EtcdStandbyError("Refused", `learner ${s.memberName} (${memberId}) disappeared from the member list while starting`, "check who removed it, then run pulumi up again", { member: s.memberName });
+    if (st.started && st.lag >= 0 && st.lag <= s.catchUpThreshold) {
+      progress(WHAT, `${s.memberName}: caught up, applied ${st.appliedIndex} of ${st.leaderIndex} (lag ${st.lag})`);
+      return st;
+    }
+    // The container as last inspected (none yet: the first inspection has not answered).
+    const info = container.info;
+    if (info?.exists === true && info.restartCount >= 3 && !st.started) {
+      throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} keeps exiting (restarted ${info.restartCount} times)`, "see the log below", { member: s.memberName, host: ssh.host });
+    }
+    if (info !== undefined && (!info.exists || (!info.running && info.state !== "restarting" && info.state !== "created"))) {
+      throw new EtcdStandbyError("Refused", `the learner container ${s.containerName} on ${ssh.host} is ${info.exists ? info.state : "gone"}`, "see the log tail below", { member: s.memberName, host: ssh.host });
+    }
+    if (Date.now() - lastReport > 3000) {
+      lastReport = Date.now();
+      progress(WHAT, st.started && st.lag >= 0
+        ? `${s.memberName}: applied ${st.appliedIndex} of ${st.leaderIndex} (${catchUpPercent(st.appliedIndex, st.leaderIndex)}%, lag ${st.lag})`
+        : `${s.memberName}: waiting for it to start (${info?.state ?? "not inspected yet"})`);
+    }
+    if (Date.now() > deadline) {
+      throw new EtcdStandbyError("Timeout", `learner ${s.memberName} was not ${last.started ? "caught up" : "started"} within ${s.timeoutMs} ms (lag ${last.lag})`, "see the log tail below; raise timeoutMs for a large database", { member: s.memberName, host: ssh.host });
+    }
+    if (rereadOnce && st.lag >= 0 && !st.started) {
+      rereadOnce = false;
+      continue;
+    }
+    // Poll briskly while a small database is likely to finish, then ease off.
+    await sleep(Date.now() - started < POLL_FAST_FOR_MS ? 100 : 500);
   }
 }
 

@@ -8,11 +8,14 @@
  * exactly as before.
  */
 import { expect } from "chai";
+import { hostOf } from "../../provider/impl/common";
 import type { Props } from "../../provider/impl/common";
 import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { provider as restore } from "../../provider/impl/standaloneRestore";
+import { withSsh } from "../../provider/connection/ssh";
+import { readImageEtcdVersion, VERSION_CACHE_DIR } from "../../provider/impl/imageVersion";
 import { sleep } from "../../provider/lib/time";
 import { clusterProps, hostProps, learnerInputs as masterLearnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
 import { endpointsHealthy, etcdctl, freshSandbox, memberList, sandbox, SandboxDescription, ssh } from "../support/sandbox";
@@ -126,6 +129,35 @@ describe("safety: every destructive step proves its target (ordered)", function 
       expect(await endpointsHealthy(d, voters()), "every voter healthy").to.equal(true);
       await sleep(2000);
     }
+  });
+
+  it("an image's version is kept on its host under the image's ID: read again with no container; its tag moved to 3.6 is read afresh and refused", async () => {
+    const moved = "rancher/mirrored-coreos-etcd:moved";
+    const on = async (cmd: string): Promise<string> => (await ssh(d, "master3", cmd)).stdout.trim();
+    const read = (): ReturnType<typeof readImageEtcdVersion> =>
+      withSsh(hostOf({ host: hostProps(d, "master3") }), (s) => readImageEtcdVersion(s, moved, "/usr/local/bin/etcd", { name: "etcd-standby-test-version", labels: {} }));
+    // Docker's own record of the containers created between two moments of the host's clock.
+    const created = async (since: string, until: string): Promise<string[]> =>
+      (await on(`docker events --since ${since} --until ${until} --filter type=container --filter event=create --format '{{.Actor.Attributes.name}}'`)).split("\n").filter(Boolean);
+    await on(`docker tag ${d.etcd.images["v3.5"]} ${moved}`);
+    const id35 = await on(`docker image inspect -f '{{.Id}}' ${moved}`);
+    const t0 = await on("date +%s.%N");
+    const first = await read();
+    const t1 = await on("date +%s.%N");
+    const second = await read();
+    const t2 = await on("date +%s.%N");
+    for (const r of [first, second]) expect(r.present && r.version.text).to.match(/^3\.5\.\d+$/);
+    expect(await created(t0, t1)).to.deep.equal(["etcd-standby-test-version"]);
+    expect(await created(t1, t2), "the second read starts no container").to.deep.equal([]);
+    expect(await on(`cat ${VERSION_CACHE_DIR}/${id35.replace(/^sha256:/, "")}`)).to.match(/^\/usr\/local\/bin\/etcd\netcd Version: 3\.5\.\d+/);
+    // The tag now names the 3.6 image: a new ID, so a new read, and the learner is refused as 3.6, changing nothing.
+    await on(`docker tag ${d.etcd.images["v3.6"]} ${moved}`);
+    expect(await on(`docker image inspect -f '{{.Id}}' ${moved}`)).to.not.equal(id35);
+    const before = await world(d, ["master3"]);
+    const e = await rejection(learner.create(learnerInputs({ image: moved })));
+    expect(e.message).to.match(/image rancher\/mirrored-coreos-etcd:moved runs etcd 3\.6\.\d+/).and.match(/Nothing was changed/);
+    expect(await world(d, ["master3"])).to.equal(before);
+    await on(`docker rmi ${moved} >/dev/null`);
   });
 
   it("EtcdLearner refuses an image that is not on the host (never pulled: docker run --pull never), naming it, before any change", async () => {

@@ -1,26 +1,11 @@
 /** surveyPaths: several file reads in one shell command, run here by a real `sh` (dash on Debian, as on the sandbox's hosts). */
 import { expect } from "chai";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { LocalSession } from "../support/localSession";
 import { fileReadable, pathState, readPublicFile, surveyPaths } from "../../provider/connection/hostfs";
-import type { RunOptions, RunResult, SshSession } from "../../provider/connection/ssh";
 
-/** Runs each argv locally, as sshd would run the quoted command on the host. */
-class LocalSession implements SshSession {
-  readonly host = "localhost";
-  readonly dockerCommand = ["docker"];
-  readonly sudo = false;
-  readonly hostKeyFingerprint = "SHA256:x";
-  calls = 0;
-  async run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
-    this.calls++;
-    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", input: await opts.stdin });
-    if (r.status !== 0 && opts.allowFailure !== true) throw new Error(`${argv[0]} exited ${String(r.status)}: ${r.stderr}`);
-    return { code: r.status, signal: undefined, stdout: r.stdout, stderr: r.stderr };
-  }
-}
 
 describe("surveyPaths: one command for several file reads", () => {
   let dir: string;

@@ -2,34 +2,21 @@
  * EtcdLearner's host-side preflight in two commands: the file survey with the
  * container's `docker inspect` as its last step (run here by a real `sh`,
  * with a stand-in docker script), and the image's presence told by the
- * version read (`docker run --pull never`) instead of a `docker image inspect`.
+ * version read (its `docker image inspect`, then `docker run --pull never`
+ * of the image's ID unless the host kept its answer).
  */
 import { expect } from "chai";
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { LocalSession } from "../support/localSession";
 import { containerInfoOf, inspectArgv, inspectContainer, oneShotArgv } from "../../provider/connection/docker";
 import { surveyPaths } from "../../provider/connection/hostfs";
-import type { RunOptions, RunResult, SshSession } from "../../provider/connection/ssh";
+import type { RunResult, SshSession } from "../../provider/connection/ssh";
 import { isEtcdStandbyError } from "../../provider/lib/errors";
 import { imageEtcdVersion, readImageEtcdVersion } from "../../provider/impl/imageVersion";
 import { rejection as rejects } from "../support/wait";
 
-/** Runs each argv locally, as sshd would run the quoted command on the host; a login profile's noise on stderr. */
-class LocalSession implements SshSession {
-  readonly host = "localhost";
-  readonly sudo = false;
-  readonly hostKeyFingerprint = "SHA256:x";
-  readonly argvs: string[][] = [];
-  constructor(readonly dockerCommand: readonly string[] = ["docker"]) {}
-  async run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
-    this.argvs.push(argv);
-    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", input: await opts.stdin });
-    if (r.status !== 0 && opts.allowFailure !== true) throw new Error(`${argv[0]} exited ${String(r.status)}: ${r.stderr}`);
-    return { code: r.status, signal: undefined, stdout: r.stdout, stderr: `pyenv: rehash noise\n${r.stderr}` };
-  }
-}
 
 /** Answers each command with the next of `answers` and records its argv. */
 class ScriptedSession implements SshSession {
@@ -66,7 +53,7 @@ describe("EtcdLearner's host facts: the survey's docker step and the version rea
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it("surveyPaths runs `then` last in the same shell, its stdout, stderr and status kept apart", async () => {
-    const s = new LocalSession();
+    const s = new LocalSession(["docker"], "pyenv: rehash noise\n");
     const got = await surveyPaths(s, { readable: [path.join(dir, "cert.pem")], read: [path.join(dir, "cert.pem")], states: [path.join(dir, "data")], then: ["sh", "-c", 'printf "out\\nE%s 0\\n$1" x; echo "err $1" >&2; exit 3', "sh", "a b;'$(c)"] });
     expect(s.argvs).to.have.length(1);
     expect(got.readable).to.deep.equal([true]);
@@ -77,22 +64,22 @@ describe("EtcdLearner's host facts: the survey's docker step and the version rea
   });
 
   it("surveyPaths refuses an empty `then`, running nothing", async () => {
-    const s = new LocalSession();
+    const s = new LocalSession(["docker"], "pyenv: rehash noise\n");
     expect((await rejects(surveyPaths(s, { readable: [], read: [], states: [], then: [] }))).message).to.match(/non-empty list/);
     expect(s.argvs).to.deep.equal([]);
   });
 
   it("the container's docker inspect read in the survey says what inspectContainer says: one command, the same facts", async () => {
     for (const name of ["etcd-learner", "other"]) {
-      const s = new LocalSession([fakeDocker]);
+      const s = new LocalSession([fakeDocker], "pyenv: rehash noise\n");
       const argv = inspectArgv(s, name);
       const survey = await surveyPaths(s, { readable: [], read: [], states: [path.join(dir, "data")], then: argv });
-      const info = containerInfoOf(s, name, survey.then as RunResult);
+      const info = containerInfoOf(s, name, survey.then);
       expect(s.argvs, name).to.have.length(1);
-      expect(info, name).to.deep.equal(await inspectContainer(new LocalSession([fakeDocker]), name));
+      expect(info, name).to.deep.equal(await inspectContainer(new LocalSession([fakeDocker], "pyenv: rehash noise\n"), name));
       expect(info.exists, name).to.equal(name === "etcd-learner");
     }
-    const s = new LocalSession([fakeDocker]);
+    const s = new LocalSession([fakeDocker], "pyenv: rehash noise\n");
     expect((await inspectContainer(s, "etcd-learner")).restartCount).to.equal(2);
   });
 
@@ -112,13 +99,16 @@ describe("EtcdLearner's host facts: the survey's docker step and the version rea
 
   const container = { name: "etcd-learner-version-r1", labels: { "io.etcd-standby.managed": "EtcdLearnerTool" } };
 
-  it("the version read runs the image with --pull never and reads its version", async () => {
-    const s = new ScriptedSession([{ stdout: "etcd Version: 3.5.17\nGit SHA: x\n", stderr: "pyenv: noise\n" }]);
+  it("the version read runs the image's ID with --pull never (one command, kept under the ID in root's /var/lib) and reads its version", async () => {
+    const s = new ScriptedSession([{ stdout: `@@etcd-standby image sha256:${"c".repeat(64)} ran\netcd Version: 3.5.17\nGit SHA: x\n`, stderr: "pyenv: noise\n" }]);
     const r = await readImageEtcdVersion(s, "etcd:v3.5.17", "/usr/local/bin/etcd", container);
     expect(r).to.deep.include({ present: true });
     expect(r.present && r.version.text).to.equal("3.5.17");
     expect(s.argvs).to.have.length(1);
-    expect(s.argvs[0].slice(3, 11)).to.deep.equal(["run", "--rm", "--name", "etcd-learner-version-r1", "--network", "none", "--pull", "never"]);
+    const argv = s.argvs[0];
+    expect(argv.slice(0, 2)).to.deep.equal(["sh", "-c"]);
+    expect(argv.slice(3, 20)).to.deep.equal(["sh", "/var/lib/etcd-standby/image-versions", "/usr/local/bin/etcd", "^etcd Version: [0-9]+\\.[0-9]+\\.[0-9]+", "etcd:v3.5.17", "3", "sudo", "-n", "docker", "run", "--rm", "--name", "etcd-learner-version-r1", "--network", "host", "--pull", "never"]);
+    expect(argv.slice(-3)).to.deep.equal(["@@etcd-standby-image-id@@", "/usr/local/bin/etcd", "--version"]);
   });
 
   it("an image docker says is absent is a fact (present: false), thrown by imageEtcdVersion as judgeHost's error", async () => {

@@ -1,5 +1,6 @@
 /** Stopping the learner for good (its bbolt db flushed), and what the host showed once it had stopped, in one remote command. */
 import { armRun, GATE_LINE } from "../../connection/gate";
+import type { Armed } from "../../connection/gate";
 import type { SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { progress } from "../common";
@@ -60,19 +61,15 @@ export function parseStopLook(stdout: string): StopLook | undefined {
 /** What the record keeps of the stop: when, and the db's size and mtime then. */
 export type Stopped = Required<Pick<RestoreRecord, "stoppedAt" | "dbSize" | "dbMtime">>;
 
-/** The learner's stop, opened on the host and waiting for {@link ArmedStop.go}. */
-export interface ArmedStop {
-  /**
-   * Stops the learner gracefully (its bbolt db is flushed) so it never comes
-   * back, and looks at it once stopped. Returns when it stopped and its db's
-   * size and mtime, for the record; throws naming what went wrong (a failed
-   * stop, a policy that would not clear, a container still running, a
-   * missing db, a stop that was held).
-   */
-  go(): Promise<Stopped>;
-  /** Ends the waiting command without stopping anything (also when it was never needed). Safe to call at any time. */
-  hold(): void;
-}
+/**
+ * The learner's stop, opened on the host and waiting for its go, which stops
+ * the learner gracefully (its bbolt db is flushed) so it never comes back,
+ * and looks at it once stopped. The go returns when it stopped and its db's
+ * size and mtime, for the record; it throws naming what went wrong (a failed
+ * stop, a policy that would not clear, a container still running, a missing
+ * db, a stop that was held). `hold` stops nothing (also when it was never needed).
+ */
+export type ArmedStop = Armed<[], Stopped>;
 
 /**
  * Opens the stop's remote command now, waiting on the host: {@link

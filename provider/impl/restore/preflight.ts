@@ -24,12 +24,6 @@ import { recordFile, RESTORE_MANAGED_VALUE, RESTORE_TOOL_VALUE, stagingDir, TOKE
 import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
 import { adopt } from "./verify";
 
-/** `then`'s answer, which surveyPaths gives whenever it was asked. */
-function need<T>(v: T | undefined): T {
-  if (v === undefined) throw new Error("the survey's docker inspect gave no answer");
-  return v;
-}
-
 /** True when the container was made by EtcdStandaloneRestore (a restored etcd). */
 function isOurs(info: ContainerState): boolean {
   return info.exists && info.labels[MANAGED_LABEL] === RESTORE_MANAGED_VALUE;
@@ -48,7 +42,7 @@ export async function preflight(ssh: SshSession, s: RestoreSettings, conn: Clust
   const tlsFiles = Object.values(s.learner.tls) as string[];
   const names = [s.learner.containerName, s.containerName, ...TOOL_NAMES];
   const files = await surveyPaths(ssh, { readable: tlsFiles, read: [recordFile(s)], states: [s.restoreDataDir, stagingDir(s), dirOf(recordFile(s))], then: inspectStatesArgv(ssh, names) });
-  const [learner, target, ...tools] = statesOf(ssh, names, need(files.then));
+  const [learner, target, ...tools] = statesOf(ssh, names, files.then);
   const [restoreDir, staging, recordDir] = files.states;
   const old = parseRecord(files.contents[0]);
   const unreadable = tlsFiles.filter((_f, i) => !files.readable[i]);

@@ -9,6 +9,7 @@ import { oneShotArgv, runArgv } from "../../connection/docker";
 import type { OneShotSpec, RunContainerSpec } from "../../connection/docker";
 import { fileReadable, makeDir } from "../../connection/hostfs";
 import { armRun, GATE_LINE } from "../../connection/gate";
+import type { Armed } from "../../connection/gate";
 import type { RunResult, SshSession } from "../../connection/ssh";
 import { EtcdStandbyError } from "../../lib/errors";
 import { lastLinesPreferring } from "../../lib/logs";
@@ -162,19 +163,15 @@ export class StepFailure extends Error {
   }
 }
 
-/** The restore and the start, opened on the host and waiting for {@link ArmedRestore.go}. */
-export interface ArmedRestore {
-  /**
-   * The restore (into the staging dir made, and the db checked, by
-   * {@link prepareRestore}) and the start of the restored etcd; `record`
-   * (given exactly when armed `withRecord`) is kept on the host first. A
-   * failure names its step: recording ("stopping the learner"), the
-   * restore, or the start.
-   */
-  go(record: string | undefined): Promise<RestoredAndStarted>;
-  /** Ends the waiting command having changed nothing. Safe to call at any time. */
-  hold(): void;
-}
+/**
+ * The restore and the start, opened on the host and waiting for its go: the
+ * restore (into the staging dir made, and the db checked, by
+ * {@link prepareRestore}) and the start of the restored etcd; the go's
+ * `record` (given exactly when armed `withRecord`) is kept on the host
+ * first. A failure names its step: recording ("stopping the learner"), the
+ * restore, or the start. `hold` ends it having changed nothing.
+ */
+export type ArmedRestore = Armed<[record: string | undefined], RestoredAndStarted>;
 
 /**
  * Opens {@link RESTORE_AND_START} now for `token`'s restore with version
