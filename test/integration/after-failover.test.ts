@@ -163,6 +163,55 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
     return rep;
   }
 
+  /** Each test's title and when it ran, for the stalls' report. */
+  const steps: Array<{ title: string; from: number; to: number }> = [];
+  /** The samples up to here were looked at by {@link reportStalls}. */
+  let stallsCheckedTo = 0;
+
+  /**
+   * Diagnostics, not an assertion (the last test asserts): every run of 10 or
+   * more samples outside the power cuts in which no endpoint accepted a write
+   * is printed when first complete (a sample waits up to 10 s for its
+   * acknowledgement; `complete` once the sampler has stopped), with the tests that ran then and what each etcd host's
+   * etcd logged then about leaders, elections and slow requests.
+   */
+  async function reportStalls(complete = false): Promise<void> {
+    const s = sampler;
+    if (!s) return;
+    const upTo = complete ? Infinity : Date.now() - 11_000;
+    const seen = s.samples.filter((x) => x.at > stallsCheckedTo && x.at <= upTo && !cuts.some((c) => x.at >= c.from && x.at <= c.to));
+    stallsCheckedTo = Math.max(stallsCheckedTo, upTo);
+    const runs: Array<{ from: number; to: number; n: number }> = [];
+    let current: { from: number; to: number; n: number } | undefined;
+    for (const x of seen) {
+      if (Object.keys(x.accepted).length > 0) {
+        current = undefined;
+        continue;
+      }
+      if (current) Object.assign(current, { to: x.at, n: current.n + 1 });
+      else runs.push((current = { from: x.at, to: x.at, n: 1 }));
+    }
+    for (const r of runs.filter((x) => x.n >= 10)) {
+      const during = steps.filter((t) => t.from <= r.to && (t.to === 0 || t.to >= r.from)).map((t) => JSON.stringify(t.title.slice(0, 60)));
+      console.log(`      [stall] no endpoint accepted from ${new Date(r.from).toISOString()} to ${new Date(r.to).toISOString()} (${r.n} samples), during ${during.join(", ") || "no test"}`);
+      const since = new Date(r.from - 10_000).toISOString();
+      const until = new Date(r.to + 5_000).toISOString();
+      for (const h of d.hosts.filter((x) => x.etcdMember !== null)) {
+        const logs = await ssh(d, h.name, `for c in $(docker ps -a --format '{{.Names}}' | grep -E '^etcd($|-learner$|-removed-|-previous-)'); do docker logs --since ${since} --until ${until} "$c" 2>&1 | grep -E 'leader|elect|took too long|lost|transfer|removed|heartbeat' | tail -n 12 | sed "s/^/$c: /"; done`, { allowFailure: true });
+        if (logs.stdout.trim()) console.log(logs.stdout.trim().split("\n").map((l) => `        ${h.name} ${l.slice(0, 260)}`).join("\n"));
+      }
+    }
+  }
+
+  beforeEach(function () {
+    steps.push({ title: this.currentTest?.title ?? "?", from: Date.now(), to: 0 });
+  });
+  afterEach(async () => {
+    const last = steps[steps.length - 1];
+    if (last) last.to = Date.now();
+    await reportStalls();
+  });
+
   before(async () => {
     await sandbox(["down"]);
     await sandbox(["up"]);
@@ -424,6 +473,7 @@ describe("the two-site loop under one paced writer: failover, fence, rebuild, fa
   it("outside the power cuts the serving cluster accepted at every sample but the rebuild's one planned pause (bounded), and from the fence on no sample saw two clusters accept writes", async () => {
     const s = sampler as SplitBrainSampler;
     await s.stop();
+    await reportStalls(true);
     sampler = undefined;
     const inCut = (at: number): boolean => cuts.some((c) => at >= c.from && at <= c.to);
     const brains = splitBrains(s.samples.filter((x) => x.at > fencedAt));
