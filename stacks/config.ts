@@ -6,7 +6,9 @@
  * Pure: {@link parseLayout} takes plain values, so it is unit-tested without
  * the engine; `index.ts` feeds it from `pulumi.Config`.
  */
+import { bumpSupported, DEFAULT_REVISION_BUMP, noBumpWarning, validateRevisionBump } from "../provider/lib/revisionBump";
 import { isHostAddress, validateImage } from "../provider/lib/validate";
+import { taggedEtcdVersion } from "../provider/lib/versions";
 
 /** How the cluster is laid out over the two sites. */
 export type TopologyMode = "stretched" | "learner-standby" | "failover" | "rebuild" | "failback";
@@ -47,6 +49,8 @@ export interface Layout {
     learnerTimeoutMs: number;
     /** Failover mode: the restored member's first election fast (100/500 ms), its timing the cluster's again from rebuild mode on (default true). */
     fastFirstElection: boolean;
+    /** The restore's `--bump-revision` (with `--mark-compacted`; 0: none; default 1,000,000,000): Kubernetes' revisions never go back. */
+    revisionBump: number;
   };
   ssh: { user: string; port: number; sudo: boolean };
   /** Warnings: accepted, but worth saying (e.g. an even voter count). */
@@ -181,11 +185,16 @@ export function parseLayout(raw: RawConfig): Layout {
     peerPort: num(e.peerPort, 2380, "etcd.peerPort", problems),
     learnerTimeoutMs: num(e.learnerTimeoutMs, 600_000, "etcd.learnerTimeoutMs", problems),
     fastFirstElection: e.fastFirstElection !== false,
+    revisionBump: e.revisionBump === undefined ? DEFAULT_REVISION_BUMP : (e.revisionBump as number),
   };
+  problems.push(...validateRevisionBump(etcd.revisionBump, "etcd.revisionBump"));
   if (e.fastFirstElection !== undefined && typeof e.fastFirstElection !== "boolean") problems.push(`etcd.fastFirstElection must be true or false, not ${JSON.stringify(e.fastFirstElection)}`);
   if (mode !== "stretched" || learnerHosts.length > 0) {
     const imgProblems = validateImage(etcd.learnerImage, "etcd.learnerImage");
-    if (imgProblems.length > 0) problems.push(`${imgProblems.join("; ")} (the etcd image the learners run, e.g. rancher/mirrored-coreos-etcd:v3.5.4)`);
+    if (imgProblems.length > 0) problems.push(`${imgProblems.join("; ")} (the etcd image the learners run, e.g. rancher/mirrored-coreos-etcd:v3.5.17)`);
+    // Told from the tag in the preview (EtcdLearner's preflight reads the image itself on the host).
+    const tagged = imgProblems.length === 0 ? taggedEtcdVersion(etcd.learnerImage) : undefined;
+    if (tagged && etcd.revisionBump > 0 && !bumpSupported(tagged)) warnings.push(`etcd.learnerImage: ${noBumpWarning(etcd.learnerImage, tagged)}`);
   }
   if ((mode === "learner-standby" || mode === "failback") && learnerHosts.length > etcd.maxLearners) {
     problems.push(`${mode} needs ${learnerHosts.length} learners (${learnerHosts.join(", ")}) but etcd allows ${etcd.maxLearners}; list fewer in topology.learners, or raise etcd.maxLearners if your etcd allows more`);

@@ -119,6 +119,7 @@ const restore = afterFailoverMode
       // Failover: a short first election (100/500 ms). Rebuild and fail back: an update first restarts the restored
       // member with the cluster's timing, before any other member joins (a pause of writes: its start and first election).
       fastFirstElection: layout.mode === "failover" && layout.etcd.fastFirstElection,
+      revisionBump: layout.etcd.revisionBump,
       // Recorded once fail back starts: this restore never runs again (a later failover needs learner-standby first).
       ...(layout.mode === "failback" ? { failedBack: true } : {}),
     })

@@ -28,6 +28,7 @@ import { buildInitialCluster, hostOfUrl, NO_LEADER, resolveMember, sameUrl } fro
 import type { Member } from "../lib/members";
 import { checkAddLearner, checkRemoval } from "../lib/quorum";
 import { sleep } from "../lib/time";
+import { bumpSupported, noBumpWarning } from "../lib/revisionBump";
 import { checkJoinVersion } from "../lib/versions";
 import type { ClusterVersions, EtcdVersion } from "../lib/versions";
 import { validateClientUrl, validateEach, validateExtraFlag, validateImage, validateMemberName, validatePeerUrl } from "../lib/validate";
@@ -141,6 +142,15 @@ function refuseVersion(image: EtcdVersion, versions: ClusterVersions, s: Learner
     verdict.safePath,
     { member: s.memberName, host },
   );
+}
+
+/**
+ * Warns in peacetime when the image's restore tool lacks `--bump-revision`
+ * and `--mark-compacted`: a failover from this learner would still work,
+ * but without keeping Kubernetes' revisions from going back.
+ */
+function warnNoRevisionBump(image: EtcdVersion, s: LearnerSettings): void {
+  if (!bumpSupported(image)) progress(WHAT, `learner ${s.memberName}: ${noBumpWarning(s.image, image)}`);
 }
 
 /** What {@link readImageVersion} found: the image's version or its absence, or why neither could be told. */
@@ -522,6 +532,7 @@ async function startLearner(props: LearnerInputs): Promise<LearnerResult> {
         const adopt = pre.adopt;
         const found = judgeHost(facts, s, adopt !== undefined, host.host);
         refuseVersion(versionOrThrow(image, s.image, host.host), pre.versions, s, host.host);
+        warnNoRevisionBump(versionOrThrow(image, s.image, host.host), s);
         await clearLeftover(ssh, s, adopt !== undefined, found);
         const created: Created = { container: false };
         try {
@@ -589,6 +600,7 @@ async function restartLearner(olds: LearnerInputs, news: LearnerInputs): Promise
       withSsh(hostOf(news), async (ssh) => {
         const [pre, image, members] = await Promise.all([preflightVoters(etcd), readImageVersion(ssh, s), etcd.memberList()]);
         refuseVersion(versionOrThrow(image, s.image, ssh.host), pre.versions, s, ssh.host);
+        warnNoRevisionBump(versionOrThrow(image, s.image, ssh.host), s);
         const m = resolveMember(members, { peerURL: s.peerURL });
         if (!m) throw new EtcdStandbyError("NotFound", `learner ${s.memberName} is not in the cluster`, "run pulumi refresh, then pulumi up to re-create it", { member: s.memberName });
         const old = await inspectContainer(ssh, s.containerName);

@@ -47,6 +47,7 @@ import type { SshSession } from "../connection/ssh";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { hostOfUrl, NO_LEADER, resolveMember } from "../lib/members";
 import type { Member } from "../lib/members";
+import { bumpFlags, noBumpWarning, parseBumpLog, validateRevisionBump } from "../lib/revisionBump";
 import { validateAbsolutePath, validateContainerName, validateHostAddress, validateImage, validateMemberName, validatePort } from "../lib/validate";
 import { dirOf } from "../lib/paths";
 import { sleep } from "../lib/time";
@@ -63,9 +64,10 @@ import { countPrefixArgs, parseCtlCount, parseCtlStatus, parseJsonExact, STATUS_
 import type { CtlStatus } from "./restore/ctlJson";
 import { learnerVersionProblem, restoreTool } from "./restore/image";
 import { diffFromLearner } from "./restore/learnerRef";
-import { toolFailureExcerpt } from "./restore/snapshotRestore";
+import { bumpFor, toolFailureExcerpt } from "./restore/snapshotRestore";
 import {
   busyPorts,
+  comparedAt,
   DRILL_MANAGED_VALUE,
   DRILL_PROBE_KEY,
   DRILL_TOOL_VALUE,
@@ -441,6 +443,8 @@ interface Restored {
   tool: string;
   headRevision: number;
   keysAtRecorded: number | undefined;
+  /** The bump the restore applied (0: none). */
+  bumpApplied: number;
   problems: string[];
 }
 
@@ -449,15 +453,22 @@ async function restoreStartVerify(c: Context, rec: DrillRecord, runDir: string, 
   const { s, ssh } = c;
   const si: DrillSettings = { ...s, image: c.image };
   const tool = `${restoreTool(c.version)} ${c.version.text}`;
-  const out: Restored = { tool, headRevision: 0, keysAtRecorded: undefined, problems: [] };
+  const bump = bumpFor(c.version, s.revisionBump);
+  const out: Restored = { tool, headRevision: 0, keysAtRecorded: undefined, bumpApplied: bump, problems: [] };
   let mark = Date.now();
-  // 5. restore
-  const spec = drillRestoreContainer(si, c.version, runDir, token);
-  progress(WHAT, `${tool} snapshot restore of the copy into ${scratchPaths(runDir).data} (--skip-hash-check, in ${c.image})`);
+  // 5. restore, with the revision bump a failover would apply
+  const spec = drillRestoreContainer(si, c.version, runDir, token, bump);
+  if (bump === 0 && s.revisionBump > 0) progress(WHAT, noBumpWarning(c.image, c.version));
+  progress(WHAT, `${tool} snapshot restore of the copy into ${scratchPaths(runDir).data} (--skip-hash-check${bump > 0 ? ` ${bumpFlags(bump).join(" ")}` : ""}, in ${c.image})`);
   const r = await runOneShot(ssh, spec, { timeoutMs: s.timeoutMs, allowFailure: true });
   t.restore = Date.now() - mark;
   if (r.code !== 0) {
     out.problems.push(`${tool} snapshot restore of the learner's db exited with status ${String(r.code)}: ${toolFailureExcerpt(`${r.stderr}\n${r.stdout}`.trim())}`);
+    return out;
+  }
+  const seen = bump > 0 ? parseBumpLog(`${r.stderr}\n${r.stdout}`) : undefined;
+  if (bump > 0 && seen === undefined) {
+    out.problems.push(`${tool} snapshot restore was asked for --bump-revision=${bump} but did not report bumping the revision`);
     return out;
   }
   if ((await fileStat(ssh, `${scratchPaths(runDir).data}/member/snap/db`)) === null) {
@@ -506,16 +517,23 @@ async function restoreStartVerify(c: Context, rec: DrillRecord, runDir: string, 
   mark = Date.now();
   // The reads at once (up to 5 channels); nothing writes to the scratch cluster until the probe.
   let countError: string | undefined;
-  const [head, atRecorded, ml] = await Promise.all([
+  const failedCount = (e: unknown): undefined => {
+    countError ??= isEtcdStandbyError(e) ? e.summary.slice(-300) : describeError(e);
+    return undefined;
+  };
+  // Bumped, every revision before the bumped one reads as compacted: the copy is counted at the bumped revision (its
+  // keyspace exactly) and the learner, caught up again, at the revision the copy held (its history still has it).
+  const compared = comparedAt(rec, seen);
+  const [head, atRecorded, learnerAtCopy, ml] = await Promise.all([
     countKeys(ssh, s.containerName, binDir, clientURL, s),
-    countKeys(ssh, s.containerName, binDir, clientURL, s, rec.revision).catch((e: unknown) => {
-      countError = isEtcdStandbyError(e) ? e.summary.slice(-300) : describeError(e);
-      return undefined;
-    }),
+    countKeys(ssh, s.containerName, binDir, clientURL, s, compared.scratchAt).catch(failedCount),
+    compared.learnerAt === undefined ? undefined : countKeys(ssh, s.learner.containerName, binDir, s.learner.clientURL, s, compared.learnerAt).catch(failedCount),
     ctl(ssh, s.containerName, binDir, clientURL, s, ["member", "list", "-w", "json"]),
   ]);
-  out.headRevision = head.revision;
+  out.headRevision = head.revision - (seen?.amount ?? 0);
   out.keysAtRecorded = atRecorded?.count;
+  const expected: DrillRecord = compared.learnerAt === undefined ? rec : { ...rec, revision: compared.learnerAt, keys: learnerAtCopy?.count ?? -1 };
+  if (seen !== undefined && seen.latest < rec.revision) out.problems.push(`the copy's revision ${seen.latest} is behind the learner's recorded ${rec.revision}`);
   const names = (parseJsonExact<{ members?: { name?: string }[] }>(ml.stdout.trim()).members ?? []).map((m) => m.name ?? "");
   const value = `drill-${token}`;
   const put = await ctl(ssh, s.containerName, binDir, clientURL, s, ["put", DRILL_PROBE_KEY, value], true);
@@ -527,13 +545,14 @@ async function restoreStartVerify(c: Context, rec: DrillRecord, runDir: string, 
   const after = parseCtlStatus(afterOut.stdout);
   t.verify = Date.now() - mark;
   const verdict = verifyDrill(
-    rec,
-    { healthy: after.leaderId === st.memberId && after.errors.length === 0, memberNames: names, headRevision: head.revision, keysAtRecorded: out.keysAtRecorded, countError, writable },
+    expected,
+    { healthy: after.leaderId === st.memberId && after.errors.length === 0, memberNames: names, headRevision: out.headRevision, keysAtRecorded: out.keysAtRecorded, countError, writable },
     s.memberName,
   );
   out.problems.push(...verdict.problems);
   if (!writable) out.problems.push(`(probe write: ${(put.stderr || got?.stderr || "").trim().slice(-200)})`);
-  progress(WHAT, `verified the scratch cluster on ${c.host}: revision ${head.revision} (recorded ${rec.revision}), ${String(out.keysAtRecorded)} keys at the recorded revision (recorded ${rec.keys}), probe write ${writable ? "accepted" : "refused"}`);
+  const bumped = seen ? `, bumped by ${seen.amount} to ${seen.bumped}: the copy's ${String(out.keysAtRecorded)} keys there against the learner's ${String(learnerAtCopy?.count)} at ${seen.latest}` : `, ${String(out.keysAtRecorded)} keys at the recorded revision (recorded ${rec.keys})`;
+  progress(WHAT, `verified the scratch cluster on ${c.host}: revision ${out.headRevision} (recorded ${rec.revision})${bumped}, probe write ${writable ? "accepted" : "refused"}`);
   return out;
 }
 
@@ -666,6 +685,7 @@ async function drill(props: RestoreDrillInputs): Promise<RestoreDrillResult> {
           learnerVersion: rc.version,
           restoredRevision: r.headRevision,
           restoredKeys: r.keysAtRecorded ?? -1,
+          bumpApplied: r.bumpApplied,
           dbSizeBytes: c.dbBytes,
           restoreTool: r.tool,
           imageUsed: c.image,
@@ -715,6 +735,7 @@ export const provider = typedProvider<RestoreDrillInputs, RestoreDrillOutputs>({
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
     if (news.catchUpThreshold !== undefined) p.add("catchUpThreshold", news.catchUpThreshold, entryCount(news.catchUpThreshold, "catchUpThreshold"));
+    if (news.revisionBump !== undefined && !hasUnknown(news.revisionBump)) p.add("revisionBump", news.revisionBump, validateRevisionBump(news.revisionBump));
     const tr = news.trigger;
     if (tr !== undefined && !hasUnknown(tr) && (typeof tr !== "string" || tr.length > 256 || /[\0-\x1f\x7f]/.test(tr))) {
       p.add("trigger", tr, ["trigger must be a string of at most 256 characters without control characters, e.g. the quarter's date \"2026-04-01\""]);

@@ -11,6 +11,7 @@ import type { ClusterConnectionArgs } from "../connection/etcd";
 import type { HostConnectionArgs } from "../connection/ssh";
 import { hostOfUrl } from "../lib/members";
 import { dirOf, etcdVolumes, isWithin } from "../lib/paths";
+import { DEFAULT_REVISION_BUMP } from "../lib/revisionBump";
 import type { EtcdVersion } from "../lib/versions";
 import type { Props } from "./common";
 import { withDefaults } from "./fields";
@@ -52,6 +53,7 @@ export type RestoreDrillInputs = {
   electionMs?: number;
   catchUpThreshold?: number;
   timeoutMs?: number;
+  revisionBump?: number;
 };
 
 /** What EtcdRestoreDrill reports of the last drill. */
@@ -71,6 +73,8 @@ export type RestoreDrillResult = {
   learnerVersion: string;
   restoredRevision: number;
   restoredKeys: number;
+  /** The bump the drill's restore applied, as a failover's would (0: the image's tool lacks the flags). */
+  bumpApplied: number;
   dbSizeBytes: number;
   restoreTool: string;
   imageUsed: string;
@@ -87,6 +91,8 @@ export type RestoreDrillOutputs = RestoreDrillInputs & RestoreDrillResult;
  * learner is another drill resource; a new trigger drills again (so does the
  * next up after a drill that did not pass); the rest is recorded for the next
  * drill. `image` defaults to the learner container's own image.
+ * `revisionBump` is the restore's `--bump-revision` (with `--mark-compacted`),
+ * as EtcdStandaloneRestore's: the drill restores as a failover would.
  */
 export const RESTORE_DRILL_FIELDS = {
   host: { effect: "record", replaceOn: ["host"] },
@@ -105,6 +111,7 @@ export const RESTORE_DRILL_FIELDS = {
   electionMs: { effect: "record", default: LEARNER_FIELDS.electionMs.default },
   catchUpThreshold: { effect: "record", default: LEARNER_FIELDS.catchUpThreshold.default },
   timeoutMs: { effect: "record", default: 300_000 },
+  revisionBump: { effect: "record", default: DEFAULT_REVISION_BUMP },
 } as const satisfies Fields<RestoreDrillInputs>;
 
 /** EtcdRestoreDrill's settings, defaults applied. */
@@ -126,6 +133,8 @@ export interface DrillSettings {
   catchUpThreshold: number;
   timeoutMs: number;
   trigger: string;
+  /** `--bump-revision` of the restore (with `--mark-compacted`); 0: none. */
+  revisionBump: number;
 }
 
 /** Reads the settings out of the props, with the table's defaults; the learner is described exactly as for EtcdStandaloneRestore (EtcdLearner's defaults). */
@@ -146,6 +155,7 @@ export function drillSettings(props: Props): DrillSettings {
     catchUpThreshold: d.catchUpThreshold,
     timeoutMs: d.timeoutMs,
     trigger: d.trigger,
+    revisionBump: d.revisionBump,
   };
 }
 
@@ -223,10 +233,10 @@ export function drillConflicts(s: DrillSettings): string[] {
   return problems;
 }
 
-/** The restore's short-lived container: no network, the drill's scratch folder mounted at the same path (db read, data written). */
-export function drillRestoreContainer(s: DrillSettings, v: EtcdVersion, runDir: string, token: string): OneShotSpec {
+/** The restore's short-lived container: no network, the drill's scratch folder mounted at the same path (db read, data written); `bump`: its `--bump-revision` (0: none). */
+export function drillRestoreContainer(s: DrillSettings, v: EtcdVersion, runDir: string, token: string, bump = 0): OneShotSpec {
   const p = scratchPaths(runDir);
-  const cmd = restoreCommand(v, dirOf(s.etcdBinary), { db: p.db, dataDir: p.data, name: s.memberName, peerURL: drillUrls(s).peerURL, token });
+  const cmd = restoreCommand(v, dirOf(s.etcdBinary), { db: p.db, dataDir: p.data, name: s.memberName, peerURL: drillUrls(s).peerURL, token, bump });
   return {
     name: `${s.containerName}-restore`,
     image: s.image ?? "",
@@ -353,6 +363,18 @@ export function verifyDrill(rec: DrillRecord, got: DrillObservation, memberName:
   }
   if (!got.writable) problems.push("a probe write to the scratch cluster was not accepted");
   return { ok: problems.length === 0, problems };
+}
+
+/**
+ * Where a drill compares the copy with the learner. Without a bump: the copy
+ * at the recorded revision against the record (exact although the learner
+ * kept applying writes until its stop). With one, every revision before the
+ * bumped one reads as compacted in the copy: the copy at the bumped revision
+ * (its keyspace exactly) against the learner, caught up again, at the
+ * revision the copy held (`learnerAt`). Pure.
+ */
+export function comparedAt(rec: Pick<DrillRecord, "revision">, seen: { latest: number; bumped: number } | undefined): { scratchAt: number; learnerAt: number | undefined } {
+  return seen === undefined ? { scratchAt: rec.revision, learnerAt: undefined } : { scratchAt: seen.bumped, learnerAt: seen.latest };
 }
 
 /** Time per phase of a drill, in ms (EtcdRestoreDrill's `phaseMs`). */

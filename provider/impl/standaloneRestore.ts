@@ -17,6 +17,7 @@
 import { withEtcd } from "../connection/etcd";
 import { refusedExtraFlags } from "../lib/etcdFlags";
 import { NO_LEADER } from "../lib/members";
+import { validateRevisionBump } from "../lib/revisionBump";
 import { validateAbsolutePath, validateClientUrl, validateContainerName, validateEach, validateExtraFlag, validateImage, validateMemberName } from "../lib/validate";
 import { checkCluster, checkHost, checkLearnerRef, checkRaftTimings, clusterOf, hasUnknown, hostOf, positiveInt, Problems, progress, stored, typedProvider } from "./common";
 import type { Props } from "./common";
@@ -53,6 +54,7 @@ export const provider = typedProvider<StandaloneRestoreInputs, StandaloneRestore
     for (const f of ["heartbeatMs", "electionMs", "timeoutMs"] as const) {
       if (news[f] !== undefined) p.add(f, news[f], positiveInt(news[f], f));
     }
+    if (news.revisionBump !== undefined && !hasUnknown(news.revisionBump)) p.add("revisionBump", news.revisionBump, validateRevisionBump(news.revisionBump));
     checkRaftTimings(p, n);
     if (news.extraFlags !== undefined) {
       p.add("extraFlags", news.extraFlags, [...validateEach(news.extraFlags, "extraFlags", validateExtraFlag), ...refusedExtraFlags(news.extraFlags, MANAGED_FLAGS)]);

@@ -27,6 +27,16 @@ export function parseEtcdVersion(text: string): EtcdVersion | undefined {
   return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), text: `${m[1]}.${m[2]}.${m[3]}` };
 }
 
+/** The etcd version an image's tag names (`rancher/mirrored-coreos-etcd:v3.5.17`); undefined when the tag is not a version (or there is none, or a digest). */
+export function taggedEtcdVersion(image: string): EtcdVersion | undefined {
+  if (image.includes("@")) return undefined;
+  const last = image.slice(image.lastIndexOf("/") + 1);
+  const colon = last.lastIndexOf(":");
+  if (colon < 0) return undefined;
+  const m = /^v?(\d+)\.(\d+)\.(\d+)(?:[-+._a-zA-Z0-9]*)$/.exec(last.slice(colon + 1));
+  return m ? { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), text: `${m[1]}.${m[2]}.${m[3]}` } : undefined;
+}
+
 /** Parses a cluster version ("3.4.0" or "3.4"): major and minor only. */
 export function parseClusterVersion(text: string): EtcdVersion | undefined {
   const m = /^\s*v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);

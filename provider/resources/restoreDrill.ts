@@ -49,6 +49,8 @@ export interface EtcdRestoreDrillArgs {
   catchUpThreshold?: pulumi.Input<number>;
   /** Deadline of the copy, the restore, and the learner's catch-up, each, in ms (default 300000). */
   timeoutMs?: pulumi.Input<number>;
+  /** The restore's `--bump-revision` (with `--mark-compacted`), as EtcdStandaloneRestore's (default 1,000,000,000; 0: none): the drill restores as a failover would. */
+  revisionBump?: pulumi.Input<number>;
 }
 
 /** Compile-time check: {@link EtcdRestoreDrillArgs}, resolved, is exactly what the implementation takes. */
@@ -111,6 +113,8 @@ export class EtcdRestoreDrill extends pulumi.dynamic.Resource {
   declare public readonly restoredRevision: pulumi.Output<number>;
   /** Keys in the scratch cluster at the recorded revision (lock keys left out; -1 when unreadable). */
   declare public readonly restoredKeys: pulumi.Output<number>;
+  /** The revision bump the drill's restore applied (0: the image's restore tool lacks the flags, older than etcd 3.4.27 / 3.5.10). */
+  declare public readonly bumpApplied: pulumi.Output<number>;
   /** Size of the copied db in bytes. */
   declare public readonly dbSizeBytes: pulumi.Output<number>;
   /** The restore tool and version, e.g. `etcdctl 3.5.17`. */
@@ -147,6 +151,7 @@ export class EtcdRestoreDrill extends pulumi.dynamic.Resource {
         learnerVersion: undefined,
         restoredRevision: undefined,
         restoredKeys: undefined,
+        bumpApplied: undefined,
         dbSizeBytes: undefined,
         restoreTool: undefined,
         imageUsed: undefined,

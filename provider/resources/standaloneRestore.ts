@@ -67,6 +67,18 @@ export interface EtcdStandaloneRestoreArgs {
    * voters are already there. The stack sets it in failover mode only.
    */
   fastFirstElection?: pulumi.Input<boolean>;
+  /**
+   * How far the restore moves the revision on (`snapshot restore
+   * --bump-revision`, with `--mark-compacted`; default 1,000,000,000, as
+   * etcd's recovery guide). The learner is usually a little behind site A:
+   * without a bump the new cluster would hand out again revisions that site A
+   * already gave to Kubernetes clients, and a watcher resuming from one would
+   * silently miss changes. With it, revisions never go back and every watcher
+   * is told "compacted" and relists. 0 turns it off. An image whose restore
+   * tool lacks the flags (older than etcd 3.4.27 / 3.5.10) restores without
+   * them and says so loudly: then restart every Kubernetes client.
+   */
+  revisionBump?: pulumi.Input<number>;
   /** Further etcd flags for the new cluster, `--name=value` (not the ones the restore sets itself). */
   extraFlags?: pulumi.Input<pulumi.Input<string>[]>;
   /** Deadline of the restore tool and of the verification each, in ms (default 300000). */
@@ -154,8 +166,12 @@ export class EtcdStandaloneRestore extends pulumi.dynamic.Resource {
   declare public readonly newClusterToken: pulumi.Output<string>;
   /** The new cluster's client URL (the learner's). */
   declare public readonly endpoint: pulumi.Output<string>;
-  /** The restored cluster's revision right after the restore (before the probe write). */
+  /** The revision restored from the learner's db, before the bump (compare with learnerRevision). */
   declare public readonly restoredRevision: pulumi.Output<number>;
+  /** The bump applied to the revision (`--bump-revision`, with `--mark-compacted`): the new cluster's first write gets a revision above restoredRevision + bumpApplied. 0 when the image's restore tool lacks the flags (older than etcd 3.4.27 / 3.5.10) or revisionBump is 0. */
+  declare public readonly bumpApplied: pulumi.Output<number>;
+  /** "live": the learner answered and was recorded through its client port; "offline": it did not (restarted without a leader, or hung), so it was recorded from its data once stopped. */
+  declare public readonly recordedFrom: pulumi.Output<string>;
   /** The learner's revision when recorded. */
   declare public readonly learnerRevision: pulumi.Output<number>;
   /** The learner's applied raft index when recorded. */
@@ -203,6 +219,8 @@ export class EtcdStandaloneRestore extends pulumi.dynamic.Resource {
         newMemberId: undefined,
         endpoint: undefined,
         restoredRevision: undefined,
+        bumpApplied: undefined,
+        recordedFrom: undefined,
         learnerRevision: undefined,
         learnerAppliedIndex: undefined,
         learnerCommittedIndex: undefined,

@@ -71,7 +71,7 @@ const tables: { name: string; fields: Record<string, Row>; inputs: Names<unknown
     fields: STANDALONE_RESTORE_FIELDS,
     inputs: {
       ...{ host: true, cluster: true, learner: true, image: true, etcdBinary: true, newMemberName: true, newClusterToken: true, containerName: true, restoreDataDir: true },
-      ...{ sourceDb: true, oldVoterEndpoints: true, force: true, heartbeatMs: true, electionMs: true, extraFlags: true, timeoutMs: true, failedBack: true, fastFirstElection: true },
+      ...{ sourceDb: true, oldVoterEndpoints: true, force: true, heartbeatMs: true, electionMs: true, extraFlags: true, timeoutMs: true, failedBack: true, fastFirstElection: true, revisionBump: true },
     } satisfies Names<StandaloneRestoreInputs>,
   },
   {
@@ -79,7 +79,7 @@ const tables: { name: string; fields: Record<string, Row>; inputs: Names<unknown
     fields: RESTORE_DRILL_FIELDS,
     inputs: {
       ...{ host: true, cluster: true, learner: true, trigger: true, image: true, etcdBinary: true, containerName: true, memberName: true, listenAddress: true },
-      ...{ clientPort: true, peerPort: true, scratchDir: true, heartbeatMs: true, electionMs: true, catchUpThreshold: true, timeoutMs: true },
+      ...{ clientPort: true, peerPort: true, scratchDir: true, heartbeatMs: true, electionMs: true, catchUpThreshold: true, timeoutMs: true, revisionBump: true },
     } satisfies Names<RestoreDrillInputs>,
   },
 ];
@@ -125,16 +125,16 @@ describe("field tables", () => {
       byEffect: {
         replace: [],
         update: ["fastFirstElection"],
-        record: ["host", "cluster", "learner", "image", "etcdBinary", "newMemberName", "newClusterToken", "containerName", "restoreDataDir", "sourceDb", "oldVoterEndpoints", "force", "heartbeatMs", "electionMs", "extraFlags", "timeoutMs", "failedBack"],
+        record: ["host", "cluster", "learner", "image", "etcdBinary", "newMemberName", "newClusterToken", "containerName", "restoreDataDir", "sourceDb", "oldVoterEndpoints", "force", "heartbeatMs", "electionMs", "extraFlags", "timeoutMs", "failedBack", "revisionBump"],
         none: [],
       },
-      defaults: { etcdBinary: "/usr/local/bin/etcd", newMemberName: "new-cluster", containerName: "etcd", restoreDataDir: "/var/lib/etcd-restored", force: false, heartbeatMs: 500, electionMs: 5000, extraFlags: [], timeoutMs: 300_000, failedBack: false, fastFirstElection: false },
+      defaults: { etcdBinary: "/usr/local/bin/etcd", newMemberName: "new-cluster", containerName: "etcd", restoreDataDir: "/var/lib/etcd-restored", force: false, heartbeatMs: 500, electionMs: 5000, extraFlags: [], timeoutMs: 300_000, failedBack: false, fastFirstElection: false, revisionBump: 1_000_000_000 },
     });
     expect(byName.EtcdRestoreDrill).to.deep.equal({
       byEffect: {
         replace: [],
         update: ["trigger"],
-        record: ["host", "cluster", "learner", "image", "etcdBinary", "containerName", "memberName", "listenAddress", "clientPort", "peerPort", "scratchDir", "heartbeatMs", "electionMs", "catchUpThreshold", "timeoutMs"],
+        record: ["host", "cluster", "learner", "image", "etcdBinary", "containerName", "memberName", "listenAddress", "clientPort", "peerPort", "scratchDir", "heartbeatMs", "electionMs", "catchUpThreshold", "timeoutMs", "revisionBump"],
         none: [],
       },
       defaults: {
@@ -150,6 +150,7 @@ describe("field tables", () => {
         electionMs: 5000,
         catchUpThreshold: 100,
         timeoutMs: 300_000,
+        revisionBump: 1_000_000_000,
       },
     });
     // A newClusterToken made at create is not undone by leaving it out.

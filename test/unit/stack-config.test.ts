@@ -14,7 +14,7 @@ const seed = (): RawConfig => ({
     { name: "node1", address: "192.168.31.104", site: "A", roles: ["etcd", "worker"] },
     { name: "node2", address: "192.168.31.105", site: "B", roles: ["worker"] },
   ],
-  etcd: { learnerImage: "rancher/mirrored-coreos-etcd:v3.5.4" },
+  etcd: { learnerImage: "rancher/mirrored-coreos-etcd:v3.5.17" },
 });
 
 function problems(raw: RawConfig): string[] {
@@ -87,7 +87,18 @@ describe("stack config: the two-site layout", () => {
   });
 
   it("says which image is wrong and what a good one looks like", () => {
-    expect(problems({ ...seed(), etcd: { learnerImage: "Bad Image!" } }).join()).to.match(/learnerImage.*rancher\/mirrored-coreos-etcd:v3\.5\.4/);
+    expect(problems({ ...seed(), etcd: { learnerImage: "Bad Image!" } }).join()).to.match(/learnerImage.*rancher\/mirrored-coreos-etcd:v3\.5\.17/);
+  });
+
+  it("warns in the preview when the learner image's tag names an etcd whose restore cannot bump the revision (the seed's 3.5.4)", () => {
+    const old = parseLayout({ ...seed(), etcd: { learnerImage: "rancher/mirrored-coreos-etcd:v3.5.4" } });
+    expect(old.warnings).to.have.length(1);
+    expect(old.warnings[0]).to.match(/^etcd\.learnerImage: WARNING: rancher\/mirrored-coreos-etcd:v3\.5\.4 runs etcd 3\.5\.4, whose snapshot restore has no --bump-revision\/--mark-compacted \(needs etcd 3\.4\.27, 3\.5\.10 or 3\.6\)/);
+    // Turned off on purpose, or a tag that names no version: nothing to say.
+    expect(parseLayout({ ...seed(), etcd: { learnerImage: "rancher/mirrored-coreos-etcd:v3.5.4", revisionBump: 0 } }).warnings).to.deep.equal([]);
+    expect(parseLayout({ ...seed(), etcd: { learnerImage: "registry.local/etcd:stable" } }).warnings).to.deep.equal([]);
+    expect(parseLayout(seed()).etcd.revisionBump).to.equal(1_000_000_000);
+    expect(problems({ ...seed(), etcd: { learnerImage: "rancher/mirrored-coreos-etcd:v3.5.17", revisionBump: -5 } }).join()).to.match(/etcd\.revisionBump must be a whole number from 0/);
   });
 
   it("a fast first election after failover unless etcd.fastFirstElection is false; anything but a boolean is refused", () => {

@@ -79,21 +79,22 @@ import { armStop } from "./learnerStop";
 import type { ArmedStop } from "./learnerStop";
 import type { Stopped } from "./learnerStop";
 import { cleanupLeftovers } from "./leftovers";
-import { guardFirst, settle } from "./overlap";
+import { guardFirst, settle, throwIfAborted } from "./overlap";
 import type { AbortFlag, Settled } from "./overlap";
 import { PhaseFailure, runPhases, zeroTimings } from "./phases";
 import type { Phase, PhaseTimings } from "./phases";
 import { preflight } from "./preflight";
 import type { Preflight } from "./preflight";
-import { recordLearner, recordText, writeRecord } from "./record";
+import { readDbRevision, recordOffline } from "./offline";
+import { LearnerSilent, recordLearner, recordText, writeRecord } from "./record";
 import type { RestoreRecord } from "./record";
 import { restoredEtcdContainer } from "./restoredEtcd";
 import { defaultToken, recordFile, restoreSettings, WHAT } from "./settings";
 import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
 import { armRestoreAndStart, prepareRestore, StepFailure } from "./snapshotRestore";
 import type { ArmedRestore } from "./snapshotRestore";
-import { outputsOf, stopFailed, verify } from "./verify";
-import type { Verified } from "./verify";
+import { NO_BUMP, outputsOf, stopFailed, verify } from "./verify";
+import type { BumpDone, Verified } from "./verify";
 
 /** A failure, annotated with the phase it happened in and what was kept. */
 function phaseError(phase: string, e: unknown, s: RestoreSettings, host: string, extra = ""): EtcdStandbyError {
@@ -146,6 +147,8 @@ interface RestoreRun {
   stopSkipped: boolean;
   stopped?: Stopped;
   tool: string;
+  /** The revision bump the restore asked for, and what its tool said of it. */
+  bump: BumpDone;
   verified?: Verified;
 }
 
@@ -208,7 +211,18 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
     const go = await c.preflightSeen;
     // The preflight refused or adopted: its own outcome is reported (step 0), this one never is.
     if (go === undefined) throw new Error("the preflight did not pass");
-    c.rec = go.reused ?? (await sampling);
+    if (go.reused !== undefined) {
+      c.rec = go.reused;
+      return;
+    }
+    try {
+      c.rec = await sampling;
+    } catch (e) {
+      // A running learner that does not answer (restarted without a leader, or hung): recorded from its data.
+      if (!(e instanceof LearnerSilent) || !go.learner.running) throw e;
+      throwIfAborted(c.abort, "recording the learner");
+      c.rec = await recordOffline(c.ssh, c.s, go.learner.id, c.token, e.why);
+    }
   } },
   // At once, beside the guard: the image's version in a throwaway container of this read's own name (no leftover holds it).
   { id: "version", name: "checking the image", after: [], awaited: 4, run: async (c) => {
@@ -248,11 +262,15 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
   // (`start` is its docker run, from the host's clock; `restore` the rest, the round trip included).
   { id: "restore", name: "the restore", timedAs: "restore", after: ["stop", "prepare", "saveRecord"], awaited: 12, ms: (c, own) => Math.max(0, own - c.t.start), run: async (c) => {
     // The record as saved beside the stop (with the record's time), and the stop's facts and time.
-    const stopped: RestoreRecord | undefined = c.stopSkipped ? undefined : { ...need(c.rec, "the record"), ...need(c.stopped, "the stop"), stopMs: c.t.stop };
+    const recorded = need(c.rec, "the record");
+    // A learner recorded offline: its db's revision, now that it is stopped and flushed.
+    const revision = !c.stopSkipped && recorded.offline !== undefined ? { learnerRevision: await readDbRevision(c.ssh, c.s, need(c.version, "the image's version")) } : {};
+    const stopped: RestoreRecord | undefined = c.stopSkipped ? undefined : { ...recorded, ...revision, ...need(c.stopped, "the stop"), stopMs: c.t.stop };
     const rec = stopped ?? need(c.rec, "the record");
     const done = await need(c.armedRestore, "the restore's command").go(stopped === undefined ? undefined : recordText(stopped));
     c.rec = rec;
     c.tool = done.tool;
+    c.bump = { asked: done.bumpAsked, seen: done.bump };
     // Without the host's clock (no `date +%s%N`), the start is not told apart: all of it is the restore's.
     c.t.start = done.startMs ?? 0;
   } },
@@ -260,7 +278,7 @@ export const RESTORE_PHASES: readonly Phase<RestoreRun, RestorePhaseId>[] = [
   { id: "verify", name: "verification", timedAs: "verify", after: ["restore"], awaited: 14, run: async (c) => {
     c.verified = await verify(c.ssh, c.s, c.conn, need(c.rec, "the record"), Date.now() + c.s.timeoutMs, () => {
       c.t.serving = Date.now() - c.began;
-    });
+    }, c.bump);
   } },
 ];
 
@@ -302,6 +320,7 @@ export async function restore(props: Props): Promise<StandaloneRestoreResult> {
       imageMs: 0,
       stopSkipped: false,
       tool: "",
+      bump: NO_BUMP,
     };
     const run = runPhases(RESTORE_PHASES, c, c.t);
     try {
@@ -344,7 +363,8 @@ export async function restore(props: Props): Promise<StandaloneRestoreResult> {
     }
     const recorded = need(c.rec, "the record");
     const v = need(c.verified, "the verification");
-    const done: RestoreRecord = { ...recorded, verified: true, newClusterId: v.clusterId, newMemberId: v.memberId, restoredRevision: v.restoredRevision, keysAfter: v.keysAfter };
+    // Offline, the learner's keys could not be counted: the restored keyspace's count (at its own revision) stands for them.
+    const done: RestoreRecord = { ...recorded, ...(recorded.offline !== undefined ? { keysBefore: v.keysAfter } : {}), verified: true, newClusterId: v.clusterId, newMemberId: v.memberId, restoredRevision: v.restoredRevision, keysAfter: v.keysAfter, bumpApplied: v.bumpApplied };
     await writeRecord(ssh, s, done, true);
     c.t.total = Date.now() - began;
     progress(WHAT, `done: cluster ${v.clusterId}, member ${s.newMemberName} (${v.memberId}) at ${s.learner.clientURL}; phases (ms) ${JSON.stringify(c.t)}`);

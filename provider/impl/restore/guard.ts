@@ -122,6 +122,9 @@ export async function guard(s: RestoreSettings, conn: ClusterConnectionArgs, ssh
   // Abandoned (the preflight refused, or adopted a verified restore): nothing to say.
   if (abort.aborted) return decision.risks;
   if (decision.warning) progress(WHAT, decision.warning);
-  else progress(WHAT, `guard: none of the old voters answers within ${windowMs} ms (${down.join("; ")}); ${running ? "the learner receives nothing" : "the learner is stopped, so only the config's voters were probed"}`);
+  else {
+    const learnerSaw = !running ? "the learner is stopped, so only the config's voters were probed" : watched === undefined ? "the learner does not answer (restarted without a leader, or hung), so what it hears could not be read: the voters' silence decided" : "the learner receives nothing";
+    progress(WHAT, `guard: none of the old voters answers within ${windowMs} ms (${down.join("; ")}); ${learnerSaw}`);
+  }
   return decision.risks;
 }

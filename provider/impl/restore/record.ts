@@ -7,7 +7,7 @@
 import type { ContainerState } from "../../connection/docker";
 import { makeDir, writeFileAtomic } from "../../connection/hostfs";
 import type { SshSession } from "../../connection/ssh";
-import { EtcdStandbyError } from "../../lib/errors";
+import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../../lib/errors";
 import { dirOf } from "../../lib/paths";
 import { sleep } from "../../lib/time";
 import { progress } from "../common";
@@ -46,6 +46,22 @@ export interface RestoreRecord {
   newMemberId?: string;
   restoredRevision?: number;
   keysAfter?: number;
+  /** The revision bump the verified restore applied. */
+  bumpApplied?: number;
+  /**
+   * Set when the learner did not answer through its client port (restarted
+   * without a leader, or hung) and was recorded from its data once stopped:
+   * how, and what could not be known that way.
+   */
+  offline?: OfflineRecord;
+}
+
+/** How a learner that did not answer was recorded. */
+export interface OfflineRecord {
+  /** Why the live reads failed. */
+  why: string;
+  /** Where each value came from, for the operator. */
+  sources: string[];
 }
 
 /** Parses a record file; undefined when it is not one. */
@@ -88,6 +104,29 @@ export async function writeRecord(ssh: SshSession, s: RestoreSettings, rec: Rest
 }
 
 /**
+ * The learner did not answer its first status call, through the provider's
+ * client nor through etcdctl in its container: restarted without a leader
+ * (it serves clients only once it has one), or hung. The record is then
+ * taken from its data (`offline.ts`).
+ */
+export class LearnerSilent extends Error {
+  public constructor(public readonly why: string) {
+    super(`the learner does not answer: ${why}`);
+    this.name = "LearnerSilent";
+  }
+}
+
+/** The learner's first status: a failure that is not the guard's abort is {@link LearnerSilent}. */
+async function firstStatus(reads: MemberReads, abort: AbortFlag, what: string): Promise<CtlStatus> {
+  try {
+    return await reads.status();
+  } catch (e) {
+    throwIfAborted(abort, what);
+    throw new LearnerSilent((isEtcdStandbyError(e) ? e.summary : describeError(e)).slice(0, 300));
+  }
+}
+
+/**
  * Recording the learner: its applied index, revision and key count, once
  * its applied index stops moving. Reads only, from the create's start
  * beside the guard and the preflight (`learner`: the container the preflight
@@ -101,7 +140,7 @@ export async function recordLearner(reads: MemberReads, ssh: SshSession, s: Rest
   let steady = 0;
   for (;;) {
     throwIfAborted(abort, what);
-    const st = await reads.status();
+    const st = prev === undefined ? await firstStatus(reads, abort, what) : await reads.status();
     if (!st.isLearner) {
       throw new EtcdStandbyError(
         "Refused",

@@ -6,6 +6,7 @@
 import type { ClusterConnectionArgs } from "../../connection/etcd";
 import type { HostConnectionArgs } from "../../connection/ssh";
 import { isWithin } from "../../lib/paths";
+import { DEFAULT_REVISION_BUMP } from "../../lib/revisionBump";
 import type { Props } from "../common";
 import { withDefaults } from "../fields";
 import type { Fields } from "../fields";
@@ -49,6 +50,7 @@ export type StandaloneRestoreInputs = {
   timeoutMs?: number;
   failedBack?: boolean;
   fastFirstElection?: boolean;
+  revisionBump?: number;
 };
 
 /** What EtcdStandaloneRestore reports (create; `healthy` and `observedClusterId` also refresh). */
@@ -58,7 +60,12 @@ export type StandaloneRestoreResult = {
   /** Given, or made at create. */
   newClusterToken: string;
   endpoint: string;
+  /** The revision restored from the learner's db, before the bump (comparable with learnerRevision). */
   restoredRevision: number;
+  /** The bump applied to the restored revision (0: the image's restore tool lacks the flags, or revisionBump was 0). */
+  bumpApplied: number;
+  /** How the learner was recorded: "live" (through its client port) or "offline" (it did not answer: read from its data once stopped). */
+  recordedFrom: "live" | "offline";
   learnerRevision: number;
   learnerAppliedIndex: number;
   learnerCommittedIndex: number;
@@ -89,7 +96,9 @@ const NO_FLAGS: string[] = [];
  * `newClusterToken` is also an output, made at create when not given: only a
  * given value counts. `fastFirstElection` set to false after the create
  * restarts the restored member once with `heartbeatMs`/`electionMs`
- * ({@link startTiming}); set to true after it, it is only recorded. `sourceDb` defaults to the learner's db and
+ * ({@link startTiming}); set to true after it, it is only recorded.
+ * `revisionBump` (default 1,000,000,000, as etcd's recovery guide) is the
+ * restore's `--bump-revision`, with `--mark-compacted` (0: neither). `sourceDb` defaults to the learner's db and
  * `oldVoterEndpoints` to `cluster.endpoints` without the learner's
  * ({@link restoreSettings}).
  */
@@ -112,6 +121,7 @@ export const STANDALONE_RESTORE_FIELDS = {
   timeoutMs: { effect: "record", default: 300_000 },
   failedBack: { effect: "record", default: false },
   fastFirstElection: { effect: "update", default: false },
+  revisionBump: { effect: "record", default: DEFAULT_REVISION_BUMP },
 } as const satisfies Fields<StandaloneRestoreInputs>;
 
 /** Flags the restored etcd's command line sets itself (an extra flag may not repeat them). */
@@ -141,6 +151,8 @@ export interface RestoreSettings {
   extraFlags: string[];
   timeoutMs: number;
   fastFirstElection: boolean;
+  /** `--bump-revision` of the restore (with `--mark-compacted`); 0: none. */
+  revisionBump: number;
 }
 
 /** The heartbeat of a fast first election (ms): etcd's own default. */
@@ -189,6 +201,7 @@ export function restoreSettings(props: Props): RestoreSettings {
     extraFlags: d.extraFlags,
     timeoutMs: d.timeoutMs,
     fastFirstElection: d.fastFirstElection === true,
+    revisionBump: d.revisionBump,
   };
 }
 

@@ -15,6 +15,8 @@ import { EtcdStandbyError } from "../../lib/errors";
 import { lastLinesPreferring } from "../../lib/logs";
 import { buildCommand } from "../../lib/shell";
 import { dirOf } from "../../lib/paths";
+import { bumpFlags, bumpSupported, noBumpWarning, parseBumpLog } from "../../lib/revisionBump";
+import type { BumpSeen } from "../../lib/revisionBump";
 import type { EtcdVersion } from "../../lib/versions";
 import { progress } from "../common";
 import { MANAGED_LABEL } from "../learnerConfig";
@@ -31,9 +33,16 @@ export interface RestoreTarget {
   name: string;
   peerURL: string;
   token: string;
+  /** `--bump-revision` (with `--mark-compacted`); 0 or absent: neither. */
+  bump?: number;
 }
 
-/** The restore command line for a version: argv and environment, as the seed's `snapshot restore ... --skip-hash-check`. */
+/**
+ * The restore command line for a version: argv and environment, as the
+ * seed's `snapshot restore ... --skip-hash-check`, with `--bump-revision`
+ * and `--mark-compacted` when `t.bump` is set (the caller checks that the
+ * tool has them: {@link bumpFor}).
+ */
 export function restoreCommand(v: EtcdVersion, binDir: string, t: RestoreTarget): { argv: string[]; env: Record<string, string> } {
   const tool = restoreTool(v);
   return {
@@ -49,15 +58,21 @@ export function restoreCommand(v: EtcdVersion, binDir: string, t: RestoreTarget)
       `--data-dir=${t.dataDir}`,
       // A db file copied from a data dir has no snapshot hash appended.
       "--skip-hash-check=true",
+      ...bumpFlags(t.bump ?? 0),
     ],
     env: tool === "etcdctl" ? { ETCDCTL_API: "3" } : {},
   };
 }
 
+/** The bump a restore with version `v`'s tool applies when `wanted` is asked: `wanted`, or 0 when the tool lacks the flags. */
+export function bumpFor(v: EtcdVersion, wanted: number): number {
+  return bumpSupported(v) ? wanted : 0;
+}
+
 /** The short-lived container that runs the restore: no network, the db's folder read-only, the staging dir writable. */
 export function restoreToolContainer(s: RestoreSettings, v: EtcdVersion, token: string): OneShotSpec {
   const staging = stagingDir(s);
-  const cmd = restoreCommand(v, dirOf(s.etcdBinary), { db: s.sourceDb, dataDir: `${staging}/data`, name: s.newMemberName, peerURL: s.learner.peerURL, token });
+  const cmd = restoreCommand(v, dirOf(s.etcdBinary), { db: s.sourceDb, dataDir: `${staging}/data`, name: s.newMemberName, peerURL: s.learner.peerURL, token, bump: bumpFor(v, s.revisionBump) });
   return {
     name: RESTORE_TOOL_CONTAINER,
     image: s.image,
@@ -148,6 +163,10 @@ export function markMs(marks: Record<string, bigint>, from: string, to: string):
 /** What {@link restoreAndStart} did. */
 export interface RestoredAndStarted {
   tool: string;
+  /** The bump asked of the tool (0: none). */
+  bumpAsked: number;
+  /** What the tool said of its bump (the db's revision, the new one); undefined when it said nothing. */
+  bump: BumpSeen | undefined;
   /** The restored etcd's `docker run` on the host (its start), ms; undefined when the host's clock did not say. */
   startMs: number | undefined;
 }
@@ -188,22 +207,24 @@ export function armRestoreAndStart(ssh: SshSession, s: RestoreSettings, token: s
   return {
     go: async (record) => {
       if ((record !== undefined) !== withRecord) throw new Error(`the restore was armed ${withRecord ? "with" : "without"} a record to keep`);
-      progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${token} --skip-hash-check (etcd ${v.text}, in ${s.image}), then ${startSpec.name} started as a one-member cluster (--initial-cluster-state=new)`);
-      return restoreResult(ssh, s, tool, v, startSpec, await armed.go(record ?? ""));
+      const bump = bumpFor(v, s.revisionBump);
+      if (bump === 0 && s.revisionBump > 0) progress(WHAT, noBumpWarning(s.image, v));
+      progress(WHAT, `${tool} snapshot restore ${s.sourceDb} --name=${s.newMemberName} --initial-cluster=${s.newMemberName}=${s.learner.peerURL} --initial-cluster-token=${token} --skip-hash-check${bump > 0 ? ` ${bumpFlags(bump).join(" ")}` : ""} (etcd ${v.text}, in ${s.image}), then ${startSpec.name} started as a one-member cluster (--initial-cluster-state=new)`);
+      return restoreResult(ssh, s, tool, v, startSpec, bump, await armed.go(record ?? ""));
     },
     hold: () => armed.hold(),
   };
 }
 
 /** What {@link RESTORE_AND_START}'s run says: the tool and the start's time, or a {@link StepFailure} naming its step. */
-function restoreResult(ssh: SshSession, s: RestoreSettings, tool: string, v: EtcdVersion, startSpec: RunContainerSpec, r: RunResult): RestoredAndStarted {
+function restoreResult(ssh: SshSession, s: RestoreSettings, tool: string, v: EtcdVersion, startSpec: RunContainerSpec, bumpAsked: number, r: RunResult): RestoredAndStarted {
   const staging = stagingDir(s);
   const o = restoreOutcome(r.stdout);
   const fail = (phaseName: string, e: EtcdStandbyError): StepFailure => new StepFailure(phaseName, e);
   const host = { host: ssh.host };
   switch (o.outcome) {
     case "started":
-      return { tool: `${tool} ${v.text}`, startMs: markMs(o.marks, "restored", "started") };
+      return { tool: `${tool} ${v.text}`, bumpAsked, bump: bumpAsked > 0 ? parseBumpLog(`${r.stderr}\n${o.output}`) : undefined, startMs: markMs(o.marks, "restored", "started") };
     case "record-failed":
       throw fail("stopping the learner", new EtcdStandbyError("RemoteCommandFailed", `keeping the record in ${recordFile(s)} failed: ${r.stderr.trim().slice(-500)}`, "check the file system on the host (space, permissions)", host));
     case "tool-exit":

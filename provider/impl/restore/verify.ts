@@ -16,6 +16,7 @@ import { MemberReads, statusVia } from "./ctl";
 import { ctlStatusOf } from "./ctlJson";
 import type { CtlStatus } from "./ctlJson";
 import type { PhaseTimings } from "./phases";
+import type { BumpSeen } from "../../lib/revisionBump";
 import type { RestoreRecord } from "./record";
 import { PROBE_KEY, WHAT } from "./settings";
 import type { RestoreSettings, StandaloneRestoreResult } from "./settings";
@@ -78,6 +79,30 @@ export interface Verified {
   restoredRevision: number;
   keysAfter: number;
   version: string;
+  /** The bump the restore applied (0: none). */
+  bumpApplied: number;
+}
+
+/** What the restore did of the revision bump: asked of the tool (0: none), and what the tool said of it. */
+export interface BumpDone {
+  asked: number;
+  seen: BumpSeen | undefined;
+}
+
+/** No bump. */
+export const NO_BUMP: BumpDone = { asked: 0, seen: undefined };
+
+/**
+ * Where the restored keyspace is counted, and the revision restored from the
+ * db (before the bump) when known. Without a bump: at the learner's revision.
+ * With one: at the bumped revision the tool reported (the compaction point,
+ * the restored keyspace exactly), else at the learner's revision plus the
+ * bump (where a db at the learner's revision lands). Pure.
+ */
+export function restoredAt(rec: Pick<RestoreRecord, "learnerRevision">, bump: BumpDone): { countAt: number; restoredRevision: number | undefined } {
+  if (bump.asked === 0) return { countAt: rec.learnerRevision, restoredRevision: undefined };
+  if (bump.seen) return { countAt: bump.seen.bumped, restoredRevision: bump.seen.latest };
+  return { countAt: rec.learnerRevision + bump.asked, restoredRevision: undefined };
 }
 
 /**
@@ -145,13 +170,16 @@ export async function waitHealthy(ssh: SshSession, s: RestoreSettings, e: EtcdSe
  * the member first leads (clients can write from then on; verification does
  * not hold them back).
  */
-export async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord, deadline: number, onServing: () => void = () => undefined): Promise<Verified> {
+export async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterConnectionArgs, rec: RestoreRecord, deadline: number, onServing: () => void = () => undefined, bump: BumpDone = NO_BUMP): Promise<Verified> {
   return withEtcd({ ...conn, endpoints: [s.learner.clientURL], timeoutMs: VERIFY_CALL_MS }, async (e) => {
     const st = await waitHealthy(ssh, s, e, deadline);
     onServing();
     const reads = new MemberReads(ssh, s, s.containerName, e, "verification");
-    // Counted before the probe write (restoredRevision is the revision before it); what was restored does not move on.
-    const [count, members, clusterId, status] = await Promise.all([reads.count(rec.learnerRevision), e.memberList(), e.clusterId(), e.status()]);
+    // Counted at the restored keyspace's own revision (the learner's, or the bumped one, which is the compaction
+    // point and so still readable): clients' first writes do not change it.
+    const at = restoredAt(rec, bump);
+    const [count, members, clusterId, status] = await Promise.all([reads.count(at.countAt), e.memberList(), e.clusterId(), e.status()]);
+    const restoredRevision = at.restoredRevision ?? count.revision - bump.asked;
     const value = `restored-${Date.now()}`;
     let writable = false;
     let writeError = "";
@@ -166,12 +194,13 @@ export async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterC
       writeError = isEtcdStandbyError(err) ? err.summary.slice(-300) : describeError(err);
     }
     const verdict = verifyRestore(
-      { learnerRevision: rec.learnerRevision, keysBefore: rec.keysBefore },
+      // Offline, the learner's keys were not counted: the revision is what is compared.
+      { learnerRevision: rec.learnerRevision, keysBefore: rec.offline !== undefined ? count.count : rec.keysBefore },
       {
         healthy: status.leaderId === st.memberId && status.errors.length === 0,
         writable,
         memberNames: members.map((m) => m.name),
-        restoredRevision: count.revision,
+        restoredRevision,
         keysAfter: count.count,
       },
       s.newMemberName,
@@ -179,13 +208,13 @@ export async function verify(ssh: SshSession, s: RestoreSettings, conn: ClusterC
     if (!verdict.ok) {
       throw new EtcdStandbyError(
         "Refused",
-        `the restored cluster did not pass verification: ${verdict.problems.join("; ")}${writeError ? ` (probe write: ${writeError})` : ""}. Learner: revision ${rec.learnerRevision}, ${rec.keysBefore} keys; restored: revision ${count.revision}, ${count.count} keys`,
+        `the restored cluster did not pass verification: ${verdict.problems.join("; ")}${writeError ? ` (probe write: ${writeError})` : ""}. Learner: revision ${rec.learnerRevision}, ${rec.keysBefore} keys; restored: revision ${restoredRevision}${bump.asked > 0 ? ` (+${bump.asked} bumped)` : ""}, ${count.count} keys`,
         "see why above",
         { host: ssh.host },
       );
     }
-    progress(WHAT, `verified: healthy, writable, one member ${s.newMemberName}, revision ${count.revision} >= ${rec.learnerRevision}, ${count.count} keys = ${rec.keysBefore}`);
-    return { clusterId, memberId: st.memberId, restoredRevision: count.revision, keysAfter: count.count, version: st.version };
+    progress(WHAT, `verified: healthy, writable, one member ${s.newMemberName}, revision ${restoredRevision} >= ${rec.learnerRevision}${bump.asked > 0 ? `, bumped by ${bump.asked} to ${restoredRevision + bump.asked} (every earlier revision reads as compacted: watchers relist)` : ""}, ${count.count} keys = ${rec.keysBefore}`);
+    return { clusterId, memberId: st.memberId, restoredRevision, keysAfter: count.count, version: st.version, bumpApplied: bump.asked };
   });
 }
 
@@ -208,6 +237,8 @@ export function outputsOf(s: RestoreSettings, rec: RestoreRecord, v: Verified, e
     newClusterToken: rec.newClusterToken,
     endpoint: s.learner.clientURL,
     restoredRevision: v.restoredRevision,
+    bumpApplied: v.bumpApplied,
+    recordedFrom: rec.offline === undefined ? "live" : "offline",
     learnerRevision: rec.learnerRevision,
     learnerAppliedIndex: rec.learnerAppliedIndex,
     learnerCommittedIndex: rec.learnerCommittedIndex,
@@ -231,7 +262,7 @@ export async function adopt(ssh: SshSession, s: RestoreSettings, conn: ClusterCo
     v = await withEtcd({ ...conn, endpoints: [s.learner.clientURL], timeoutMs: VERIFY_CALL_MS }, async (e) => {
       const st = await waitHealthy(ssh, s, e, Date.now() + Math.min(s.timeoutMs, 60_000));
       const [clusterId, count] = await Promise.all([e.clusterId(), new MemberReads(ssh, s, s.containerName, e, "adoption").count()]);
-      return { clusterId, memberId: st.memberId, restoredRevision: rec.restoredRevision ?? count.revision, keysAfter: rec.keysAfter ?? count.count, version: st.version };
+      return { clusterId, memberId: st.memberId, restoredRevision: rec.restoredRevision ?? count.revision, keysAfter: rec.keysAfter ?? count.count, version: st.version, bumpApplied: rec.bumpApplied ?? 0 };
     });
   } catch (e) {
     throw new EtcdStandbyError(
