@@ -14,6 +14,9 @@
 #                              --blackhole is lifted first
 #   sandbox.sh reconnect A|B   undo --isolated
 #   sandbox.sh latency MS|off  add MS ms each way between the sites (user-space relay)
+#   sandbox.sh stall-peers HOST on|off  drop every peer-port (2380) packet in and out of
+#                              HOST but its own: its etcd member hears nobody and nobody
+#                              hears it (a learner falls behind while the voters write on)
 #   sandbox.sh save-etcd DIR   stop every running etcd member, copy each etcd host's data
 #                              dir to DIR/HOST/member, start them again (benchmark data)
 #   sandbox.sh describe        print the machine-readable description (JSON)
@@ -698,6 +701,33 @@ cmd_reconnect() {
   log "site $site is connected again"
 }
 
+# stall-peers HOST on|off: HOST's peer traffic (TCP port 2380 either way, but for
+# its own loopback) dropped, or let through again; its client port stays open.
+cmd_stall_peers() {
+  local h="${1:-}" c
+  [ -n "$h" ] && [ -d "$(hdir "$h")" ] || die "stall-peers takes a host of the sandbox, then on or off"
+  case "${2:-}" in
+    on)
+      in_net "$h" iptables -N ESB-STALL 2>/dev/null || in_net "$h" iptables -F ESB-STALL
+      in_net "$h" iptables -A ESB-STALL -i lo -j RETURN
+      in_net "$h" iptables -A ESB-STALL -o lo -j RETURN
+      in_net "$h" iptables -A ESB-STALL -p tcp --dport 2380 -j DROP
+      in_net "$h" iptables -A ESB-STALL -p tcp --sport 2380 -j DROP
+      for c in INPUT OUTPUT; do
+        in_net "$h" iptables -C "$c" -j ESB-STALL 2>/dev/null || in_net "$h" iptables -I "$c" -j ESB-STALL
+      done
+      log "$h's peer traffic is dropped (stall-peers $h off lets it through)" ;;
+    off)
+      for c in INPUT OUTPUT; do
+        while in_net "$h" iptables -D "$c" -j ESB-STALL 2>/dev/null; do :; done
+      done
+      in_net "$h" iptables -F ESB-STALL 2>/dev/null || true
+      in_net "$h" iptables -X ESB-STALL 2>/dev/null || true
+      log "$h's peer traffic flows again" ;;
+    *) die "stall-peers takes a host, then on or off" ;;
+  esac
+}
+
 cmd_power_on() {
   local site="${1:-}" h
   [[ "$site" == A || "$site" == B ]] || die "power-on takes a site: A or B, then optionally --isolated"
@@ -803,6 +833,7 @@ case "${1:-}" in
   power-on) cmd_power_on "${2:-}" "${3:-}" ;;
   reconnect) cmd_reconnect "${2:-}" ;;
   latency) cmd_latency "${2:-}" ;;
+  stall-peers) cmd_stall_peers "${2:-}" "${3:-}" ;;
   save-etcd) cmd_save_etcd "${2:-}" ;;
   describe) cat "$SANDBOX_DIR/sandbox.json" ;;
   etcdctl) shift; etcdctl_sb "$@" ;;

@@ -229,11 +229,23 @@ export const mode = layout.mode;
 export const members = restored ? pulumi.all([restored.row, ...restored.rebuiltRows]) : pulumi.all(rows);
 /** The endpoints clients (kube-apiserver) should use: voters only; learners serve no linearizable reads. */
 export const endpoints = restore && restored ? pulumi.all([restore.endpoint, ...restored.rebuiltEndpoints]) : pulumi.output(clientEndpoints(layout));
-/** After a failover: the new cluster's ID, its restored revision, the data-loss window (revisions) and the time per phase; null before one. */
+/**
+ * After a failover: the new cluster's ID, its restored revision (before the bump) and the bump applied (0: the
+ * learner image's restore tool lacks it: restart every Kubernetes client), how the learner was recorded, the
+ * data-loss window (revisions) and the time per phase; null before one.
+ */
 export const failoverReport = restore
-  ? pulumi.all([restore.newClusterId, restore.restoredRevision, restore.learnerRevision, restore.dataLossWindow, restore.keysBefore, restore.keysAfter, restore.phaseMs]).apply(
-      ([newClusterId, restoredRevision, learnerRevision, dataLossWindow, keysBefore, keysAfter, phaseMs]) => ({ newClusterId, restoredRevision, learnerRevision, dataLossWindow, keysBefore, keysAfter, phaseMs }),
-    )
+  ? pulumi.output({
+      newClusterId: restore.newClusterId,
+      restoredRevision: restore.restoredRevision,
+      bumpApplied: restore.bumpApplied,
+      recordedFrom: restore.recordedFrom,
+      learnerRevision: restore.learnerRevision,
+      dataLossWindow: restore.dataLossWindow,
+      keysBefore: restore.keysBefore,
+      keysAfter: restore.keysAfter,
+      phaseMs: restore.phaseMs,
+    })
   : null;
 /** Config warnings (accepted, but worth knowing). */
 export const warnings = layout.warnings;

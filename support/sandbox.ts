@@ -127,6 +127,8 @@ export async function memberList(d: SandboxDescription, endpoints = d.etcd.endpo
 export interface EndpointStatus {
   endpoint: string;
   id: string;
+  /** The member's store revision when it answered. */
+  revision: number;
   leader: string;
   raftIndex: number;
   applied: number;
@@ -139,10 +141,11 @@ export interface EndpointStatus {
 export async function endpointStatuses(d: SandboxDescription, endpoints: string[]): Promise<EndpointStatus[]> {
   const r = await etcdctl(d, [`--endpoints=${endpoints.join(",")}`, "endpoint", "status", "-w", "json"], { allowFailure: true });
   if (!r.stdout.trim().startsWith("[")) return [];
-  type Raw = { Endpoint: string; Status: { header: { member_id: string }; leader: string; raftIndex: number; raftAppliedIndex: number; dbSize: number; isLearner?: boolean; version: string } };
+  type Raw = { Endpoint: string; Status: { header: { member_id: string; revision: number }; leader: string; raftIndex: number; raftAppliedIndex: number; dbSize: number; isLearner?: boolean; version: string } };
   return parseEtcdctlJson<Raw[]>(r.stdout).map((s) => ({
     endpoint: s.Endpoint,
     id: hexId(s.Status.header.member_id),
+    revision: Number(s.Status.header.revision),
     leader: hexId(s.Status.leader),
     raftIndex: Number(s.Status.raftIndex),
     applied: Number(s.Status.raftAppliedIndex),

@@ -121,7 +121,7 @@ describe("EtcdRestoreDrill: a DR drill without an outage on the live sandbox", f
       await writer.stop();
     }
     report.writes = { acked: writer.acked.size, failed: writer.failed(), ackedDuringDrill: ackedDuring, failedDuringDrill: failedDuring, ratePerSecDuringDrill: Math.round((ackedDuring * 1000) / (report.drillWallMs as number)) };
-    report.drill = { verdict: outs.verdict, problems: outs.problems, phaseMs: outs.phaseMs, rtoMs: outs.rtoMs, learnerAbsentMs: outs.learnerAbsentMs, learnerDownMs: outs.learnerDownMs, recordedRevision: outs.recordedRevision, recordedKeys: outs.recordedKeys, restoredRevision: outs.restoredRevision, restoredKeys: outs.restoredKeys, dbSizeBytes: outs.dbSizeBytes, restoreTool: outs.restoreTool };
+    report.drill = { verdict: outs.verdict, problems: outs.problems, phaseMs: outs.phaseMs, rtoMs: outs.rtoMs, learnerAbsentMs: outs.learnerAbsentMs, learnerDownMs: outs.learnerDownMs, recordedRevision: outs.recordedRevision, recordedKeys: outs.recordedKeys, restoredRevision: outs.restoredRevision, restoredKeys: outs.restoredKeys, bumpApplied: outs.bumpApplied, dbSizeBytes: outs.dbSizeBytes, restoreTool: outs.restoreTool };
     console.log(`      drill phases (ms): ${JSON.stringify(outs.phaseMs)}; RTO ${String(outs.rtoMs)} ms; learner absent ${String(outs.learnerAbsentMs)} ms`);
     // Site A refused nothing during the drill, and kept taking writes.
     expect(failedDuring, "writes refused by site A during the drill").to.equal(0);
@@ -133,6 +133,9 @@ describe("EtcdRestoreDrill: a DR drill without an outage on the live sandbox", f
     expect(outs.restoredKeys).to.equal(outs.recordedKeys);
     expect(outs.recordedKeys).to.be.at.least(report.baseKeys as number);
     expect(outs.restoreTool).to.match(/^etcdctl 3\.5\./);
+    // The drill restores as a failover does: with the revision bump (its copy counted at the bumped revision, the
+    // caught-up learner at the copy's own revision).
+    expect(outs.bumpApplied).to.equal(1_000_000_000);
     expect(outs.membershipUnchanged).to.equal(true);
     expect(outs.drilledTrigger).to.equal("2026-04-01");
     // Every phase was timed; the RTO is restore + start + verify.

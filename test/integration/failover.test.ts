@@ -20,9 +20,9 @@ import { provider as removal } from "../../provider/impl/memberRemoval";
 import { provider as restore } from "../../provider/impl/standaloneRestore";
 import { provider as fence } from "../../provider/impl/siteFence";
 import { sleep } from "../../provider/lib/time";
-import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
+import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, restoreInputs as restoreInputsOf, voterEndpoints } from "../support/fixtures";
 import { client } from "../support/load";
-import { containerNames, endpointStatus, etcdctl, freshSandbox, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
+import { appliedSettled, containerNames, countAll, endpointStatus, etcdctl, freshSandbox, hexId, memberList, parseEtcdctlJson, sandbox, SandboxDescription, ssh } from "../support/sandbox";
 import { rejection as rejects, standbyRejection, waitFor } from "../support/wait";
 
 const KUBE = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"];
@@ -33,13 +33,6 @@ async function keysUnder(d: SandboxDescription, endpoint: string, prefix: string
   const r = await etcdctl(d, [`--endpoints=${endpoint}`, "get", prefix, "--prefix", "--keys-only", "--consistency=s", "-w", "json"], { timeoutMs: 60_000 });
   const parsed = parseEtcdctlJson<{ kvs?: Array<{ key: string }> }>(r.stdout);
   return new Set((parsed.kvs ?? []).map((kv) => Buffer.from(kv.key, "base64").toString("utf8")));
-}
-
-/** Revision and number of all keys (serializable), as etcdctl counts them. */
-async function countAll(d: SandboxDescription, endpoint: string): Promise<{ revision: number; count: number }> {
-  const r = await etcdctl(d, [`--endpoints=${endpoint}`, "get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "-w", "json"]);
-  const parsed = parseEtcdctlJson<{ header: { revision: number }; count?: number }>(r.stdout);
-  return { revision: Number(parsed.header.revision), count: Number(parsed.count ?? 0) };
 }
 
 interface DockerView {
@@ -134,15 +127,7 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
   let d: SandboxDescription;
   const report: Record<string, unknown> = {};
 
-  const restoreInputs = (overrides: Props = {}): Props => ({
-    host: hostProps(d, "master3"),
-    cluster: clusterProps(d, voterEndpoints(d, ["master3"])),
-    learner: { memberName: "learner1", peerURL: M3, clientURL: M3_CLIENT },
-    image: d.etcd.images["v3.5"],
-    oldVoterEndpoints: voterEndpoints(d, ["master3"]),
-    timeoutMs: 120_000,
-    ...overrides,
-  });
+  const restoreInputs = (overrides: Props = {}): Props => restoreInputsOf(d, overrides);
 
   before(async () => {
     d = await freshSandbox();
@@ -202,14 +187,7 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     report.ackedWrites = acked.size;
     report.failedWrites = w.failed;
     // Wait until the learner's applied index stops changing.
-    let last = -1;
-    let same = 0;
-    const settled = await waitFor(async () => {
-      const st = await endpointStatus(d, M3_CLIENT);
-      same = st.raftAppliedIndex === last ? same + 1 : 0;
-      last = st.raftAppliedIndex;
-      return same >= 4 && st.raftAppliedIndex === st.raftIndex ? st : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 500, what: "the learner's applied index to stop changing" });
+    const settled = await appliedSettled(d, M3_CLIENT);
     expect(settled.isLearner).to.equal(true);
     report.learnerAppliedIndex = settled.raftAppliedIndex;
     learnerKeys = await keysUnder(d, M3_CLIENT, POD_PREFIX);

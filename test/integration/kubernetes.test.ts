@@ -232,6 +232,33 @@ describe("Kubernetes survives the failover: master3's kube-apiserver serves ever
     expect(watcher.ended).to.equal(undefined);
   });
 
+  // An informer as an application runs one (client-node's ListWatch; its error handler starts it again a second
+  // later, as client-node's README does, which resumes its watch from the last resourceVersion: it lists only when
+  // told 410 Gone). The test never restarts it. Its lists are counted.
+  let informer: k8s.Informer<k8s.V1ConfigMap> & k8s.ObjectCache<k8s.V1ConfigMap>;
+  const informerLists: number[] = [];
+  const informerErrors: string[] = [];
+  const LAGGED_NS = `${RUN}-2`;
+
+  it("an informer on master3's API server (client-node) lists once and follows a namespace's config maps", async () => {
+    const listFn = async (): Promise<k8s.KubernetesListObject<k8s.V1ConfigMap>> => {
+      informerLists.push(Date.now());
+      return k3.core.listNamespacedConfigMap({ namespace: LAGGED_NS });
+    };
+    informer = k8s.makeInformer(k3.kc, `/api/v1/namespaces/${LAGGED_NS}/configmaps`, listFn);
+    informer.on("error", (err: unknown) => {
+      informerErrors.push(err instanceof Error ? err.message.slice(0, 200) : JSON.stringify(err)?.slice(0, 200) ?? String(err));
+      setTimeout(() => void informer.start().catch(() => undefined), 1000);
+    });
+    await informer.start();
+    expect(informerLists).to.have.length(1);
+    await createObject(k1, { kind: "ConfigMap", namespace: LAGGED_NS, name: "informed-0", body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "informed-0", namespace: LAGGED_NS, labels: { [WORKLOAD_LABEL]: "informed" } }, data: { i: "0" } } });
+    await waitFor(() => informer.get("informed-0", LAGGED_NS) !== undefined, { timeoutMs: 30_000, what: "the informer to see a new config map" });
+    expect(informerLists).to.have.length(1);
+  });
+
+  const lag = { siteALastRevision: 0, laggedNames: [] as string[] };
+
   it("site A loses power; pulumi up in failover mode restores master3's learner, restarts site B's components (@pulumi/command) and checks /readyz", async () => {
     // Everything the API serves, then the learner caught up with it.
     served = await snapshot(k1);
@@ -245,16 +272,35 @@ describe("Kubernetes survives the failover: master3's kube-apiserver serves ever
       if (v.exists) beforeCut[`${h}/${c}`] = v.startedAt;
     }
     expect(Object.keys(beforeCut)).to.have.length(7);
+    // The learner falls behind, as a slow inter-site link leaves it: master3's peer traffic dropped while site A
+    // writes on (through master1), and until the failover is done. What site A writes now is lost at the cut, and
+    // its revisions are ones that master3's API server (and the informer through it) have already seen.
+    await sandbox(["stall-peers", "master3", "on"]);
+    for (let i = 0; i < 20; i++) {
+      const name = `lagged-${i}`;
+      await createObject(k1, { kind: "ConfigMap", namespace: LAGGED_NS, name, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: LAGGED_NS, labels: { [WORKLOAD_LABEL]: "lagged" } }, data: { i: String(i) } } });
+      lag.laggedNames.push(name);
+    }
+    await waitFor(() => lag.laggedNames.every((n) => informer.get(n, LAGGED_NS) !== undefined), { timeoutMs: 30_000, what: "the informer (through master3's API server, on site A's voters) to see the lagged config maps" });
+    const siteA = await endpointStatuses(d, d.etcd.endpoints.filter((e) => e !== M3_CLIENT));
+    lag.siteALastRevision = Math.max(...siteA.map((st) => st.revision));
     cutAt = Date.now();
     await sandbox(["power-off", "A"]);
     await pulumi(ws, ["config", "set", "topology.mode", "failover", "--stack", "sandbox"]);
     const t0 = Date.now();
     const out = await up();
     report.upFailoverMs = Date.now() - t0;
+    await sandbox(["stall-peers", "master3", "off"]);
     expect(out).to.match(/command:remote:Command/);
-    const o = JSON.parse((await pulumi(ws, ["stack", "output", "--json", "--stack", "sandbox"])).stdout) as { failoverReport: { newClusterId: string; dataLossWindow: number } };
+    const o = JSON.parse((await pulumi(ws, ["stack", "output", "--json", "--stack", "sandbox"])).stdout) as { failoverReport: { newClusterId: string; dataLossWindow: number; learnerRevision: number; restoredRevision: number; bumpApplied: number; recordedFrom: string } };
     report.newClusterId = o.failoverReport.newClusterId;
+    report.revisions = { siteALast: lag.siteALastRevision, learner: o.failoverReport.learnerRevision, restored: o.failoverReport.restoredRevision, bumpApplied: o.failoverReport.bumpApplied };
     expect(o.failoverReport.dataLossWindow).to.equal(0);
+    expect(o.failoverReport.recordedFrom).to.equal("live");
+    expect(o.failoverReport.bumpApplied).to.equal(1_000_000_000);
+    expect(o.failoverReport.restoredRevision).to.equal(o.failoverReport.learnerRevision);
+    // The learner lagged: site A gave out revisions the restored cluster never had.
+    expect(o.failoverReport.learnerRevision, JSON.stringify(report.revisions)).to.be.lessThan(lag.siteALastRevision);
 
     // The restart happened: every component on site B runs with a start time after the cut (docker, over OpenSSH).
     for (const [key, was] of Object.entries(beforeCut)) {
@@ -311,16 +357,48 @@ describe("Kubernetes survives the failover: master3's kube-apiserver serves ever
     expect(hexId(parsed.header.cluster_id)).to.equal(report.newClusterId);
   });
 
-  it("the watch started before the cut resumes, or ends with 410 Gone and a relist serves everything", async () => {
+  it("revisions never go back: the first write after the failover gets one above site A's last, and watching from site A's last is refused as compacted (etcdctl)", async () => {
+    const put = await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "put", "/etcd-standby-test/first-after-failover", "x", "-w", "json"]);
+    const rev = Number(parseEtcdctlJson<{ header: { revision: number } }>(put.stdout).header.revision);
+    report.firstWriteRevision = rev;
+    expect(rev, JSON.stringify(report.revisions)).to.be.greaterThan(lag.siteALastRevision);
+    expect(rev).to.be.greaterThan(1_000_000_000);
+    const watched = await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "watch", "--prefix", "/registry/", `--rev=${lag.siteALastRevision}`], { allowFailure: true, timeoutMs: 20_000 });
+    report.watchFromSiteALast = `${watched.stdout}${watched.stderr}`.trim().slice(0, 300);
+    expect(`${watched.stdout}${watched.stderr}`).to.match(/required revision has been compacted/);
+    expect(watched.code).to.not.equal(0);
+  });
+
+  it("the informer started before the cut relists by itself (told 410 Gone) and ends with exactly the config maps a fresh list shows; the lagged ones are gone", async () => {
+    const names = (items: readonly k8s.V1ConfigMap[]): string[] => items.map((c) => `${c.metadata?.name}@${c.metadata?.resourceVersion}`).sort();
+    const fresh = await waitFor(async () => {
+      if (informerLists.length < 2) return undefined;
+      const list = await k3.core.listNamespacedConfigMap({ namespace: LAGGED_NS });
+      return JSON.stringify(names(informer.list(LAGGED_NS))) === JSON.stringify(names(list.items)) ? list : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 500, what: "the informer to relist and hold what a fresh list shows" });
+    report.informer = { lists: informerLists.map((t) => t - cutAt), errors: informerErrors.slice(0, 5), objects: fresh.items.length };
+    // Listed once at its start, then again only because it was told 410 Gone after the failover.
+    expect(informerLists[0]).to.be.lessThan(cutAt);
+    expect(informerLists.slice(1).every((t) => t > cutAt), JSON.stringify(report.informer)).to.equal(true);
+    const cached = informer.list(LAGGED_NS).map((c) => c.metadata?.name ?? "");
+    expect(cached).to.include("informed-0");
+    expect(cached.filter((n) => lag.laggedNames.includes(n)), "config maps written while the learner lagged (lost at the cut) still in the informer").to.deep.equal([]);
+    expect(fresh.items.map((c) => c.metadata?.name ?? "").filter((n) => lag.laggedNames.includes(n)), "lost config maps served").to.deep.equal([]);
+    // Every revision it holds is one the new cluster gave out or restored, none of site A's lost ones.
+    void informer.stop();
+  });
+
+  it("the watch started before the cut ends with 410 Gone, and a relist serves everything", async () => {
     // The restart of master3's kube-apiserver ended the watch.
     await waitFor(() => watcher.ended !== undefined, { timeoutMs: 30_000, what: "the pre-cut watch to end with master3's restart" });
     report.watchEnded = { afterCutMs: (watcher.ended?.at ?? 0) - cutAt, error: watcher.ended?.err instanceof Error ? watcher.ended.err.message : (JSON.stringify(watcher.ended?.err) ?? null), lastResourceVersion: watcher.lastRV };
     const resumed = await new Watcher(k3, "/api/v1/configmaps", `${WORKLOAD_LABEL}=${RUN}`).start(watcher.lastRV);
     const expected = new Set([...Object.keys(served.objects).filter((k) => k.startsWith("core/ConfigMap/") && served.objects[k].run === RUN).map((k) => k.split("/").slice(2).join("/")), `${RUN}-0/after-failover`]);
-    // Either 410 Gone, or the events since the last resourceVersion (the new config map among them).
-    await waitFor(() => resumed.gone || resumed.added.includes(`${RUN}-0/after-failover`) || undefined, { timeoutMs: 30_000, what: "the resumed watch to deliver the new config map or 410 Gone" });
+    // The revision bump: every revision from before the restore reads as compacted, so a watch resumed from one is told 410 Gone.
+    await waitFor(() => resumed.gone || resumed.added.includes(`${RUN}-0/after-failover`) || undefined, { timeoutMs: 30_000, what: "the resumed watch to end with 410 Gone" });
     report.watchResume = resumed.gone ? { outcome: "410 Gone", errors: resumed.errors } : { outcome: "resumed", events: resumed.events.length };
     resumed.stop();
+    expect(resumed.gone, JSON.stringify(report.watchResume)).to.equal(true);
     // The relist (what a client does after 410, and a check of a resumed one): every config map, then a fresh watch from it.
     const relist = await k3.core.listConfigMapForAllNamespaces({ labelSelector: `${WORKLOAD_LABEL}=${RUN}` });
     const names = new Set(relist.items.map((c) => `${c.metadata?.namespace}/${c.metadata?.name}`));

@@ -23,3 +23,16 @@ export function learnerInputs(d: SandboxDescription, overrides: Props = {}): Pro
     ...overrides,
   };
 }
+
+/** EtcdStandaloneRestore's inputs for a failover to master3's learner (etcd 3.5 image, site A's voters as the old ones), then `overrides`. */
+export function restoreInputs(d: SandboxDescription, overrides: Props = {}): Props {
+  return {
+    host: hostProps(d, "master3"),
+    cluster: clusterProps(d, voterEndpoints(d, ["master3"])),
+    learner: { memberName: "learner1", peerURL: M3, clientURL: M3_CLIENT },
+    image: d.etcd.images["v3.5"],
+    oldVoterEndpoints: voterEndpoints(d, ["master3"]),
+    timeoutMs: 120_000,
+    ...overrides,
+  };
+}

@@ -39,3 +39,22 @@ export async function endpointStatus(d: SandboxDescription, endpoint: string): P
   const r = await etcdctl(d, [`--endpoints=${endpoint}`, "endpoint", "status", "-w", "json"]);
   return parseEtcdctlJson<Array<{ Status: CtlStatus }>>(r.stdout)[0].Status;
 }
+
+/** Every key and the revision, as etcdctl counts them at `endpoint` (serializable). */
+export async function countAll(d: SandboxDescription, endpoint: string): Promise<{ revision: number; count: number }> {
+  const r = await etcdctl(d, [`--endpoints=${endpoint}`, "get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", "-w", "json"]);
+  const parsed = parseEtcdctlJson<{ header: { revision: number }; count?: number }>(r.stdout);
+  return { revision: Number(parsed.header.revision), count: Number(parsed.count ?? 0) };
+}
+
+/** Waits until the member at `endpoint` has applied all it committed and its applied index stops changing (five looks, 0.5 s apart), and returns its status then. */
+export async function appliedSettled(d: SandboxDescription, endpoint: string): Promise<CtlStatus> {
+  let last = -1;
+  let same = 0;
+  return waitFor(async () => {
+    const st = await endpointStatus(d, endpoint);
+    same = st.raftAppliedIndex === last ? same + 1 : 0;
+    last = st.raftAppliedIndex;
+    return same >= 4 && st.raftAppliedIndex === st.raftIndex ? st : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 500, what: `${endpoint}'s applied index to stop changing` });
+}
