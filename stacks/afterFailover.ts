@@ -57,6 +57,8 @@ export function afterFailover(ctx: AfterFailoverContext): AfterFailover {
       new SiteFence(`fence-${h.name}`, {
         host: ctx.hostConnection(h.address),
         cluster: ctx.cluster,
+        // The host's etcd is fenced unless it is the new cluster's, whoever started it (after a full loop, etcd-standby).
+        current: { clusterId: restore.newClusterId, endpoints: [restore.endpoint] },
         oldEndpoints: h.roles.includes("etcd") ? [clientUrl(layout, h)] : [],
         trigger: restore.newClusterId,
       }),

@@ -105,6 +105,11 @@ function isRestoredMember(info: ContainerInfo, s: Settings): boolean {
   return r !== undefined && info.labels[MANAGED_LABEL] === RESTORE_MANAGED_VALUE && info.labels[MEMBER_LABEL] === r.memberName && info.labels[TOKEN_LABEL] === r.clusterToken;
 }
 
+/** The member an etcd-standby container was started for: its member label, else its etcd `--name`; undefined when neither says. */
+function memberOfContainer(info: ContainerInfo): string | undefined {
+  return info.labels[MEMBER_LABEL] ?? etcdFlagsOf(info.argv, info.env).name;
+}
+
 /** What the preflight learned: read only, judged before anything changes. */
 interface CleanupPlan {
   /** Containers present, by name, as inspected. */
@@ -167,7 +172,14 @@ async function preflight(ssh: SshSession, s: Settings, members: Member[] | undef
   }
   for (const info of present) {
     if (info.labels[MANAGED_LABEL] !== undefined && !s.force && !isRestoredMember(info, s)) {
-      throw new EtcdStandbyError("Refused", `container ${info.name} on ${host} is managed by etcd-standby (${info.labels[MANAGED_LABEL]}), not RKE's; nothing was changed`, "leave it to its own resource, or set force: true", { host });
+      const member = memberOfContainer(info);
+      // No member of the cluster lives on this host (checked above): etcd-standby's container of a member the
+      // cluster does not have is one of a cluster that is gone (the last DR loop's), cleaned like RKE's.
+      if (members !== undefined && !members.some((m) => m.name !== "" && m.name === member)) {
+        progress(WHAT, `${info.name} on ${host} is etcd-standby's (${info.labels[MANAGED_LABEL]}${member ? `, member ${member}` : ""}) but of a cluster that is gone: ${member ? `${member} is no member of this cluster` : "it names no member"}, and no member of this cluster lives on ${host}; cleaning it like RKE's`);
+        continue;
+      }
+      throw new EtcdStandbyError("Refused", `container ${info.name} on ${host} is managed by etcd-standby (${info.labels[MANAGED_LABEL]}${member ? `, member ${member} of this cluster` : ""}), not RKE's; nothing was changed`, "leave it to its own resource, or set force: true", { host });
     }
   }
   if (archiveWhy !== undefined) {

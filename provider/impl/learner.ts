@@ -252,9 +252,39 @@ async function observe(etcd: EtcdSession, s: LearnerSettings): Promise<LearnerSt
 }
 
 /** {@link observe}, with the voters' health seen on the way (empty when not read). */
+/**
+ * This learner's member: the one with its name at its peer URL, or an
+ * unstarted learner at its peer URL (added, never started). Another member
+ * at its peer URL (the restored `new-cluster` in rebuild mode, RKE's voter
+ * not removed yet) is never this learner's: {@link foreignAtUrl} names it.
+ * Throws when the name and the peer URL point at two different members.
+ */
+function ownMember(members: readonly Member[], s: LearnerSettings): Member | undefined {
+  const m = resolveMember(members, { name: s.memberName, peerURL: s.peerURL });
+  if (m === undefined || !m.peerURLs.some((u) => sameUrl(u, s.peerURL))) return undefined;
+  return m.name === s.memberName || (m.name === "" && m.isLearner) ? m : undefined;
+}
+
+/** A member at this learner's peer URL that is not this learner (see {@link ownMember}), if any. */
+function foreignAtUrl(members: readonly Member[], s: LearnerSettings): Member | undefined {
+  return members.find((m) => m.peerURLs.some((u) => sameUrl(u, s.peerURL)) && m.name !== s.memberName && !(m.name === "" && m.isLearner));
+}
+
+/** The refusal to act on another member at this learner's peer URL: EtcdLearner never removes, restarts or replaces a member that is not its own. */
+function foreignMemberError(m: Member, s: LearnerSettings, host: string, what: string): EtcdStandbyError {
+  return new EtcdStandbyError(
+    "Refused",
+    `refusing to ${what} learner ${s.memberName} on ${host}: its peer URL ${s.peerURL} is held by ${m.isLearner ? "learner" : "voter"} ${m.name || "(unstarted)"} (${m.id}), which is not this learner; EtcdLearner acts only on the member named ${s.memberName} at that URL, and never on another one; nothing was changed`,
+    m.isLearner
+      ? `check memberName and peerURL; if ${m.name || m.id} should go, remove it with EtcdMemberRemoval (name and peer URL), then run pulumi up again`
+      : `that voter serves the cluster (in rebuild mode it is the restored member): check the topology mode and the host's inputs; if it really must go, remove it with EtcdMemberRemoval (quorum-checked), then run pulumi up again`,
+    { member: m.name || m.id, host },
+  );
+}
+
 async function observeWithVoters(etcd: EtcdSession, s: LearnerSettings): Promise<{ state: LearnerState; voters: MemberHealth[] }> {
   const members = await etcd.memberList();
-  const m = resolveMember(members, { peerURL: s.peerURL }) ?? resolveMember(members, { name: s.memberName });
+  const m = ownMember(members, s);
   const base: LearnerState = { memberId: "", present: false, isLearner: false, started: false, lag: -1, appliedIndex: 0, leaderIndex: 0, dbSize: 0, version: "", containerRunning: false };
   if (!m) return { state: base, voters: [] };
   const state: LearnerState = { ...base, memberId: m.id, present: true, isLearner: m.isLearner, started: m.started && m.name === s.memberName };
@@ -601,7 +631,9 @@ async function restartLearner(olds: LearnerInputs, news: LearnerInputs): Promise
         const [pre, image, members] = await Promise.all([preflightVoters(etcd), readImageVersion(ssh, s), etcd.memberList()]);
         refuseVersion(versionOrThrow(image, s.image, ssh.host), pre.versions, s, ssh.host);
         warnNoRevisionBump(versionOrThrow(image, s.image, ssh.host), s);
-        const m = resolveMember(members, { peerURL: s.peerURL });
+        const foreign = foreignAtUrl(members, s);
+        if (foreign) throw foreignMemberError(foreign, s, ssh.host, "restart");
+        const m = ownMember(members, s);
         if (!m) throw new EtcdStandbyError("NotFound", `learner ${s.memberName} is not in the cluster`, "run pulumi refresh, then pulumi up to re-create it", { member: s.memberName });
         const old = await inspectContainer(ssh, s.containerName);
         if (old.exists && !mine(old, s)) {
@@ -671,13 +703,20 @@ function outputsOf(st: LearnerState, containerRunning: boolean): LearnerResult {
  * (promoted) is left alone with its container and data: deleting the
  * resource never takes a voter out of the serving cluster.
  */
-async function removeLearner(props: LearnerInputs, opts: { keepVoter?: boolean } = {}): Promise<void> {
+async function removeLearner(props: LearnerInputs, opts: { keepVoter?: boolean; what?: string } = {}): Promise<void> {
   const s = learnerSettings(props);
   const conn = clusterOf(props);
   await withEtcd(conn, (etcd) =>
     withClusterLock(etcd, `EtcdLearner ${s.memberName} removal on ${hostOf(props).host}`, conn.lockWaitMs, () => withSsh(hostOf(props), async (ssh) => {
       const members = await etcd.memberList();
-      const m = resolveMember(members, { peerURL: s.peerURL });
+      // Only this learner's own member (its name at its peer URL) is ever removed; another one there is refused.
+      const foreign = foreignAtUrl(members, s);
+      if (foreign && opts.keepVoter === true) {
+        progress(WHAT, `${foreign.name || foreign.id} at ${s.peerURL} is not learner ${s.memberName}: deleting the resource leaves it, and the host's containers and data, as they are`);
+        return;
+      }
+      if (foreign) throw foreignMemberError(foreign, s, ssh.host, opts.what ?? "remove");
+      const m = ownMember(members, s);
       if (m && !m.isLearner && opts.keepVoter === true) {
         progress(WHAT, `${m.name || m.id} at ${s.peerURL} is a voter now: deleting the resource leaves it, its container and its data as they are`);
         return;
@@ -785,7 +824,7 @@ export const provider = typedProvider<LearnerInputs, LearnerOutputs>({
     // Gone from the cluster, or a voter where a learner is wanted: start it again as a learner.
     if (!live.present || (!live.isLearner && news.allowPromoted !== true)) {
       progress(WHAT, live.present ? `${s.memberName} is a voter but a learner is wanted: removing it and adding it back as a learner` : `${s.memberName} is not in the cluster: starting it again`);
-      await removeLearner(news);
+      await removeLearner(news, { what: live.present ? "demote" : "re-create" });
       const outs = await startLearner(news);
       return { outs: { ...news, ...outs } };
     }

@@ -445,6 +445,8 @@ interface Restored {
   keysAtRecorded: number | undefined;
   /** The bump the restore applied (0: none). */
   bumpApplied: number;
+  /** The key count the copy was compared with: the learner's at the copy's revision (bumped), else the record's. */
+  comparedKeys: number;
   problems: string[];
 }
 
@@ -454,7 +456,7 @@ async function restoreStartVerify(c: Context, rec: DrillRecord, runDir: string, 
   const si: DrillSettings = { ...s, image: c.image };
   const tool = `${restoreTool(c.version)} ${c.version.text}`;
   const bump = bumpFor(c.version, s.revisionBump);
-  const out: Restored = { tool, headRevision: 0, keysAtRecorded: undefined, bumpApplied: bump, problems: [] };
+  const out: Restored = { tool, headRevision: 0, keysAtRecorded: undefined, bumpApplied: bump, comparedKeys: rec.keys, problems: [] };
   let mark = Date.now();
   // 5. restore, with the revision bump a failover would apply
   const spec = drillRestoreContainer(si, c.version, runDir, token, bump);
@@ -533,6 +535,7 @@ async function restoreStartVerify(c: Context, rec: DrillRecord, runDir: string, 
   out.headRevision = head.revision - (seen?.amount ?? 0);
   out.keysAtRecorded = atRecorded?.count;
   const expected: DrillRecord = compared.learnerAt === undefined ? rec : { ...rec, revision: compared.learnerAt, keys: learnerAtCopy?.count ?? -1 };
+  out.comparedKeys = expected.keys;
   if (seen !== undefined && seen.latest < rec.revision) out.problems.push(`the copy's revision ${seen.latest} is behind the learner's recorded ${rec.revision}`);
   const names = (parseJsonExact<{ members?: { name?: string }[] }>(ml.stdout.trim()).members ?? []).map((m) => m.name ?? "");
   const value = `drill-${token}`;
@@ -686,6 +689,7 @@ async function drill(props: RestoreDrillInputs): Promise<RestoreDrillResult> {
           restoredRevision: r.headRevision,
           restoredKeys: r.keysAtRecorded ?? -1,
           bumpApplied: r.bumpApplied,
+          comparedKeys: r.comparedKeys,
           dbSizeBytes: c.dbBytes,
           restoreTool: r.tool,
           imageUsed: c.image,

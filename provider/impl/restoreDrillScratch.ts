@@ -75,6 +75,8 @@ export type RestoreDrillResult = {
   restoredKeys: number;
   /** The bump the drill's restore applied, as a failover's would (0: the image's tool lacks the flags). */
   bumpApplied: number;
+  /** The key count the copy was compared with: the caught-up learner's at the copy's revision (bumped), else the record's. */
+  comparedKeys: number;
   dbSizeBytes: number;
   restoreTool: string;
   imageUsed: string;

@@ -17,11 +17,14 @@
  * returned, unfenced host (containers running, or set to restart) as drift.
  * delete changes nothing.
  */
-import { inspectState, stopForGood } from "../connection/docker";
+import { inspectContainer, inspectState, stopForGood } from "../connection/docker";
 import { withEtcd } from "../connection/etcd";
 import type { ClusterConnectionArgs } from "../connection/etcd";
 import { withSsh } from "../connection/ssh";
-import type { HostConnectionArgs } from "../connection/ssh";
+import type { HostConnectionArgs, SshSession } from "../connection/ssh";
+import { identify } from "../lib/clusterIdentity";
+import type { CurrentCluster, EtcdSeen, Identity } from "../lib/clusterIdentity";
+import { etcdFlagsOf } from "../lib/etcdContainer";
 import { describeError, EtcdStandbyError, isEtcdStandbyError } from "../lib/errors";
 import { validateClientUrl, validateContainerName, validateEach } from "../lib/validate";
 import { RUN_ID } from "./clusterLock";
@@ -36,12 +39,18 @@ export const FENCE_CONTAINERS = ["etcd", "etcd-rolling-snapshots", "kube-apiserv
 /** Where the probe writes on the old cluster (outside /registry/). */
 export const FENCE_PROBE_KEY = "/etcd-standby/fence-probe";
 const PROBE_MS = 3000;
+/** A status header without a cluster ID. */
+const NO_CLUSTER = "0000000000000000";
 const CONNECT_MS = 5000;
+
+/** The cluster that serves now: its ID and where to reach it (with `cluster`'s TLS material). */
+export type CurrentClusterRef = { clusterId: string; endpoints: string[] };
 
 /** SiteFence's inputs, resolved (documented on SiteFenceArgs). */
 export type SiteFenceInputs = {
   host: HostConnectionArgs;
   cluster?: ClusterConnectionArgs;
+  current?: CurrentClusterRef;
   oldEndpoints?: string[];
   containers?: string[];
   connectTimeoutMs?: number;
@@ -66,6 +75,7 @@ const NO_ENDPOINTS: string[] = [];
 export const SITE_FENCE_FIELDS = {
   host: { effect: "none", replaceOn: ["host"] },
   cluster: { effect: "none" },
+  current: { effect: "update" },
   oldEndpoints: { effect: "update", default: NO_ENDPOINTS },
   containers: { effect: "update", default: FENCE_CONTAINERS },
   connectTimeoutMs: { effect: "none", default: CONNECT_MS },
@@ -78,14 +88,19 @@ function settings(props: SiteFenceInputs) {
 
 type Settings = ReturnType<typeof settings>;
 
-/** Whether an old endpoint still serves: a put and a linearizable get, each within 3 s. */
-async function serves(conn: ClusterConnectionArgs, endpoint: string, host: string): Promise<{ serves: boolean; why: string }> {
+/**
+ * Whether an old endpoint still serves: a put and a linearizable get, each
+ * within 3 s. An endpoint that answers as the current cluster (`currentId`)
+ * is not the old cluster serving: it is never written to, and does not count.
+ */
+async function serves(conn: ClusterConnectionArgs, endpoint: string, host: string, currentId: string | undefined): Promise<{ serves: boolean; why: string }> {
   try {
-    await withEtcd({ ...conn, endpoints: [endpoint], timeoutMs: PROBE_MS }, async (e) => {
+    return await withEtcd({ ...conn, endpoints: [endpoint], timeoutMs: PROBE_MS }, async (e) => {
+      if (currentId !== undefined && (await e.statusOf(endpoint)).clusterId === currentId) return { serves: false, why: `it answers as the current cluster ${currentId}` };
       await e.put(FENCE_PROBE_KEY, `${host} ${new Date().toISOString()} run ${RUN_ID}`);
       await e.get(FENCE_PROBE_KEY);
+      return { serves: true, why: "accepted a put and a linearizable get" };
     });
-    return { serves: true, why: "accepted a put and a linearizable get" };
   } catch (e) {
     return { serves: false, why: isEtcdStandbyError(e) ? e.summary.slice(0, 200) : describeError(e) };
   }
@@ -94,11 +109,71 @@ async function serves(conn: ClusterConnectionArgs, endpoint: string, host: strin
 async function probeAll(props: SiteFenceInputs, s: Settings, host: string): Promise<{ endpoint: string; serves: boolean; why: string }[]> {
   if (props.cluster === undefined || props.cluster === null || s.oldEndpoints.length === 0) return [];
   const conn = clusterOf(props);
-  return Promise.all(s.oldEndpoints.map(async (endpoint) => ({ endpoint, ...(await serves(conn, endpoint, host)) })));
+  const currentId = props.current?.clusterId;
+  return Promise.all(s.oldEndpoints.map(async (endpoint) => ({ endpoint, ...(await serves(conn, endpoint, host, currentId)) })));
 }
 
 function ours(st: { labels: Record<string, string> }): boolean {
   return st.labels[MANAGED_LABEL] !== undefined;
+}
+
+/** The containers that are the host's etcd member and its backups. */
+const ETCD_CONTAINERS = ["etcd", "etcd-rolling-snapshots"];
+
+/**
+ * Which of the host's containers the fence leaves alone. With `current`
+ * known: only what belongs to the current cluster (its etcd and backups when
+ * the host's etcd is the current cluster's, and etcd-standby's own
+ * containers beside it); anything else is fenced, whoever started it. Without
+ * it (a fence declared without `current`): etcd-standby's own containers, as
+ * before.
+ */
+function exempt(name: string, st: { labels: Record<string, string> }, identity: Identity | undefined): boolean {
+  if (identity === undefined) return ours(st);
+  return identity.current && (ours(st) || ETCD_CONTAINERS.includes(name));
+}
+
+/** The cluster ID the host's etcd answers with at one of `oldEndpoints` (a status call, 3 s); undefined when none answers. */
+async function answeredClusterId(props: SiteFenceInputs, s: Settings): Promise<string | undefined> {
+  if (props.cluster === undefined || props.cluster === null) return undefined;
+  const conn = clusterOf(props);
+  for (const endpoint of s.oldEndpoints) {
+    try {
+      const st = await withEtcd({ ...conn, endpoints: [endpoint], timeoutMs: PROBE_MS }, (e) => e.statusOf(endpoint));
+      if (st.clusterId !== undefined && st.clusterId !== NO_CLUSTER) return st.clusterId;
+    } catch {
+      // does not answer: the container's flags tell
+    }
+  }
+  return undefined;
+}
+
+/** The current cluster's members (its member list at `current.endpoints`); empty when it cannot be read (then nothing that does not answer counts as current). */
+async function currentMembers(props: SiteFenceInputs, cur: CurrentClusterRef): Promise<CurrentCluster["members"]> {
+  if (props.cluster === undefined || props.cluster === null) return [];
+  try {
+    return await withEtcd({ ...clusterOf(props), endpoints: cur.endpoints, timeoutMs: PROBE_MS }, (e) => e.memberList());
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The host's etcd, judged against the current cluster ({@link identify}):
+ * its answer's cluster ID, else the member its `etcd` container was started
+ * as against the current cluster's members. Undefined without `current`.
+ */
+async function identifyHostEtcd(props: SiteFenceInputs, s: Settings, ssh: SshSession): Promise<Identity | undefined> {
+  const cur = props.current ?? undefined;
+  if (cur === undefined) return undefined;
+  const [clusterId, info] = await Promise.all([answeredClusterId(props, s), inspectContainer(ssh, "etcd")]);
+  const seen: EtcdSeen = { answeredClusterId: clusterId };
+  if (info.exists) {
+    const flags = etcdFlagsOf(info.argv, info.env);
+    seen.startedAs = { name: flags.name, peerURLs: (flags["initial-advertise-peer-urls"] ?? "").split(",").filter((u) => u !== "") };
+  }
+  const members = clusterId === undefined && seen.startedAs !== undefined ? await currentMembers(props, cur) : [];
+  return identify(seen, { clusterId: cur.clusterId, members });
 }
 
 function unreachable(e: unknown): boolean {
@@ -117,17 +192,18 @@ async function fence(props: SiteFenceInputs): Promise<SiteFenceResult> {
   let stopped: string[];
   try {
     stopped = await withSsh(conn, async (ssh) => {
-      const states = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
+      const [states, identity] = await Promise.all([Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) }))), identifyHostEtcd(props, s, ssh)]);
+      if (identity) progress(WHAT, `${h.host}'s etcd ${identity.current ? "belongs to the current cluster: left alone" : "is not the current cluster's: fenced whoever started it"} (${identity.why})`);
       const out: string[] = [];
       for (const { name, st } of states) {
-        // etcd-standby's own containers (a member rebuilt into the new cluster) are never fenced.
-        if (!st.exists || ours(st) || (!st.running && st.restartPolicy === "no")) continue;
+        // What belongs to the current cluster (a member rebuilt into it) is never fenced; anything else is.
+        if (!st.exists || exempt(name, st, identity) || (!st.running && st.restartPolicy === "no")) continue;
         progress(WHAT, `stopping ${name} on ${h.host} for good (it was ${st.status}, restart ${st.restartPolicy}); its data stays (run ${RUN_ID})`);
         await stopForGood(ssh, name, 10);
         out.push(name);
       }
       const after = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
-      const live = after.filter(({ st }) => st.exists && !ours(st) && (st.running || st.restartPolicy !== "no"));
+      const live = after.filter(({ name, st }) => st.exists && !exempt(name, st, identity) && (st.running || st.restartPolicy !== "no"));
       if (live.length > 0) {
         throw new EtcdStandbyError("Refused", `containers ${live.map((l) => `${l.name} (${l.st.status}, restart ${l.st.restartPolicy})`).join(", ")} on ${h.host} are still up after fencing`, "stop them by hand (docker update --restart=no NAME && docker stop NAME) and run pulumi up again", { host: h.host });
       }
@@ -167,6 +243,16 @@ export const provider = typedProvider<SiteFenceInputs, SiteFenceOutputs>({
       p.add("cluster", news.cluster, ["cluster (the CA and client certificate) is needed to probe oldEndpoints"]);
     }
     if (news.connectTimeoutMs !== undefined) p.add("connectTimeoutMs", news.connectTimeoutMs, positiveInt(news.connectTimeoutMs, "connectTimeoutMs"));
+    const cur: unknown = news.current;
+    if (cur !== undefined && cur !== null && !hasUnknown(cur)) {
+      const c = cur as Partial<CurrentClusterRef>;
+      const problems = [
+        ...(typeof c.clusterId === "string" && /^[0-9a-f]{1,16}$/.test(c.clusterId) ? [] : [`current.clusterId must be the current cluster's ID in hex (EtcdStandaloneRestore's newClusterId), got ${JSON.stringify(c.clusterId)}`]),
+        ...(Array.isArray(c.endpoints) && c.endpoints.length > 0 ? validateEach(c.endpoints, "current.endpoints", validateClientUrl) : ["current.endpoints must list the current cluster's client URLs"]),
+      ];
+      p.add("current", "(value)", problems);
+      if (news.cluster === undefined) p.add("cluster", news.cluster, ["cluster (the CA and client certificate) is needed to ask the current cluster who its members are"]);
+    }
     return p.result(news);
   },
 
@@ -189,8 +275,8 @@ export const provider = typedProvider<SiteFenceInputs, SiteFenceOutputs>({
     let reachable = false;
     try {
       unfenced = await withSsh({ ...h, timeoutMs: Math.min(h.timeoutMs ?? s.connectTimeoutMs, s.connectTimeoutMs) }, async (ssh) => {
-        const states = await Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) })));
-        return states.filter(({ st }) => st.exists && !ours(st) && (st.running || st.restartPolicy !== "no")).map(({ name }) => name);
+        const [states, identity] = await Promise.all([Promise.all(s.containers.map(async (name) => ({ name, st: await inspectState(ssh, name) }))), identifyHostEtcd(props, s, ssh)]);
+        return states.filter(({ name, st }) => st.exists && !exempt(name, st, identity) && (st.running || st.restartPolicy !== "no")).map(({ name }) => name);
       });
       reachable = true;
     } catch (e) {

@@ -109,12 +109,14 @@ export class EtcdRestoreDrill extends pulumi.dynamic.Resource {
   declare public readonly recordedAppliedIndex: pulumi.Output<number>;
   /** The learner's etcd version. */
   declare public readonly learnerVersion: pulumi.Output<string>;
-  /** The scratch cluster's revision right after the restore. */
+  /** The copy's revision (before the bump). */
   declare public readonly restoredRevision: pulumi.Output<number>;
-  /** Keys in the scratch cluster at the recorded revision (lock keys left out; -1 when unreadable). */
+  /** Keys in the scratch cluster (lock keys left out; -1 when unreadable): at the bumped revision (the copy's keyspace), or without a bump at the recorded revision. */
   declare public readonly restoredKeys: pulumi.Output<number>;
   /** The revision bump the drill's restore applied (0: the image's restore tool lacks the flags, older than etcd 3.4.27 / 3.5.10). */
   declare public readonly bumpApplied: pulumi.Output<number>;
+  /** The key count the copy was compared with (`restoredKeys` must equal it): the learner's at the copy's revision `restoredRevision` (with a bump), else the recorded one. */
+  declare public readonly comparedKeys: pulumi.Output<number>;
   /** Size of the copied db in bytes. */
   declare public readonly dbSizeBytes: pulumi.Output<number>;
   /** The restore tool and version, e.g. `etcdctl 3.5.17`. */
@@ -152,6 +154,7 @@ export class EtcdRestoreDrill extends pulumi.dynamic.Resource {
         restoredRevision: undefined,
         restoredKeys: undefined,
         bumpApplied: undefined,
+        comparedKeys: undefined,
         dbSizeBytes: undefined,
         restoreTool: undefined,
         imageUsed: undefined,

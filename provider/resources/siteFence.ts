@@ -12,6 +12,16 @@ export interface SiteFenceArgs {
   host: pulumi.Input<HostConnection>;
   /** The old cluster's TLS material, to probe `oldEndpoints` (its `endpoints` are not used). */
   cluster?: pulumi.Input<ClusterConnection>;
+  /**
+   * The cluster that serves now (after a failover: EtcdStandaloneRestore's
+   * `newClusterId` and `endpoint`). With it the host's etcd is judged by
+   * identity: fenced unless it answers as this cluster or, not answering, its
+   * container was started as one of this cluster's members (name and peer
+   * URL), whoever started it (RKE or etcd-standby: after a full DR loop site
+   * A's members are etcd-standby's own). Without it, etcd-standby's own
+   * containers are left alone.
+   */
+  current?: pulumi.Input<{ clusterId: pulumi.Input<string>; endpoints: pulumi.Input<pulumi.Input<string>[]> }>;
   /** The host's old etcd client URLs, probed with a put and a linearizable get. */
   oldEndpoints?: pulumi.Input<pulumi.Input<string>[]>;
   /** Containers to stop for good (default RKE's etcd, etcd-rolling-snapshots, kube-apiserver, kube-controller-manager, kube-scheduler). */

@@ -20,7 +20,7 @@ import { sleep } from "../../provider/lib/time";
 import { pacedWriter } from "../../scripts/bench/traffic";
 import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
 import { loadKubeShaped } from "../support/load";
-import { endpointStatuses, freshSandbox, memberList, sandbox, ssh } from "../support/sandbox";
+import { endpointStatuses, etcdctl, freshSandbox, memberList, parseEtcdctlJson, sandbox, ssh } from "../support/sandbox";
 import type { CtlMember, SandboxDescription } from "../support/sandbox";
 import { rejection, waitFor } from "../support/wait";
 
@@ -121,7 +121,7 @@ describe("EtcdRestoreDrill: a DR drill without an outage on the live sandbox", f
       await writer.stop();
     }
     report.writes = { acked: writer.acked.size, failed: writer.failed(), ackedDuringDrill: ackedDuring, failedDuringDrill: failedDuring, ratePerSecDuringDrill: Math.round((ackedDuring * 1000) / (report.drillWallMs as number)) };
-    report.drill = { verdict: outs.verdict, problems: outs.problems, phaseMs: outs.phaseMs, rtoMs: outs.rtoMs, learnerAbsentMs: outs.learnerAbsentMs, learnerDownMs: outs.learnerDownMs, recordedRevision: outs.recordedRevision, recordedKeys: outs.recordedKeys, restoredRevision: outs.restoredRevision, restoredKeys: outs.restoredKeys, bumpApplied: outs.bumpApplied, dbSizeBytes: outs.dbSizeBytes, restoreTool: outs.restoreTool };
+    report.drill = { verdict: outs.verdict, problems: outs.problems, phaseMs: outs.phaseMs, rtoMs: outs.rtoMs, learnerAbsentMs: outs.learnerAbsentMs, learnerDownMs: outs.learnerDownMs, recordedRevision: outs.recordedRevision, recordedKeys: outs.recordedKeys, restoredRevision: outs.restoredRevision, restoredKeys: outs.restoredKeys, comparedKeys: outs.comparedKeys, bumpApplied: outs.bumpApplied, dbSizeBytes: outs.dbSizeBytes, restoreTool: outs.restoreTool };
     console.log(`      drill phases (ms): ${JSON.stringify(outs.phaseMs)}; RTO ${String(outs.rtoMs)} ms; learner absent ${String(outs.learnerAbsentMs)} ms`);
     // Site A refused nothing during the drill, and kept taking writes.
     expect(failedDuring, "writes refused by site A during the drill").to.equal(0);
@@ -130,7 +130,14 @@ describe("EtcdRestoreDrill: a DR drill without an outage on the live sandbox", f
     expect(outs.verdict, JSON.stringify(outs.problems)).to.equal("pass");
     expect(outs.problems).to.deep.equal([]);
     expect(outs.restoredRevision).to.be.at.least(outs.recordedRevision as number);
-    expect(outs.restoredKeys).to.equal(outs.recordedKeys);
+    // Bumped, the copy (at the bumped revision) is compared with the learner at the copy's own revision, which the
+    // learner applied after the record while site A kept writing: etcdctl on the learner at that revision agrees.
+    expect(outs.restoredKeys).to.equal(outs.comparedKeys);
+    expect(outs.restoredRevision).to.be.at.least(outs.recordedRevision as number);
+    const atCopy = await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "get", "", "--prefix", "--keys-only", "--limit=1", "--consistency=s", `--rev=${String(outs.restoredRevision)}`, "-w", "json"]);
+    const locks = await etcdctl(d, [`--endpoints=${M3_CLIENT}`, "get", "/etcd-standby/lock/", "--prefix", "--keys-only", "--limit=1", "--consistency=s", `--rev=${String(outs.restoredRevision)}`, "-w", "json"]);
+    const count = (out: string): number => Number(parseEtcdctlJson<{ count?: number }>(out).count ?? 0);
+    expect(count(atCopy.stdout) - count(locks.stdout), "keys on the learner at the copy's revision (etcdctl), lock keys left out").to.equal(outs.restoredKeys);
     expect(outs.recordedKeys).to.be.at.least(report.baseKeys as number);
     expect(outs.restoreTool).to.match(/^etcdctl 3\.5\./);
     // The drill restores as a failover does: with the revision bump (its copy counted at the bumped revision, the

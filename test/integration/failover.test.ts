@@ -19,6 +19,9 @@ import { provider as learner } from "../../provider/impl/learner";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { provider as restore } from "../../provider/impl/standaloneRestore";
 import { provider as fence } from "../../provider/impl/siteFence";
+import { inspectRunSpec, renameContainer, runContainer, stopForGood } from "../../provider/connection/docker";
+import { withSsh } from "../../provider/connection/ssh";
+import type { HostConnectionArgs } from "../../provider/connection/ssh";
 import { sleep } from "../../provider/lib/time";
 import { clusterProps, hostProps, learnerInputs, M3, M3_CLIENT, restoreInputs as restoreInputsOf, voterEndpoints } from "../support/fixtures";
 import { client } from "../support/load";
@@ -56,6 +59,24 @@ async function dockerView(d: SandboxDescription, host: string, name: string): Pr
   const [state, policy, labels, image] = r.stdout.trim().split("|");
   const st = JSON.parse(state) as { Running: boolean; StartedAt: string };
   return { exists: true, image, running: st.Running, restartPolicy: (JSON.parse(policy) as { Name: string }).Name, startedAt: st.StartedAt, labels: (JSON.parse(labels) as Record<string, string> | null) ?? {} };
+}
+
+/**
+ * Re-creates a host's `etcd` container as etcd-standby's own, as a full DR
+ * loop leaves site A's members (rebuild started them): same image, flags,
+ * mounts and data, etcd-standby's labels (the scenario's setup, not a check;
+ * the RKE container is kept stopped, renamed).
+ */
+async function asEtcdStandbyMemberOn(d: SandboxDescription, host: string, member: string): Promise<void> {
+  await withSsh(hostProps(d, host) as unknown as HostConnectionArgs, async (s) => {
+    const spec = await inspectRunSpec(s, "etcd");
+    if (!spec) throw new Error(`no etcd container on ${host}`);
+    await stopForGood(s, "etcd", 10);
+    await renameContainer(s, "etcd", "etcd-rke-kept");
+    // RKE mounts the data dir at "/var/lib/rancher/etcd/"; docker takes it without the slash just the same.
+    const volumes = (spec.volumes ?? []).map((v) => ({ ...v, container: v.container.replace(/(.)\/+$/, "$1") }));
+    await runContainer(s, { ...spec, volumes, restart: "always", labels: { ...(spec.labels ?? {}), "io.etcd-standby.resource": "EtcdLearner", "io.etcd-standby.member": member } });
+  });
 }
 
 /** A fingerprint of every file in the learner's data dir (names and contents). */
@@ -128,6 +149,7 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
   const report: Record<string, unknown> = {};
 
   const restoreInputs = (overrides: Props = {}): Props => restoreInputsOf(d, overrides);
+  const asEtcdStandbyMember = (host: string, member: string): Promise<void> => asEtcdStandbyMemberOn(d, host, member);
 
   before(async () => {
     d = await freshSandbox();
@@ -378,6 +400,24 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     expect(diff.changes).to.equal(false);
   });
 
+  it("EtcdLearner never acts on another member at its peer URL: an update with the restored voter there is refused, changing nothing", async () => {
+    // As in rebuild mode: the stack's EtcdLearner of master3 is still declared, and master3's peer URL is held by the
+    // restored voter new-cluster. Any input change (here only timeoutMs) used to remove it.
+    const olds = { ...learnerInputs(d), cluster: clusterProps(d, [M3_CLIENT]) };
+    const news = { ...olds, timeoutMs: 90_000 };
+    const membersBefore = await memberList(d, [M3_CLIENT]);
+    const e = await standbyRejection(learner.update("learner-learner1", olds, news));
+    expect(e.message).to.match(/refusing to re-create learner learner1 on 10\.250\.0\.103: its peer URL https:\/\/10\.250\.0\.103:2380 is held by voter new-cluster \([0-9a-f]{16}\), which is not this learner/);
+    expect(e.message).to.match(/nothing was changed/);
+    expect(e.message).to.include("Next:");
+    expect(await memberList(d, [M3_CLIENT])).to.deep.equal(membersBefore);
+    const etcd = await dockerView(d, "master3", "etcd");
+    expect([etcd.running, etcd.restartPolicy]).to.deep.equal([true, "always"]);
+    // Deleting it leaves the voter as it is, too.
+    await learner.delete("learner-learner1", news);
+    expect(await memberList(d, [M3_CLIENT])).to.deep.equal(membersBefore);
+  });
+
   it("site A powered on again (its network cut: the safe order) serves a stale cluster until SiteFence stops it; reconnected, it does not disturb the new cluster (members, leader, workload unchanged for 25 s)", async () => {
     // master3's own kube-apiserver is a live client of the new cluster (leases, events): the whole key count may move;
     // the workload's keys and the revision's direction may not.
@@ -392,12 +432,31 @@ describe("failover to site B: EtcdStandaloneRestore and KubeComponentsRestart on
     }, { timeoutMs: 120_000, what: "site A's old cluster to be healthy again" });
     const oldMembers = await memberList(d, voterEndpoints(d, ["master3"]));
     expect(oldMembers.map((m) => m.name).sort()).to.deep.equal(["etcd-master1", "etcd-master2", "etcd-node1", "learner1"]);
-    // Fenced: every old voter's etcd and kube-apiserver stopped for good; the old endpoints refuse.
+    // The second disaster: after a full DR loop site A's members are etcd-standby's own containers (rebuild started
+    // them). Here each old member is re-created as that loop leaves it: the same data and flags, etcd-standby's labels.
+    for (const h of ["master1", "master2", "node1"]) await asEtcdStandbyMember(h, `etcd-${h}`);
+    await waitFor(async () => (await etcdctl(d, [`--endpoints=${voterEndpoints(d, ["master3"]).join(",")}`, "endpoint", "health"], { allowFailure: true })).code === 0,
+      { timeoutMs: 120_000, what: "site A's old cluster, in etcd-standby's containers, to be healthy again" });
+    const current = { clusterId: String(outs.newClusterId), endpoints: [M3_CLIENT] };
+    // Fenced by identity, not by label: none of them is the current cluster's, so each is stopped for good whoever
+    // started it; the old endpoints refuse.
     for (const h of ["master1", "master2", "node1"]) {
-      const f = await fence.create({ host: hostProps(d, h), cluster: clusterProps(d, voterEndpoints(d, ["master3"])), oldEndpoints: [`https://${d.hosts.find((x) => x.name === h)?.address ?? ""}:2379`] });
+      const f = await fence.create({ host: hostProps(d, h), cluster: clusterProps(d, voterEndpoints(d, ["master3"])), current, oldEndpoints: [`https://${d.hosts.find((x) => x.name === h)?.address ?? ""}:2379`] });
       expect(f.outs.fenced, h).to.equal(true);
       expect(f.outs.stopped, h).to.include("etcd");
+      const v = await dockerView(d, h, "etcd");
+      expect([v.running, v.restartPolicy, v.labels["io.etcd-standby.resource"]], h).to.deep.equal([false, "no", "EtcdLearner"]);
     }
+    // The current cluster's member is never touched by a fence judged the same way (a config naming master3 by mistake).
+    const onCurrent = await fence.create({ host: hostProps(d, "master3"), cluster: clusterProps(d, [M3_CLIENT]), current, oldEndpoints: [M3_CLIENT], containers: ["etcd", "etcd-rolling-snapshots"] });
+    expect(onCurrent.outs.stopped).to.deep.equal([]);
+    expect(onCurrent.outs.oldEndpointsServe).to.equal(false);
+    const restored = await dockerView(d, "master3", "etcd");
+    expect([restored.running, restored.restartPolicy]).to.deep.equal([true, "always"]);
+    // And rebuild's cleanup accepts etcd-standby's member of the cluster that is gone (it used to refuse it).
+    const cleaned = await cleanup.create({ host: hostProps(d, "node1"), cluster: clusterProps(d, [M3_CLIENT]) });
+    expect(cleaned.outs.removedContainers).to.include("etcd");
+    expect(await containerNames(d, "node1")).to.not.include("etcd");
     for (const e of voterEndpoints(d, ["master3"])) {
       const r = await etcdctl(d, [`--endpoints=${e}`, "--command-timeout=3s", "put", "/etcd-standby/test-probe", "x"], { allowFailure: true });
       expect(r.code, `${e} refuses a put`).to.not.equal(0);

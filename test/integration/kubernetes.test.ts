@@ -133,6 +133,8 @@ describe("Kubernetes survives the failover: master3's kube-apiserver serves ever
   });
 
   after(async () => {
+    informerStopped = true;
+    if (informerLists.length > 0) await informer.stop().catch(() => undefined);
     console.log(`      kubernetes report: ${JSON.stringify(report, null, 2).replace(/\n/g, "\n      ")}`);
     if (ws) removeWorkspace(ws);
     await sandbox(["down"]);
@@ -238,6 +240,7 @@ describe("Kubernetes survives the failover: master3's kube-apiserver serves ever
   let informer: k8s.Informer<k8s.V1ConfigMap> & k8s.ObjectCache<k8s.V1ConfigMap>;
   const informerLists: number[] = [];
   const informerErrors: string[] = [];
+  let informerStopped = false;
   const LAGGED_NS = `${RUN}-2`;
 
   it("an informer on master3's API server (client-node) lists once and follows a namespace's config maps", async () => {
@@ -248,7 +251,7 @@ describe("Kubernetes survives the failover: master3's kube-apiserver serves ever
     informer = k8s.makeInformer(k3.kc, `/api/v1/namespaces/${LAGGED_NS}/configmaps`, listFn);
     informer.on("error", (err: unknown) => {
       informerErrors.push(err instanceof Error ? err.message.slice(0, 200) : JSON.stringify(err)?.slice(0, 200) ?? String(err));
-      setTimeout(() => void informer.start().catch(() => undefined), 1000);
+      if (!informerStopped) setTimeout(() => void (informerStopped ? undefined : informer.start().catch(() => undefined)), 1000);
     });
     await informer.start();
     expect(informerLists).to.have.length(1);
@@ -384,8 +387,8 @@ describe("Kubernetes survives the failover: master3's kube-apiserver serves ever
     expect(cached).to.include("informed-0");
     expect(cached.filter((n) => lag.laggedNames.includes(n)), "config maps written while the learner lagged (lost at the cut) still in the informer").to.deep.equal([]);
     expect(fresh.items.map((c) => c.metadata?.name ?? "").filter((n) => lag.laggedNames.includes(n)), "lost config maps served").to.deep.equal([]);
-    // Every revision it holds is one the new cluster gave out or restored, none of site A's lost ones.
-    void informer.stop();
+    informerStopped = true;
+    await informer.stop();
   });
 
   it("the watch started before the cut ends with 410 Gone, and a relist serves everything", async () => {

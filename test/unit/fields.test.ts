@@ -50,7 +50,7 @@ const tables: { name: string; fields: Record<string, Row>; inputs: Names<unknown
     fields: ROLLING_SNAPSHOTS_FIELDS,
     inputs: { host: true, cluster: true, endpoint: true, spec: true, image: true, etcdBinary: true, tls: true, snapshotDir: true, trigger: true } satisfies Names<RollingSnapshotsInputs>,
   },
-  { name: "SiteFence", fields: SITE_FENCE_FIELDS, inputs: { host: true, cluster: true, oldEndpoints: true, containers: true, connectTimeoutMs: true, trigger: true } satisfies Names<SiteFenceInputs> },
+  { name: "SiteFence", fields: SITE_FENCE_FIELDS, inputs: { host: true, cluster: true, current: true, oldEndpoints: true, containers: true, connectTimeoutMs: true, trigger: true } satisfies Names<SiteFenceInputs> },
   {
     name: "RkeContainerCleanup",
     fields: CONTAINER_CLEANUP_FIELDS,
@@ -100,7 +100,7 @@ describe("field tables", () => {
       defaults: { etcdBinary: "/usr/local/bin/etcd", snapshotDir: "/opt/rke/etcd-snapshots" },
     });
     expect(byName.SiteFence).to.deep.equal({
-      byEffect: { replace: [], update: ["oldEndpoints", "containers", "trigger"], record: [], none: ["host", "cluster", "connectTimeoutMs"] },
+      byEffect: { replace: [], update: ["current", "oldEndpoints", "containers", "trigger"], record: [], none: ["host", "cluster", "connectTimeoutMs"] },
       defaults: { oldEndpoints: [], containers: FENCE_CONTAINERS, connectTimeoutMs: 5000 },
     });
     expect(byName.RkeContainerCleanup).to.deep.equal({
