@@ -275,10 +275,7 @@ export function validateRunSpec(spec: RunContainerSpec): string[] {
       if (v.options !== undefined && !/^[a-z]+(,[a-z]+)*$/.test(v.options)) problems.push(`volumes[${i}].options ${quoteValue(v.options)} must be docker mount options such as "z" or "rslave"`);
     });
   }
-  for (const [k, v] of Object.entries(spec.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) problems.push(`env name ${quoteValue(k)} must match [A-Za-z_][A-Za-z0-9_]*`);
-    problems.push(...argvProblems([v], `env.${k}`));
-  }
+  problems.push(...envProblems(spec.env));
   for (const [k, v] of Object.entries(spec.labels ?? {})) {
     if (!/^[a-z0-9][a-z0-9.-]*$/.test(k)) problems.push(`label name ${quoteValue(k)} must match [a-z0-9][a-z0-9.-]*`);
     problems.push(...argvProblems([v], `labels.${k}`));
@@ -351,7 +348,13 @@ export async function inspectRunSpec(s: SshSession, name: string): Promise<RunCo
     if (NO_SUCH.test(r.stderr)) return undefined;
     throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${name} failed with status ${String(r.code)}: ${r.stderr.trim().slice(-1000)}`, "check the docker daemon on the host", { host: s.host });
   }
-  const raw = JSON.parse(r.stdout.trim()) as RawRunSpec;
+  let raw: RawRunSpec;
+  try {
+    raw = JSON.parse(r.stdout.trim()) as RawRunSpec;
+  } catch {
+    // Not quoted: the answer holds the container's environment.
+    throw new EtcdStandbyError("RemoteCommandFailed", `docker inspect ${name} printed something that is not JSON (${r.stdout.length} characters, not shown: they may hold the container's environment)`, "check that dockerCommand runs the docker CLI", { host: s.host });
+  }
   const hc = raw.HostConfig ?? {};
   if (hc.NetworkMode !== "host") {
     throw new EtcdStandbyError("InvalidInput", `container ${name} on ${s.host} uses network ${JSON.stringify(hc.NetworkMode)}, not the host's: it cannot be re-created faithfully`, "re-create it by hand (rke up)", { host: s.host });
@@ -523,11 +526,13 @@ export async function restartContainer(s: SshSession, name: string, graceSeconds
   return absentIsFalse(s, name, "restart", ["restart", "--time", String(graceSeconds), name], timeoutMs ?? graceSeconds * 1000 + 30_000);
 }
 
+/** Problems with an environment: names, and values that are not one line (named, never quoted: a value may be a credential). */
 function envProblems(env: Record<string, string> | undefined): string[] {
   const problems: string[] = [];
   for (const [k, v] of Object.entries(env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) problems.push(`env name ${quoteValue(k)} must match [A-Za-z_][A-Za-z0-9_]*`);
-    problems.push(...argvProblems([v], `env.${k}`));
+    if (typeof v !== "string") problems.push(`env.${k} must be a string (its value is not shown)`);
+    else if (/[\0\r\n]/.test(v)) problems.push(`env.${k} must not contain NUL or line breaks (its value is not shown)`);
   }
   return problems;
 }

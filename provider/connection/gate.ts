@@ -8,7 +8,7 @@
  * failed, the provider died, the connection dropped), ends it at once having
  * changed nothing.
  */
-import { EtcdStandbyError } from "../lib/errors";
+import { EtcdStandbyError, redactEnvArgv } from "../lib/errors";
 import { commandFailed, succeeded } from "./ssh";
 import type { RunOptions, RunResult, SshSession } from "./ssh";
 
@@ -117,9 +117,9 @@ export function armRun(ssh: SshSession, argv: string[], opts: Omit<RunOptions, "
   };
 }
 
-/** A command's first words, for messages. */
+/** A command's first words, for messages (environment values never shown). */
 function shown(argv: readonly string[]): string {
-  return argv.slice(0, 3).join(" ");
+  return redactEnvArgv(argv).slice(0, 3).join(" ");
 }
 
 /**

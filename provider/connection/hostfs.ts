@@ -1,8 +1,9 @@
 /**
  * File-system checks and moves on a host over an {@link SshSession}: is a data
  * directory absent or empty, archive it by renaming, read a (public) file such
- * as a certificate. Every path is validated (absolute, clean) before any
- * command is built; commands are argv arrays, never concatenated strings.
+ * as a certificate, write and read back a root-only file. Every path is
+ * validated (absolute, clean) before any command is built; commands are argv
+ * arrays, never concatenated strings.
  */
 import { randomBytes } from "crypto";
 import { EtcdStandbyError } from "../lib/errors";
@@ -207,6 +208,16 @@ export async function readPublicFile(s: SshSession, path: string): Promise<strin
   return r.code === 0 ? r.stdout : null;
 }
 
+/**
+ * Reads a small file etcd-standby keeps on the host, readable by root only
+ * (at most 1 MiB), such as a container's recorded definition: its content
+ * is returned to the caller, never put in an error (it may hold
+ * credentials). Null when unreadable or absent.
+ */
+export async function readPrivateFile(s: SshSession, path: string): Promise<string | null> {
+  return readPublicFile(s, path);
+}
+
 /** True when `path` is a readable file on the host. The content is never read. */
 export async function fileReadable(s: SshSession, path: string): Promise<boolean> {
   checkPath(s, path, "path");
@@ -215,16 +226,27 @@ export async function fileReadable(s: SshSession, path: string): Promise<boolean
 }
 
 /**
- * Writes `content` (at most 1 MiB, not secret: mode 0600 anyway) to `path`
- * atomically: a temporary file beside it, then a rename. The parent directory
- * must exist.
+ * The script of {@link writeFileAtomic}: `$1` the path, `$2` non-empty to
+ * create its folder. Under umask 077 (what it creates is the owner's only:
+ * folders 0700, the file 0600), the content goes to a new temporary file
+ * beside the path (`mktemp`: never an existing file, whose mode would stay)
+ * that is then renamed over it; a failed write removes the temporary file.
  */
-export async function writeFileAtomic(s: SshSession, path: string, content: string): Promise<void> {
+const WRITE_ATOMIC_SH = 'umask 077; if [ -n "$2" ]; then mkdir -p -- "${1%/*}" || exit 1; fi; t=$(mktemp "$1.tmp.XXXXXX") || exit 1; if cat > "$t" && mv -f -- "$t" "$1"; then exit 0; fi; rm -f -- "$t"; exit 1';
+
+/**
+ * Writes `content` (at most 1 MiB) to `path` atomically, readable by its
+ * owner only (mode 0600; root, when the session is root or uses sudo): a
+ * new temporary file beside it, then a rename, so a reader sees the old
+ * content or the new, never a part. The parent directory must exist, unless
+ * `makeParent` (created, with any missing parents, mode 0700).
+ */
+export async function writeFileAtomic(s: SshSession, path: string, content: string, opts: { makeParent?: boolean } = {}): Promise<void> {
   checkPath(s, path, "path");
   if (typeof content !== "string" || Buffer.byteLength(content) > 1_048_576) {
     throw new EtcdStandbyError("InvalidInput", `content for ${path} must be a string of at most 1 MiB`, "write less; nothing was run", { host: s.host });
   }
-  await s.run(["sh", "-c", 'umask 077 && cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"', "sh", path], { stdin: content });
+  await s.run(["sh", "-c", WRITE_ATOMIC_SH, "sh", path, opts.makeParent === true ? "1" : ""], { stdin: content });
 }
 
 /** Size in bytes and modification time (whole seconds since the epoch) of a file; null when absent. */

@@ -9,7 +9,7 @@
 import { oneShotArgv } from "./docker";
 import type { OneShotSpec } from "./docker";
 import type { RunResult, SshSession } from "./ssh";
-import { EtcdStandbyError } from "../lib/errors";
+import { EtcdStandbyError, redactEnvArgv } from "../lib/errors";
 import { validateAbsolutePath } from "../lib/validate";
 
 /** Where the answers are kept on a host, and which of them. */
@@ -82,7 +82,7 @@ export async function runOneShotRemembered(s: SshSession, spec: OneShotSpec, cac
   // Validated with the real image, run with the ID the script inspects.
   const argv = oneShotArgv(s, spec);
   const at = argv.length - spec.command.length - 1;
-  if (argv[at] !== spec.image) throw new Error(`internal: the image is not where oneShotArgv puts it (${argv.slice(-3).join(" ")})`);
+  if (argv[at] !== spec.image) throw new Error(`internal: the image is not where oneShotArgv puts it (${redactEnvArgv(argv).slice(-3).join(" ")})`);
   const run = [...argv.slice(0, at), IMAGE_ID_LATER, ...argv.slice(at + 1)];
   const dockerLength = s.dockerCommand.length;
   const r = await s.run(["sh", "-c", REMEMBERED_SH, "sh", cache.dir, cache.key, cache.keepIf, spec.image, String(dockerLength), ...run], {

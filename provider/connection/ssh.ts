@@ -9,7 +9,7 @@
 import type * as Ssh2Lib from "ssh2";
 import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from "ssh2";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { EtcdStandbyError, describeError, isEtcdStandbyError, redact } from "../lib/errors";
+import { EtcdStandbyError, describeError, isEtcdStandbyError, redact, redactEnvArgv } from "../lib/errors";
 import { DEFAULT_SUDO, buildCommand, renderRemoteCommand } from "../lib/shell";
 import { validateHostAddress, validatePort } from "../lib/validate";
 
@@ -75,17 +75,26 @@ export function succeeded(r: RunResult): boolean {
   return r.code === 0 && r.signal === undefined;
 }
 
-/** A command as errors show it: quoted as sent (with its sudo prefix), cut at 300 characters, `secrets` redacted. Validates argv (InvalidInput). */
+/**
+ * A command as errors show it: quoted as sent (with its sudo prefix), every
+ * environment variable's value shown as `<redacted>` ({@link redactEnvArgv}),
+ * `secrets` redacted, cut at a space before 300 characters. Validates argv
+ * (InvalidInput).
+ */
 function shownCommand(argv: readonly string[], sudo: boolean, secrets: readonly string[]): string {
-  const plain = renderRemoteCommand({ argv: [...argv], sudo }, { sudo: DEFAULT_SUDO });
-  return redact(plain.length > 300 ? `${plain.slice(0, 300)}...` : plain, [...secrets]);
+  buildCommand([...argv]); // validates the argv as sent; its error never quotes an argument
+  // Secrets go before the cut, so a secret cut in half cannot show its first half.
+  const plain = redact(renderRemoteCommand({ argv: redactEnvArgv(argv), sudo }, { sudo: DEFAULT_SUDO }), [...secrets]);
+  // Cut at the last space before 300 characters, so no word (a <redacted>) is cut in half.
+  return plain.length > 300 ? `${plain.slice(0, Math.max(plain.lastIndexOf(" ", 300), 200))} ...` : plain;
 }
 
 /**
  * The RemoteCommandFailed error for a command that exited non-zero or was
- * killed: the command as shown by {@link shownCommand}, its status, and the
- * tail of its stderr (else stdout), with `secrets` redacted throughout. What
- * {@link SshSession.run} throws; for a caller that judged the exit itself.
+ * killed: the command as shown by {@link shownCommand} (environment values
+ * never shown), its status, and the tail of its stderr (else stdout), with
+ * `secrets` redacted throughout. What {@link SshSession.run} throws; for a
+ * caller that judged the exit itself.
  */
 export function commandFailed(argv: readonly string[], result: RunResult, where: { host: string; sudo?: boolean; secrets?: readonly string[] }): EtcdStandbyError {
   const secrets = [...(where.secrets ?? [])];

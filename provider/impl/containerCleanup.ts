@@ -5,7 +5,9 @@
  * the cluster (else the stopped member would be missed by its peers and the
  * container would crash-loop; peers log "rejected the stream from peer ...
  * since it was removed"). Then each container is stopped, its restart policy
- * cleared, and it is removed or renamed `<name>-removed-<stamp>` as a backup;
+ * cleared, and it is removed or renamed `<name>-removed-<stamp>` as a backup
+ * (how each of RKE's was started is kept first, in state and in a root-only
+ * file on the host: keptDefinitions.ts);
  * the data directory is archived (renamed) because a learner must start on an
  * empty one. read reports containers that reappeared (e.g. `rke up`), so the
  * next preview shows the cleanup again. delete changes nothing.
@@ -24,6 +26,7 @@ import { hostOfUrl } from "../lib/members";
 import type { Member } from "../lib/members";
 import { validateEach, validateMemberName } from "../lib/validate";
 import { RUN_ID, withClusterLock } from "./clusterLock";
+import { keepDefinitions } from "./keptDefinitions";
 import { MANAGED_LABEL, MEMBER_LABEL } from "./learnerConfig";
 import { recordFileOf, RESTORE_MANAGED_VALUE, TOKEN_LABEL } from "./restore/settings";
 import { checkCluster, checkContainerList, checkHost, clusterOf, hasUnknown, hostOf, Problems, progress, stamp, stored, typedProvider } from "./common";
@@ -211,6 +214,10 @@ async function clean(props: ContainerCleanupInputs): Promise<ContainerCleanupRes
         const spec = await inspectRunSpec(ssh, info.name).catch(() => undefined);
         if (spec) specs[info.name] = spec;
       }
+      // Kept on the host too, root-only, before anything is stopped: state is saved only when this ends (keptDefinitions.ts).
+      const rkes = plan.present.filter((info) => info.labels[MANAGED_LABEL] === undefined && specs[info.name] !== undefined).map((info) => specs[info.name]);
+      const kept = await keepDefinitions(ssh, rkes);
+      if (kept.length > 0) progress(WHAT, `kept the definitions of ${rkes.map((x) => x.name).join(", ")} on ${host.host} in ${kept.join(", ")} (root only)`);
       for (const info of plan.present) {
         const name = info.name;
         progress(WHAT, `stopping ${name} on ${host.host} (run ${RUN_ID})`);

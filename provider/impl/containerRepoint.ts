@@ -16,6 +16,11 @@
  * servers one after another keeps all but one serving at every moment.
  * A container that already runs as wanted is left alone. read reports
  * drift (e.g. `rke up` put the old flags back); delete changes nothing.
+ *
+ * check refuses `setFlags` that weaken TLS or authentication or expose
+ * internals, and `setEnv` `ETCD_*` variables that set such an etcd flag
+ * (lib/etcdFlags.ts). Environment values never appear in a progress line,
+ * drift or an error (names do).
  */
 import { inspectContainer, inspectRunSpec, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
 import { RESTART_POLICIES } from "../connection/docker";
@@ -23,7 +28,8 @@ import type { RestartPolicy, RunContainerSpec } from "../connection/docker";
 import { withSsh } from "../connection/ssh";
 import type { HostConnectionArgs, SshSession } from "../connection/ssh";
 import { describeError, EtcdStandbyError } from "../lib/errors";
-import { repointDrift, setFlags } from "../lib/repoint";
+import { refusedSetEnv, refusedSetFlags } from "../lib/etcdFlags";
+import { repointDrift, setFlags, shownSettings } from "../lib/repoint";
 import { RKE_APISERVER_PORT, RKE_TLS } from "../lib/rke";
 import { quoteValue, validateAbsolutePath, validatePort } from "../lib/validate";
 import { RUN_ID, RUN_LABEL } from "./clusterLock";
@@ -196,7 +202,7 @@ async function repoint(props: ContainerRepointInputs): Promise<ContainerRepointR
       const now = await inspectRunSpec(ssh, w.container);
       const left = now ? driftOf(now, w) : ["the container is gone"];
       if (left.length > 0) throw new EtcdStandbyError("Refused", `${w.container} on ${host.host} does not run as wanted after re-creation: ${left.join("; ")}`, "check the container by hand", { host: host.host });
-      progress(WHAT, `${w.container} on ${host.host} runs with ${[...Object.entries(w.flags).map(([f, v]) => `--${f}=${v}`), ...Object.entries(w.env).map(([k, v]) => `${k}=${v}`)].join(" ")}`);
+      progress(WHAT, `${w.container} on ${host.host} runs with ${shownSettings(w)}`);
       return { argv: argvOf(now as RunContainerSpec), previousContainer: previous, drift: [] };
     } catch (e) {
       let back: string;
@@ -213,6 +219,10 @@ async function repoint(props: ContainerRepointInputs): Promise<ContainerRepointR
       throw new EtcdStandbyError("Refused", `re-creating ${w.container} on ${host.host} failed: ${describeError(e)}; ${back}`, "read the error, fix the cause and run pulumi up again", { host: host.host });
     }
   });
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 function checkValues(p: Problems, field: string, v: unknown, key: RegExp, what: string): void {
@@ -255,6 +265,9 @@ export const provider = typedProvider<ContainerRepointInputs, ContainerRepointOu
     if (news.container === undefined) p.add("container", news.container, ["container is required, e.g. \"kube-apiserver\""]);
     checkValues(p, "setFlags", news.setFlags, /^[a-z0-9][a-z0-9-]*$/, "flag");
     checkValues(p, "setEnv", news.setEnv, /^[A-Za-z_][A-Za-z0-9_]*$/, "environment variable");
+    // Flags that weaken TLS or authentication or expose internals, each judged once its value is known.
+    for (const [k, v] of Object.entries(isMap(news.setFlags) ? news.setFlags : {})) p.add("setFlags", v, refusedSetFlags({ [k]: v }));
+    for (const [k, v] of Object.entries(isMap(news.setEnv) ? news.setEnv : {})) p.add("setEnv", v, refusedSetEnv({ [k]: v }));
     if (news.setFlags === undefined && news.setEnv === undefined) p.add("setFlags", news.setFlags, ["give setFlags or setEnv: what the container should run with"]);
     checkReadyz(p, news.readyz);
     if (news.restartPolicy !== undefined && !hasUnknown(news.restartPolicy) && !RESTART_POLICIES.includes(news.restartPolicy)) {

@@ -3,7 +3,8 @@
  * the way RKE did it: its `etcd-rolling-snapshots` container, under RKE's
  * name, with the definition RkeContainerCleanup recorded when it cleaned the
  * host (image, command, environment, mounts, schedule), pointed at the new
- * member (the host's own client URL, as RKE had it). And a snapshot taken now
+ * member (the host's own client URL, as RKE had it); without it in state,
+ * the copy the cleanup kept on the host (keptDefinitions.ts). And a snapshot taken now
  * proves it: a marker key is written to the new cluster, a snapshot is saved
  * into the snapshot folder with the etcd image's etcdctl, and its revision
  * (`snapshot status`, etcdutl from 3.6 on) must be at least the marker's.
@@ -26,6 +27,7 @@ import { imageEtcdVersion } from "./imageVersion";
 import type { Props } from "./common";
 import { diffByTable, withDefaults } from "./fields";
 import type { Fields } from "./fields";
+import { KEPT_DEFINITIONS_DIR, keptDefinitionFile, readKeptDefinition } from "./keptDefinitions";
 import { MANAGED_LABEL } from "./learnerConfig";
 import { restoreTool } from "./restore/image";
 
@@ -39,7 +41,7 @@ export type RollingSnapshotsInputs = {
   host: HostConnectionArgs;
   cluster: ClusterConnectionArgs;
   endpoint: string;
-  /** Absent in state written before the definition was recorded: create then looks for a kept copy on the host. */
+  /** Absent when the cleanup did not save it (an older etcd-standby, or a run stopped before its state was saved): create then reads the copy kept on the host (keptDefinitions.ts). */
   spec: RunContainerSpec;
   image: string;
   etcdBinary?: string;
@@ -111,14 +113,25 @@ async function proveSnapshot(ssh: SshSession, s: Settings, props: RollingSnapsho
   return { file, revision, marker };
 }
 
-/** Without a recorded definition: the one of a copy RkeContainerCleanup kept renamed (`etcd-rolling-snapshots-removed-<stamp>`), if any. */
-async function keptSpec(ssh: SshSession): Promise<RunContainerSpec> {
+/**
+ * Without a recorded definition in state (a cleanup killed before Pulumi
+ * saved it, or one by an older etcd-standby): the one RkeContainerCleanup
+ * kept on the host ({@link keptDefinitionFile}), else the one of a copy it
+ * kept renamed (`etcd-rolling-snapshots-removed-<stamp>`), if any.
+ */
+export async function keptSpec(ssh: SshSession, dir = KEPT_DEFINITIONS_DIR): Promise<RunContainerSpec> {
+  const file = await readKeptDefinition(ssh, NAME, dir);
+  if (file && "spec" in file) {
+    progress(WHAT, `no definition of ${NAME} in state: using the one kept on ${ssh.host} in ${file.file} (recorded ${file.recordedAt})`);
+    return file.spec;
+  }
+  if (file) progress(WHAT, `WARNING: the definition of ${NAME} kept on ${ssh.host} in ${file.file} is not usable (${file.problem}); looking for a renamed copy`);
   const kept = (await listContainers(ssh)).filter((n) => n.startsWith(`${NAME}-removed-`)).sort().pop();
   const spec = kept ? await inspectRunSpec(ssh, kept) : undefined;
   if (!spec) {
     throw new EtcdStandbyError(
       "NotFound",
-      `no definition of ${NAME} was recorded for ${ssh.host} (the cleanup ran with an older etcd-standby) and no renamed copy is on the host`,
+      `no definition of ${NAME} was recorded for ${ssh.host} (the cleanup ran with an older etcd-standby, or was stopped before it saved its state), ${file ? `the one kept in ${file.file} is not usable (${file.problem})` : `none is kept in ${keptDefinitionFile(NAME, dir)}`} and no renamed copy is on the host`,
       `start RKE's ${NAME} there (rke up, or docker run as RKE does), then run pulumi up again: backups of the new cluster are not running`,
       { host: ssh.host },
     );
@@ -153,7 +166,7 @@ export const provider = typedProvider<RollingSnapshotsInputs, RollingSnapshotsOu
     checkHost(p, news.host);
     checkCluster(p, news.cluster);
     const spec: unknown = news.spec;
-    // Absent: state from before the definition was recorded; create looks for a kept copy on the host.
+    // Absent: the cleanup did not save it; create reads the copy kept on the host.
     if (!hasUnknown(spec) && spec !== undefined && spec !== null && (typeof spec !== "object" || typeof (spec as Props).image !== "string" || !Array.isArray((spec as Props).command))) {
       p.add("spec", spec, [`spec must be how ${NAME} was started (RkeContainerCleanup's containerSpecs["${NAME}"])`]);
     }

@@ -142,3 +142,89 @@ export function describeError(e: unknown, secrets: readonly string[] = []): stri
   }
   return redact(msg, secrets);
 }
+
+/** What an environment variable's value shows as wherever a command line or a container's settings are quoted. */
+export const REDACTED_ENV_VALUE = "<redacted>";
+
+const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=/;
+
+/** `NAME=value` as `NAME=<redacted>`; anything else (`NAME` alone: docker passes the caller's own) as it is. */
+export function redactEnvAssignment(word: string): string {
+  const m = ENV_ASSIGNMENT.exec(word);
+  return m ? `${m[1]}=${REDACTED_ENV_VALUE}` : word;
+}
+
+/** An environment as errors and progress lines show it: `NAME=<redacted>` for each variable, names sorted. */
+export function shownEnv(env: Readonly<Record<string, string>>): string[] {
+  return Object.keys(env).sort().map((k) => `${k}=${REDACTED_ENV_VALUE}`);
+}
+
+/**
+ * An environment flag inside a command line written out as text (one level
+ * of shell quoting, as lib/shell.ts's buildCommand writes one, or plain):
+ * `--env NAME=`, `-e NAME=`, `--env=NAME=`, quoted or not. Groups: the
+ * flag's quote, the separator, the value's quote, the name.
+ */
+const ENV_FLAG_IN_TEXT = /(?<=^|[\s;&|(])(['"]?)(?:--env|-e)(?:\1(\s+)(['"]?)|=)([A-Za-z_][A-Za-z0-9_]*)=/g;
+
+/** Where a value that starts at `from`, inside quote `q` ("" for none), ends in `text`; the end of `text` when it never does (cut short). */
+function quotedValueEnd(text: string, from: number, q: string): number {
+  if (q === "") {
+    const m = /\s/.exec(text.slice(from));
+    return m ? from + m.index : text.length;
+  }
+  let i = from;
+  for (;;) {
+    const j = text.indexOf(q, i);
+    if (j < 0) return text.length;
+    // '\'' is a single quote inside a single-quoted word (shQuote), \" one inside a double-quoted word.
+    if (q === "'" && text.startsWith("\\''", j + 1)) i = j + 4;
+    else if (q === '"' && text[j - 1] === "\\") i = j + 1;
+    else return j;
+  }
+}
+
+/**
+ * `text` (a command line, or a script holding one) with the value of each
+ * environment flag shown as `<redacted>` ({@link ENV_FLAG_IN_TEXT}); a
+ * value whose quote never closes is hidden to the end of the text.
+ */
+export function redactEnvText(text: string): string {
+  let out = "";
+  let at = 0;
+  ENV_FLAG_IN_TEXT.lastIndex = 0;
+  for (let m = ENV_FLAG_IN_TEXT.exec(text); m !== null; m = ENV_FLAG_IN_TEXT.exec(text)) {
+    const quote = m[2] !== undefined ? m[3] : m[1];
+    const start = m.index + m[0].length;
+    const end = quotedValueEnd(text, start, quote);
+    out += `${text.slice(at, start)}${REDACTED_ENV_VALUE}`;
+    at = end;
+    ENV_FLAG_IN_TEXT.lastIndex = Math.max(end, start);
+  }
+  return out + text.slice(at);
+}
+
+/**
+ * `argv` as errors and progress lines may quote it: each environment
+ * variable a docker command line sets (`--env NAME=VALUE`, `-e NAME=VALUE`,
+ * `--env=NAME=VALUE`) as `NAME=<redacted>`, the name kept and the value
+ * never shown (RKE may pass S3 credentials in `etcd-rolling-snapshots`'
+ * environment); an argument that holds a command line of its own (a script's
+ * argument) gets the same inside it ({@link redactEnvText}). Every place
+ * that quotes a command line goes through this.
+ */
+export function redactEnvArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (typeof a !== "string") {
+      out.push(a);
+    } else if ((a === "--env" || a === "-e") && i + 1 < argv.length && typeof argv[i + 1] === "string") {
+      out.push(a, redactEnvAssignment(argv[++i]));
+    } else {
+      const m = /^(--env=|-e=)([\s\S]*)$/.exec(a);
+      out.push(m ? `${m[1]}${redactEnvAssignment(m[2])}` : redactEnvText(a));
+    }
+  }
+  return out;
+}

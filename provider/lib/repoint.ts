@@ -5,6 +5,7 @@
  *
  * Pure module: no I/O.
  */
+import { shownEnv } from "./errors";
 
 /** The value of `--name` in `argv` (`--name=value` or `--name value`), or undefined. */
 export function flagValue(argv: readonly string[], name: string): string | undefined {
@@ -38,7 +39,11 @@ export function setFlags(argv: readonly string[], flags: Readonly<Record<string,
   return out;
 }
 
-/** The flags and variables of the wanted settings that differ from what a container runs with. */
+/**
+ * The flags and variables of the wanted settings that differ from what a
+ * container runs with. Flags show both values; an environment variable only
+ * its name: its values never appear in drift, errors or progress lines.
+ */
 export function repointDrift(argv: readonly string[], env: Readonly<Record<string, string>>, want: { flags: Readonly<Record<string, string>>; env: Readonly<Record<string, string>> }): string[] {
   const drift: string[] = [];
   for (const [f, v] of Object.entries(want.flags)) {
@@ -46,7 +51,12 @@ export function repointDrift(argv: readonly string[], env: Readonly<Record<strin
     if (now !== v) drift.push(`--${f} is ${now === undefined ? "absent" : JSON.stringify(now)}, not ${JSON.stringify(v)}`);
   }
   for (const [k, v] of Object.entries(want.env)) {
-    if (env[k] !== v) drift.push(`${k} is ${env[k] === undefined ? "unset" : JSON.stringify(env[k])}, not ${JSON.stringify(v)}`);
+    if (env[k] !== v) drift.push(env[k] === undefined ? `${k} is unset, not the wanted value` : `${k} differs from the wanted value (values are not shown)`);
   }
   return drift;
+}
+
+/** The wanted settings as a progress line shows them: `--flag=value` for each flag, `NAME=<redacted>` for each variable. */
+export function shownSettings(want: { flags: Readonly<Record<string, string>>; env: Readonly<Record<string, string>> }): string {
+  return [...Object.entries(want.flags).map(([f, v]) => `--${f}=${v}`), ...shownEnv(want.env)].join(" ");
 }

@@ -20,9 +20,10 @@ export function shQuote(arg: string): string {
     throw new EtcdStandbyError("InvalidInput", `command argument ${String(arg)} is not a string`, "pass strings only");
   }
   if (arg.includes("\0")) {
+    // Not quoted: the argument may be an environment variable's value or another secret.
     throw new EtcdStandbyError(
       "InvalidInput",
-      `command argument ${JSON.stringify(arg)} contains a NUL byte`,
+      `a command argument (${arg.length} characters) contains a NUL byte at character ${arg.indexOf("\0") + 1}`,
       "remove the NUL byte from the value",
     );
   }

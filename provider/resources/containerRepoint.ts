@@ -12,9 +12,16 @@ export interface RkeContainerRepointArgs {
   host: pulumi.Input<HostConnection>;
   /** The container, e.g. `kube-apiserver` or `nginx-proxy`. */
   container: pulumi.Input<string>;
-  /** Flags to run with, name (without `--`) to value, e.g. `{ "etcd-servers": "https://10.0.0.3:2379" }`. */
+  /**
+   * Flags to run with, name (without `--`) to value, e.g. `{ "etcd-servers": "https://10.0.0.3:2379" }`.
+   * Flags that weaken TLS or authentication or expose internals (`anonymous-auth: "true"`, `AlwaysAllow`,
+   * `http://` etcd servers, other `etcd-*` TLS files, `client-cert-auth: "false"`, ...) are refused at preview.
+   */
   setFlags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
-  /** Environment variables to run with, e.g. `{ CP_HOSTS: "10.0.0.3" }` for RKE's nginx-proxy. */
+  /**
+   * Environment variables to run with, e.g. `{ CP_HOSTS: "10.0.0.3" }` for RKE's nginx-proxy. Values are never
+   * shown in progress lines, drift or errors; `ETCD_*` variables that set a refused etcd flag are refused.
+   */
   setEnv?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
    * For kube-apiserver: after re-creation, wait until it answers `/readyz`

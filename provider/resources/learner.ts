@@ -42,7 +42,11 @@ export interface EtcdLearnerArgs {
   heartbeatMs?: pulumi.Input<number>;
   /** Raft election timeout in ms (default 5000, RKE's). Match the cluster's. */
   electionMs?: pulumi.Input<number>;
-  /** Further etcd flags, `--name` or `--name=value` (e.g. `--quota-backend-bytes=8589934592`). */
+  /**
+   * Further etcd flags, `--name` or `--name=value` (e.g. `--quota-backend-bytes=8589934592`). Refused at preview:
+   * the flags the learner sets, and those that weaken TLS or authentication, expose internals or change membership
+   * (lib/etcdFlags.ts).
+   */
   extraFlags?: pulumi.Input<pulumi.Input<string>[]>;
   /** Caught up means at most this many entries behind the leader (default 100). */
   catchUpThreshold?: pulumi.Input<number>;

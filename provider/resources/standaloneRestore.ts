@@ -79,7 +79,7 @@ export interface EtcdStandaloneRestoreArgs {
    * them and says so loudly: then restart every Kubernetes client.
    */
   revisionBump?: pulumi.Input<number>;
-  /** Further etcd flags for the new cluster, `--name=value` (not the ones the restore sets itself). */
+  /** Further etcd flags for the new cluster, `--name=value` (not the ones the restore sets itself, nor those lib/etcdFlags.ts refuses). */
   extraFlags?: pulumi.Input<pulumi.Input<string>[]>;
   /** Deadline of the restore tool and of the verification each, in ms (default 300000). */
   timeoutMs?: pulumi.Input<number>;

@@ -110,7 +110,7 @@ describe("docker and host-file helpers (fake session)", () => {
   it("writeFileAtomic, fileStat and removeEmptyDir pass paths as arguments, never in the script", async () => {
     const s = new FakeSession({ stdout: "4096 1700000000\n" });
     await writeFileAtomic(s, "/var/lib/etcd-restored.restore-record.json", "{}\n");
-    expect(s.calls[0].argv.slice(-2)).to.deep.equal(["sh", "/var/lib/etcd-restored.restore-record.json"]);
+    expect(s.calls[0].argv.slice(-3)).to.deep.equal(["sh", "/var/lib/etcd-restored.restore-record.json", ""]);
     expect(s.calls[0].opts.stdin).to.equal("{}\n");
     expect(await fileStat(s, "/var/lib/etcd/member/snap/db")).to.deep.equal({ size: 4096, mtime: 1700000000 });
     expect(await fileStat(new FakeSession({ stdout: "absent\n" }), "/x/y")).to.equal(null);
