@@ -22,7 +22,7 @@
  * (lib/etcdFlags.ts). Environment values never appear in a progress line,
  * drift or an error (names do).
  */
-import { inspectContainer, inspectRunSpec, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
+import { inspectContainer, inspectRunSpec, listContainers, removeContainer, renameContainer, runContainer, setRestartPolicy, startContainer, stopForGood } from "../connection/docker";
 import { RESTART_POLICIES } from "../connection/docker";
 import type { RestartPolicy, RunContainerSpec } from "../connection/docker";
 import { withSsh } from "../connection/ssh";
@@ -176,13 +176,41 @@ async function steady(ssh: SshSession, name: string): Promise<void> {
   }
 }
 
+/** The copies a re-creation keeps (`<name>-pre-<stamp>`), newest first (the stamp sorts as text). */
+export function keptCopies(names: readonly string[], container: string): string[] {
+  const re = new RegExp(`^${container.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-pre-[0-9]{8}t[0-9]{6}z$`);
+  return names.filter((n) => re.test(n)).sort().reverse();
+}
+
+/**
+ * A run killed between the rename of the old container and the start of the
+ * new one leaves no `name` and its newest kept copy, stopped: that copy is
+ * the container to re-create from (it stays kept; a failure puts it back).
+ * Undefined when there is no such copy.
+ */
+async function interruptedCopy(ssh: SshSession, container: string): Promise<{ name: string; spec: RunContainerSpec } | undefined> {
+  const [newest] = keptCopies(await listContainers(ssh), container);
+  if (newest === undefined) return undefined;
+  const info = await inspectContainer(ssh, newest);
+  const spec = await inspectRunSpec(ssh, newest);
+  if (!info.exists || info.running || spec === undefined) return undefined;
+  return { name: newest, spec };
+}
+
 async function repoint(props: ContainerRepointInputs): Promise<ContainerRepointResult> {
   const w = want(props);
   const host = hostOf(props);
   return withSsh(host, async (ssh) => {
     const spec = await inspectRunSpec(ssh, w.container);
     if (!spec) {
-      throw new EtcdStandbyError("NotFound", `container ${w.container} does not exist on ${host.host}`, `start it first (rke up), or drop this resource for ${host.host}`, { host: host.host });
+      const kept = await interruptedCopy(ssh, w.container);
+      if (kept === undefined) {
+        throw new EtcdStandbyError("NotFound", `container ${w.container} does not exist on ${host.host}, and no stopped copy ${w.container}-pre-<stamp> is kept there`, `start it first (rke up), or drop this resource for ${host.host}`, { host: host.host });
+      }
+      // Stopping it cleared its restart policy: RKE runs its containers with "always".
+      const restart = kept.spec.restart === undefined || kept.spec.restart === "no" ? "always" : kept.spec.restart;
+      progress(WHAT, `${w.container} is missing on ${host.host} but ${kept.name} is kept, stopped: an earlier re-creation stopped after renaming it; re-creating ${w.container} from it with restart policy ${w.restartPolicy ?? restart} (run ${RUN_ID})`);
+      return recreate(ssh, host.host, w, { ...kept.spec, restart }, kept.name);
     }
     const before = driftOf(spec, w);
     const running = (await inspectContainer(ssh, w.container)).running;
@@ -190,35 +218,43 @@ async function repoint(props: ContainerRepointInputs): Promise<ContainerRepointR
       progress(WHAT, `${w.container} on ${host.host} already runs as wanted`);
       return { argv: argvOf(spec), previousContainer: "", drift: [] };
     }
-    const next = repointed(spec, w);
     const previous = `${w.container}-pre-${stamp().toLowerCase()}`;
     progress(WHAT, `re-creating ${w.container} on ${host.host} (${before.join("; ") || "not running"}); the old one is kept as ${previous} (run ${RUN_ID})`);
     await stopForGood(ssh, w.container, 30);
     await renameContainer(ssh, w.container, previous);
-    try {
-      await runContainer(ssh, next);
-      await steady(ssh, w.container);
-      if (w.readyz) progress(WHAT, `${w.container} on ${host.host} answers /readyz after ${(await ready(ssh, w.readyz)) / 1000} s`);
-      const now = await inspectRunSpec(ssh, w.container);
-      const left = now ? driftOf(now, w) : ["the container is gone"];
-      if (left.length > 0) throw new EtcdStandbyError("Refused", `${w.container} on ${host.host} does not run as wanted after re-creation: ${left.join("; ")}`, "check the container by hand", { host: host.host });
-      progress(WHAT, `${w.container} on ${host.host} runs with ${shownSettings(w)}`);
-      return { argv: argvOf(now as RunContainerSpec), previousContainer: previous, drift: [] };
-    } catch (e) {
-      let back: string;
-      try {
-        const failed = await inspectContainer(ssh, w.container);
-        if (failed.exists && failed.labels[RUN_LABEL] === RUN_ID) await removeContainer(ssh, w.container, { force: true });
-        await renameContainer(ssh, previous, w.container);
-        await setRestartPolicy(ssh, w.container, spec.restart ?? "no");
-        await startContainer(ssh, w.container);
-        back = `the old ${w.container} runs again`;
-      } catch (e2) {
-        back = `putting the old one back failed too (${describeError(e2)}): it is kept as ${previous}`;
-      }
-      throw new EtcdStandbyError("Refused", `re-creating ${w.container} on ${host.host} failed: ${describeError(e)}; ${back}`, "read the error, fix the cause and run pulumi up again", { host: host.host });
-    }
+    progress(WHAT, `${w.container} on ${host.host} stopped and kept as ${previous}; starting the new one`);
+    return recreate(ssh, host.host, w, spec, previous);
   });
+}
+
+/**
+ * Starts `w.container` anew from `spec` (the old container's, kept stopped
+ * as `previous`), checks it, and on failure puts the kept one back.
+ */
+async function recreate(ssh: SshSession, host: string, w: Want, spec: RunContainerSpec, previous: string): Promise<ContainerRepointResult> {
+  try {
+    await runContainer(ssh, repointed(spec, w));
+    await steady(ssh, w.container);
+    if (w.readyz) progress(WHAT, `${w.container} on ${host} answers /readyz after ${(await ready(ssh, w.readyz)) / 1000} s`);
+    const now = await inspectRunSpec(ssh, w.container);
+    const left = now ? driftOf(now, w) : ["the container is gone"];
+    if (left.length > 0) throw new EtcdStandbyError("Refused", `${w.container} on ${host} does not run as wanted after re-creation: ${left.join("; ")}`, "check the container by hand", { host });
+    progress(WHAT, `${w.container} on ${host} runs with ${shownSettings(w)}`);
+    return { argv: argvOf(now as RunContainerSpec), previousContainer: previous, drift: [] };
+  } catch (e) {
+    let back: string;
+    try {
+      const failed = await inspectContainer(ssh, w.container);
+      if (failed.exists && failed.labels[RUN_LABEL] === RUN_ID) await removeContainer(ssh, w.container, { force: true });
+      await renameContainer(ssh, previous, w.container);
+      await setRestartPolicy(ssh, w.container, spec.restart ?? "no");
+      await startContainer(ssh, w.container);
+      back = `the old ${w.container} runs again`;
+    } catch (e2) {
+      back = `putting the old one back failed too (${describeError(e2)}): it is kept as ${previous}`;
+    }
+    throw new EtcdStandbyError("Refused", `re-creating ${w.container} on ${host} failed: ${describeError(e)}; ${back}`, "read the error, fix the cause and run pulumi up again", { host });
+  }
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {

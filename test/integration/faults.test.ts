@@ -21,6 +21,7 @@ import * as path from "path";
 import type { ProviderImpl, Props } from "../../provider/impl/common";
 import { provider as cleanup } from "../../provider/impl/containerCleanup";
 import { provider as learner } from "../../provider/impl/learner";
+import { provider as repoint } from "../../provider/impl/containerRepoint";
 import { provider as removal } from "../../provider/impl/memberRemoval";
 import { sleep } from "../../provider/lib/time";
 import { clusterProps, hostProps, learnerInputs as masterLearnerInputs, M3, M3_CLIENT, voterEndpoints } from "../support/fixtures";
@@ -28,6 +29,7 @@ import { client, loadKubeShaped } from "../support/load";
 import { makeWorkspace, pulumi, removeWorkspace, Workspace } from "../support/pulumi";
 import { endpointStatuses, endpointsHealthy, etcdctl, freshSandbox, host, memberList, sandbox, SANDBOX, SandboxDescription, ssh } from "../support/sandbox";
 import type { CtlMember } from "../support/sandbox";
+import { runKilledAt } from "../support/killAt";
 import { rejection as rejects, waitFor } from "../support/wait";
 
 const LEDGER = "/registry/faults/";
@@ -556,6 +558,52 @@ describe("fault injection on the live sandbox", function () {
     // the same inputs on the host's own disk converge
     await learner.create(learnerInputs({ dataDir: "/var/lib/etcd-small", timeoutMs: 120_000 }));
     await settled(["etcd-master1", "etcd-master2", "etcd-node1"], "learner1");
+  });
+});
+
+describe("a kill between steps: RkeContainerRepoint stopped after renaming site B's kube-apiserver", function () {
+  this.timeout(600_000);
+  let d: SandboxDescription;
+
+  before(async () => {
+    d = await freshSandbox();
+  });
+  after(async () => {
+    await sandbox(["down"]);
+  });
+
+  /** master3's kube-apiserver and its kept copies, as docker over OpenSSH shows them. */
+  async function apiServers(): Promise<{ live: string[]; kept: string[] }> {
+    const r = await ssh(d, "master3", "docker ps -a --format '{{.Names}} {{.State}}' --filter name=kube-apiserver");
+    const rows = r.stdout.split("\n").filter(Boolean);
+    return { live: rows.filter((l) => l.startsWith("kube-apiserver ")), kept: rows.filter((l) => l.startsWith("kube-apiserver-pre-")).sort() };
+  }
+
+  it("case 8: killed right after the rename (no kube-apiserver, one stopped copy), a re-run re-creates it from the copy: it runs as wanted, restart always, /readyz, no second copy", async () => {
+    const servers = voterEndpoints(d, ["master3"]).join(",");
+    const props = { host: hostProps(d, "master3"), container: "kube-apiserver", setFlags: { "etcd-servers": servers }, readyz: {} };
+    const killed = await runKilledAt("containerRepoint", "create", /stopped and kept as kube-apiserver-pre-/, props);
+    show("case 8: killed", killed.output);
+    expect(killed.signal, killed.output).to.equal("SIGKILL");
+    // The intermediate state it was killed in: site B's only API server gone, its copy kept, stopped.
+    const mid = await apiServers();
+    expect(mid.live).to.deep.equal([]);
+    expect(mid.kept).to.have.length(1);
+    expect(mid.kept[0]).to.match(/^kube-apiserver-pre-\d{8}t\d{6}z exited$/);
+    // The operator's next step: pulumi up again (the same create).
+    const r = await repoint.create(props);
+    const after = await apiServers();
+    expect(after.live).to.deep.equal(["kube-apiserver running"]);
+    expect(after.kept).to.deep.equal(mid.kept);
+    expect(r.outs.previousContainer).to.equal(mid.kept[0].split(" ")[0]);
+    const v = await ssh(d, "master3", "docker inspect --type container --format '{{.HostConfig.RestartPolicy.Name}} {{json .Args}}' kube-apiserver");
+    expect(v.stdout.trim().split(" ")[0]).to.equal("always");
+    expect(v.stdout).to.include(`--etcd-servers=${servers}`);
+    const ready = await ssh(d, "master3", "curl -sS --max-time 5 --cacert /etc/kubernetes/ssl/kube-ca.pem --cert /etc/kubernetes/ssl/kube-node.pem --key /etc/kubernetes/ssl/kube-node-key.pem -o /dev/null -w '%{http_code}' https://127.0.0.1:6443/readyz");
+    expect(ready.stdout.trim()).to.equal("200");
+    // Once more: nothing to do, no further copy.
+    await repoint.create(props);
+    expect(await apiServers()).to.deep.equal(after);
   });
 });
 

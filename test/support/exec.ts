@@ -1,2 +1,3 @@
 /** Runs local commands for tests: the shared module (support/exec.ts). */
 export * from "../../support/exec";
+

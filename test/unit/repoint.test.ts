@@ -1,6 +1,6 @@
 /** Rewriting a container's flags and environment for its re-creation after a failover. */
 import { expect } from "chai";
-import { provider } from "../../provider/impl/containerRepoint";
+import { keptCopies, provider } from "../../provider/impl/containerRepoint";
 import { flagValue, repointDrift, setFlags } from "../../provider/lib/repoint";
 import { HOST_KEY, KEY } from "../support/unit";
 
@@ -42,5 +42,14 @@ describe("repoint: flags and environment of a re-created container", () => {
       expect((await provider.diff("x", { ...base, restartPolicy: "always", drift: [] }, base)).changes).to.equal(false);
       expect((await provider.diff("x", { ...base, restartPolicy: "always", drift: [] }, { ...base, restartPolicy: "no" })).changes).to.equal(true);
     });
+  });
+});
+
+describe("RkeContainerRepoint's kept copies", () => {
+  it("finds the copies a re-creation kept for this container only, newest first", () => {
+    const names = ["kube-apiserver", "kube-apiserver-pre-20261207t203103z", "kube-apiserver-pre-20261208t010203z", "kube-apiserver-pre-x", "nginx-proxy-pre-20261207t203103z", "kube-apiserver-previous", "xkube-apiserver-pre-20261207t203103z"];
+    expect(keptCopies(names, "kube-apiserver")).to.deep.equal(["kube-apiserver-pre-20261208t010203z", "kube-apiserver-pre-20261207t203103z"]);
+    expect(keptCopies(names, "nginx-proxy")).to.deep.equal(["nginx-proxy-pre-20261207t203103z"]);
+    expect(keptCopies(["a.b-pre-20261207t203103z", "axb-pre-20261207t203103z"], "a.b")).to.deep.equal(["a.b-pre-20261207t203103z"]);
   });
 });
