@@ -210,7 +210,7 @@ async function repoint(props: ContainerRepointInputs): Promise<ContainerRepointR
       // Stopping it cleared its restart policy: RKE runs its containers with "always".
       const restart = kept.spec.restart === undefined || kept.spec.restart === "no" ? "always" : kept.spec.restart;
       progress(WHAT, `${w.container} is missing on ${host.host} but ${kept.name} is kept, stopped: an earlier re-creation stopped after renaming it; re-creating ${w.container} from it with restart policy ${w.restartPolicy ?? restart} (run ${RUN_ID})`);
-      return recreate(ssh, host.host, w, { ...kept.spec, restart }, kept.name);
+      return recreate(ssh, host.host, w, { ...kept.spec, name: w.container, restart }, kept.name);
     }
     const before = driftOf(spec, w);
     const running = (await inspectContainer(ssh, w.container)).running;
